@@ -1,0 +1,255 @@
+//! Accounts: the `Account` type, `account`, and the filtered, cursor-paginated `accounts`.
+mod ingest;
+
+pub use ingest::AccountMutation;
+
+use async_graphql::{Context, ID, InputObject, Object};
+use sea_orm::sea_query::{ExprTrait, Expr, Func, LikeExpr, Query};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use crate::auth::{caller, scope::Visibility};
+use crate::engagement::Touchpoint;
+use crate::error::{AppError, AppResult};
+use crate::health::{HealthScore, HealthStatus};
+use crate::loaders::{database, loaders};
+use crate::org::{User, parse_id};
+use crate::revenue::Subscription;
+use crate::scalars::{Date, Decimal};
+use crate::support::Ticket;
+use crate::voice::Feedback;
+use entity::{account, user};
+
+/// The largest page `accounts` returns, and the page size when `first` is null.
+pub const MAX_PAGE: i32 = 500;
+pub const DEFAULT_PAGE: i32 = 50;
+
+#[derive(Clone, Debug)]
+pub struct Account(pub account::Model);
+
+#[Object]
+impl Account {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn external_id(&self) -> &str {
+        &self.0.external_id
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn segment(&self) -> Option<&str> {
+        self.0.segment.as_deref()
+    }
+
+    async fn region(&self) -> Option<&str> {
+        self.0.region.as_deref()
+    }
+
+    async fn csm(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        Ok(User::load(ctx, self.0.csm_id).await?)
+    }
+
+    async fn started_on(&self) -> Option<Date> {
+        self.0.started_on.map(Date)
+    }
+
+    async fn onboarding_completed_on(&self) -> Option<Date> {
+        self.0.onboarding_completed_on.map(Date)
+    }
+
+    async fn first_value_on(&self) -> Option<Date> {
+        self.0.first_value_on.map(Date)
+    }
+
+    async fn signed_up_on(&self) -> Option<Date> {
+        self.0.signed_up_on.map(Date)
+    }
+
+    async fn activated_on(&self) -> Option<Date> {
+        self.0.activated_on.map(Date)
+    }
+
+    /// MRR on the date (default: today).
+    async fn mrr(&self, ctx: &Context<'_>, on: Option<Date>) -> async_graphql::Result<Decimal> {
+        let on = on.map_or_else(|| chrono::Utc::now().date_naive(), |d| d.0);
+        let mrr = loaders(ctx)?.mrr_on.load_one((self.0.id, on)).await?.unwrap_or_default();
+        Ok(mrr.into())
+    }
+
+    /// Health on the date (default: today).
+    async fn health(&self, _on: Option<Date>) -> async_graphql::Result<HealthScore> {
+        Err(AppError::NotImplemented("Account.health").into())
+    }
+
+    async fn subscriptions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Subscription>> {
+        let rows = loaders(ctx)?.subscriptions.load_one(self.0.id).await?.unwrap_or_default();
+        Ok(rows.into_iter().map(Subscription).collect())
+    }
+
+    async fn feedback(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Feedback>> {
+        let rows = loaders(ctx)?.feedback.load_one(self.0.id).await?.unwrap_or_default();
+        Ok(rows.into_iter().map(Feedback).collect())
+    }
+
+    async fn tickets(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Ticket>> {
+        let rows = loaders(ctx)?.tickets.load_one(self.0.id).await?.unwrap_or_default();
+        Ok(rows.into_iter().map(Ticket).collect())
+    }
+
+    async fn touchpoints(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Touchpoint>> {
+        let rows = loaders(ctx)?.touchpoints.load_one(self.0.id).await?.unwrap_or_default();
+        Ok(rows.into_iter().map(Touchpoint).collect())
+    }
+}
+
+#[derive(InputObject, Default)]
+pub struct AccountFilter {
+    pub segment: Option<String>,
+    pub csm_id: Option<ID>,
+    pub team_id: Option<ID>,
+    pub health_status: Option<HealthStatus>,
+    /// Case-insensitive substring of the name.
+    pub search: Option<String>,
+}
+
+/// Parses an id argument that must name a record.
+fn id_argument(id: &ID, field: &str) -> AppResult<i64> {
+    parse_id(id).ok_or_else(|| AppError::invalid(None, field, format!("{field}: not a valid id")))
+}
+
+impl AccountFilter {
+    /// The filter as a condition on `accounts`, after checking that it only narrows the caller's
+    /// visibility (`FORBIDDEN` for a CSM or team outside it).
+    async fn condition(&self, ctx: &Context<'_>, visibility: Visibility) -> AppResult<Condition> {
+        let db = database(ctx)?;
+        let mut condition = visibility.accounts();
+        if let Some(segment) = &self.segment {
+            condition = condition.add(account::Column::Segment.eq(segment.as_str()));
+        }
+        if let Some(csm) = &self.csm_id {
+            let csm = id_argument(csm, "csmId")?;
+            visibility.check_csm(db, csm).await?;
+            condition = condition.add(account::Column::CsmId.eq(csm));
+        }
+        if let Some(team) = &self.team_id {
+            let team = id_argument(team, "teamId")?;
+            visibility.check_team(db, team).await?;
+            let members = Query::select().column(user::Column::Id).from(user::Entity).and_where(user::Column::TeamId.eq(team)).to_owned();
+            condition = condition.add(account::Column::CsmId.in_subquery(members));
+        }
+        if let Some(search) = &self.search {
+            let escaped = search.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            let name = Expr::expr(Func::lower(Expr::col((account::Entity, account::Column::Name))));
+            condition = condition.add(name.like(LikeExpr::new(format!("%{escaped}%")).escape('\\')));
+        }
+        if self.health_status.is_some() {
+            return Err(AppError::NotImplemented("AccountFilter.healthStatus"));
+        }
+        Ok(condition)
+    }
+}
+
+const CURSOR_PREFIX: &str = "account:";
+
+fn cursor_of(id: i64) -> String {
+    format!("{CURSOR_PREFIX}{id}")
+}
+
+fn parse_cursor(cursor: &str) -> AppResult<i64> {
+    cursor
+        .strip_prefix(CURSOR_PREFIX)
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| AppError::invalid(None, "after", "not a cursor this API returned"))
+}
+
+pub struct AccountConnection {
+    condition: Condition,
+    page: Vec<account::Model>,
+    has_next_page: bool,
+}
+
+pub struct AccountEdge(account::Model);
+
+#[Object]
+impl AccountEdge {
+    async fn cursor(&self) -> String {
+        cursor_of(self.0.id)
+    }
+
+    async fn node(&self) -> Account {
+        Account(self.0.clone())
+    }
+}
+
+#[derive(async_graphql::SimpleObject)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub end_cursor: Option<String>,
+}
+
+#[Object]
+impl AccountConnection {
+    async fn edges(&self) -> Vec<AccountEdge> {
+        self.page.iter().cloned().map(AccountEdge).collect()
+    }
+
+    async fn page_info(&self) -> PageInfo {
+        PageInfo { has_next_page: self.has_next_page, end_cursor: self.page.last().map(|a| cursor_of(a.id)) }
+    }
+
+    /// Accounts matching the filter, over all pages (computed only when asked for).
+    async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        let count = account::Entity::find().filter(self.condition.clone()).count(database(ctx)?).await.map_err(AppError::from)?;
+        Ok(count as i64)
+    }
+}
+
+#[derive(Default)]
+pub struct AccountQuery;
+
+#[Object]
+impl AccountQuery {
+    /// One visible account, by id or externalId; NOT_FOUND when it does not exist or is not visible.
+    async fn account(&self, ctx: &Context<'_>, id: Option<ID>, external_id: Option<String>) -> async_graphql::Result<Option<Account>> {
+        let visibility = Visibility::for_reads(caller(ctx)?)?;
+        let mut query = account::Entity::find().filter(visibility.accounts());
+        query = match (id, external_id) {
+            (Some(id), None) => query.filter(account::Column::Id.eq(parse_id(&id).unwrap_or(-1))),
+            (None, Some(external_id)) => query.filter(account::Column::ExternalId.eq(external_id)),
+            _ => return Err(AppError::bad_input("give exactly one of id and externalId").into()),
+        };
+        let found = query.one(database(ctx)?).await.map_err(AppError::from)?;
+        found.map(|a| Some(Account(a))).ok_or_else(|| AppError::not_found("no such account").into())
+    }
+
+    async fn accounts(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AccountFilter>,
+        #[graphql(default = 50)] first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<AccountConnection> {
+        let visibility = Visibility::for_reads(caller(ctx)?)?;
+        let first = first.unwrap_or(DEFAULT_PAGE);
+        if !(0..=MAX_PAGE).contains(&first) {
+            return Err(AppError::invalid(None, "first", format!("first must be between 0 and {MAX_PAGE}")).into());
+        }
+        let condition = filter.unwrap_or_default().condition(ctx, visibility).await?;
+        let mut page_query = account::Entity::find().filter(condition.clone());
+        if let Some(after) = after {
+            page_query = page_query.filter(account::Column::Id.gt(parse_cursor(&after)?));
+        }
+        let mut page = page_query
+            .order_by_asc(account::Column::Id)
+            .limit(first as u64 + 1)
+            .all(database(ctx)?)
+            .await
+            .map_err(AppError::from)?;
+        let has_next_page = page.len() > first as usize;
+        page.truncate(first as usize);
+        Ok(AccountConnection { condition, page, has_next_page })
+    }
+}

@@ -1,0 +1,62 @@
+//! Authentication (JWT bearer tokens) and the caller's identity and role.
+//!
+//! The token's `sub` is a user's email; role and team always come from the database, so a change
+//! there takes effect on the next request.
+pub mod jwt;
+pub mod scope;
+
+use async_graphql::{Context, Guard};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+
+use crate::error::{AppError, AppResult};
+use crate::org::Role;
+
+/// The authenticated user behind a request.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub id: i64,
+    pub email: String,
+    pub role: Role,
+    pub team_id: Option<i64>,
+}
+
+impl Caller {
+    /// Loads the user a verified token names; an unknown user is `UNAUTHENTICATED`.
+    pub async fn load(db: &DatabaseConnection, email: &str) -> AppResult<Caller> {
+        let user = entity::user::Entity::find()
+            .filter(entity::user::Column::Email.eq(email))
+            .one(db)
+            .await?
+            .ok_or_else(|| AppError::Unauthenticated("unknown user".into()))?;
+        let role = Role::from_db(&user.role).ok_or_else(|| AppError::internal(format!("user {} has role {:?}", user.id, user.role)))?;
+        Ok(Caller { id: user.id, email: user.email, role, team_id: user.team_id })
+    }
+
+    pub fn is(&self, roles: &[Role]) -> bool {
+        roles.contains(&self.role)
+    }
+
+    /// `FORBIDDEN` unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role], what: &str) -> AppResult<()> {
+        if self.is(roles) {
+            Ok(())
+        } else {
+            Err(AppError::forbidden(format!("{} may not {what}", self.role.as_db())))
+        }
+    }
+}
+
+/// The caller of the current request (the HTTP layer only executes authenticated requests).
+pub fn caller<'a>(ctx: &Context<'a>) -> AppResult<&'a Caller> {
+    ctx.data::<Caller>().map_err(|_| AppError::Unauthenticated("no caller".into()))
+}
+
+/// Field guard: the field resolves only for the listed roles; others get `null` and `FORBIDDEN`.
+pub struct RoleGuard(pub &'static [Role]);
+
+impl Guard for RoleGuard {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        let who = caller(ctx)?;
+        Ok(who.require(self.0, "read this field")?)
+    }
+}

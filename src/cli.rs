@@ -1,0 +1,215 @@
+//! The `cs-kpi` command line: `serve` (the default), `migrate`, `seed --demo`, `user`, `token`
+//! and `schema`. Every subcommand honours `DATABASE_URL` and `JWT_SECRET`.
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand};
+use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder};
+
+use crate::auth::jwt::JwtKeys;
+use crate::error::AppError;
+use crate::org::{Role, UserInput, upsert_user_directly};
+use crate::server::{AppState, router, serve};
+
+#[derive(Parser)]
+#[command(name = "cs-kpi", version, about = "Customer-success KPIs over GraphQL")]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Settings shared by every subcommand, from flags or the environment.
+#[derive(Args, Clone, Debug)]
+pub struct Config {
+    /// `sqlite://...` (embedded) or `postgres://...`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://cs-kpi.db?mode=rwc", global = true)]
+    pub database_url: String,
+    /// HS256 secret (at least 32 bytes) for verifying and minting tokens.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<String>,
+    /// RS256/ES256 public key: PEM text, or the path of a PEM file.
+    #[arg(long, env = "JWT_PUBLIC_KEY", hide_env_values = true, global = true)]
+    pub jwt_public_key: Option<String>,
+    /// Required `iss` claim, when set.
+    #[arg(long, env = "JWT_ISSUER", global = true)]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` claim, when set.
+    #[arg(long, env = "JWT_AUDIENCE", global = true)]
+    pub jwt_audience: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the GraphQL server (the default).
+    Serve(ServeArgs),
+    /// Bring the database schema up to date, then exit.
+    Migrate,
+    /// Load data: `--demo` loads the generated demo company.
+    Seed {
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Create or update a user (how the first ADMIN and INTEGRATION users come to exist).
+    User {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// ADMIN, MANAGER, CSM, FINANCE or INTEGRATION.
+        #[arg(long)]
+        role: String,
+        /// The name of an existing team.
+        #[arg(long)]
+        team: Option<String>,
+    },
+    /// Print a token for a user, signed with JWT_SECRET.
+    Token {
+        #[arg(long)]
+        email: String,
+        /// Lifetime: seconds, or a number with s, m, h or d.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+    },
+    /// Print the GraphQL schema (SDL).
+    Schema,
+}
+
+#[derive(Args, Default)]
+pub struct ServeArgs {
+    #[arg(long, env = "LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: Option<SocketAddr>,
+    /// Development mode: generate a secret when none is configured and print a token per role.
+    #[arg(long)]
+    pub dev: bool,
+    /// Load the demo company before serving.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+impl Config {
+    /// The configured verification keys; `None` when neither a secret nor a public key is set.
+    pub fn jwt_keys(&self) -> Result<Option<JwtKeys>, AppError> {
+        let (issuer, audience) = (self.jwt_issuer.clone(), self.jwt_audience.clone());
+        match (&self.jwt_secret, &self.jwt_public_key) {
+            (Some(_), Some(_)) => Err(AppError::bad_input("set JWT_SECRET or JWT_PUBLIC_KEY, not both")),
+            (Some(secret), None) => JwtKeys::hs256(secret.as_bytes(), issuer, audience).map(Some),
+            (None, Some(key)) => {
+                let pem = if key.trim_start().starts_with("-----BEGIN") {
+                    key.clone().into_bytes()
+                } else {
+                    std::fs::read(key).map_err(|e| AppError::bad_input(format!("cannot read JWT_PUBLIC_KEY file {key}: {e}")))?
+                };
+                JwtKeys::public_key(&pem, issuer, audience).map(Some)
+            }
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// Parses a lifetime such as `3600`, `90s`, `30m`, `1h` or `7d` into seconds.
+pub fn parse_ttl(text: &str) -> Result<u64, AppError> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: u64 = number.parse().map_err(|_| AppError::bad_input(format!("bad ttl {text:?}")))?;
+    let unit = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(AppError::bad_input(format!("bad ttl unit in {text:?}: use s, m, h or d"))),
+    };
+    Ok(n * unit)
+}
+
+fn user_error(e: impl std::fmt::Display) -> AppError {
+    AppError::bad_input(e.to_string())
+}
+
+async fn connect(config: &Config) -> Result<DatabaseConnection, AppError> {
+    crate::db::connect_and_migrate(&config.database_url).await.map_err(|e| AppError::internal(format!("database {}: {e}", redact(&config.database_url))))
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &url[..scheme], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<(), AppError> {
+    let config = cli.config;
+    match cli.command.unwrap_or(Command::Serve(ServeArgs { listen: None, dev: false, demo: false })) {
+        Command::Serve(args) => run_server(&config, args).await,
+        Command::Migrate => {
+            connect(&config).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Seed { demo } => {
+            if !demo {
+                return Err(AppError::bad_input("nothing to seed: pass --demo"));
+            }
+            let db = connect(&config).await?;
+            let summary = crate::demo::seed(&db).await?;
+            println!("{summary}");
+            Ok(())
+        }
+        Command::User { email, name, role, team } => {
+            let role = Role::from_db(&role.to_uppercase()).ok_or_else(|| user_error(format!("unknown role {role:?}")))?;
+            let db = connect(&config).await?;
+            let result = upsert_user_directly(&db, UserInput { email: email.clone(), name, role, team_name: team }).await?;
+            let outcome = if result.created > 0 { "created" } else if result.updated > 0 { "updated" } else { "unchanged" };
+            println!("user {email}: {outcome}");
+            Ok(())
+        }
+        Command::Token { email, ttl } => {
+            let keys = config.jwt_keys()?.ok_or_else(|| user_error("JWT_SECRET is not set"))?;
+            let db = connect(&config).await?;
+            crate::auth::Caller::load(&db, &email).await.map_err(|_| user_error(format!("no user {email}")))?;
+            println!("{}", keys.mint(&email, parse_ttl(&ttl)?)?);
+            Ok(())
+        }
+        Command::Schema => {
+            print!("{}", crate::schema::sdl());
+            Ok(())
+        }
+    }
+}
+
+async fn run_server(config: &Config, args: ServeArgs) -> Result<(), AppError> {
+    let keys = match (config.jwt_keys()?, args.dev) {
+        (Some(keys), _) => keys,
+        (None, true) => {
+            let secret: String = (0..48).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+            JwtKeys::hs256(secret.as_bytes(), config.jwt_issuer.clone(), config.jwt_audience.clone())?
+        }
+        (None, false) => return Err(user_error("set JWT_SECRET or JWT_PUBLIC_KEY (or pass --dev)")),
+    };
+    let db = connect(config).await?;
+    if args.demo {
+        let summary = crate::demo::seed(&db).await?;
+        tracing::info!("{summary}");
+    }
+    if args.dev {
+        print_dev_tokens(&db, &keys).await?;
+    }
+    let listen = args.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| user_error(format!("cannot listen on {listen}: {e}")))?;
+    tracing::info!("cs-kpi listening on http://{listen}/graphql");
+    serve(listener, router(AppState::new(db, keys))).await.map_err(AppError::internal)
+}
+
+/// Prints a ready-to-paste token (12 hours) for the first user of each role.
+async fn print_dev_tokens(db: &DatabaseConnection, keys: &JwtKeys) -> Result<(), AppError> {
+    let users = entity::user::Entity::find().order_by_asc(entity::user::Column::Email).all(db).await?;
+    println!("Development tokens (valid 12 hours; header `Authorization: Bearer <token>`):");
+    for role in [Role::Admin, Role::Manager, Role::Csm, Role::Finance, Role::Integration] {
+        match users.iter().find(|u| u.role == role.as_db()) {
+            Some(user) => println!("  {:<11} {:<28} {}", role.as_db(), user.email, keys.mint(&user.email, 12 * 3600)?),
+            None => println!("  {:<11} (no user with this role: add one with `cs-kpi user` or use --demo)", role.as_db()),
+        }
+    }
+    Ok(())
+}

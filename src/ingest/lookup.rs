@@ -1,0 +1,105 @@
+//! Batch look-ups: each kind of reference a batch makes is fetched in one query per 500 keys,
+//! then extended as rows of the batch write new records.
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+
+use sea_orm::sea_query::Value;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+
+use crate::auth::scope::Visibility;
+use crate::error::AppResult;
+use entity::{account, team, user};
+
+const CHUNK: usize = 500;
+
+/// Fetches the rows of `E` whose `column` is one of `keys`.
+pub async fn fetch_in<E, K>(db: &impl ConnectionTrait, column: E::Column, keys: impl IntoIterator<Item = K>) -> AppResult<Vec<E::Model>>
+where
+    E: EntityTrait,
+    K: Into<Value> + Eq + Hash + Clone,
+{
+    let keys: Vec<K> = keys.into_iter().collect::<HashSet<K>>().into_iter().collect();
+    let mut rows = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(CHUNK) {
+        rows.extend(E::find().filter(column.is_in(chunk.iter().cloned())).all(db).await?);
+    }
+    Ok(rows)
+}
+
+/// Fetches the rows of `E` whose `column` is one of `keys`, by that key.
+pub async fn fetch_map<E, K>(
+    db: &impl ConnectionTrait,
+    column: E::Column,
+    keys: impl IntoIterator<Item = K>,
+    key_of: impl Fn(&E::Model) -> K,
+) -> AppResult<HashMap<K, E::Model>>
+where
+    E: EntityTrait,
+    K: Into<Value> + Eq + Hash + Clone,
+{
+    Ok(fetch_in::<E, K>(db, column, keys).await?.into_iter().map(|m| (key_of(&m), m)).collect())
+}
+
+/// An account a row refers to, as the caller may write it.
+#[derive(Clone, Copy, Debug)]
+pub struct AccountRef {
+    pub id: i64,
+    pub csm_id: Option<i64>,
+}
+
+/// Records a batch refers to, by their natural keys.
+#[derive(Default)]
+pub struct Lookups {
+    /// Accounts by externalId, within the caller's write visibility.
+    pub accounts: HashMap<String, AccountRef>,
+    pub users: HashMap<String, user::Model>,
+    pub teams: HashMap<String, team::Model>,
+}
+
+impl Lookups {
+    /// Loads the accounts with these externalIds that `visibility` lets the caller write.
+    pub async fn accounts(mut self, db: &impl ConnectionTrait, visibility: Visibility, keys: impl IntoIterator<Item = String>) -> AppResult<Self> {
+        let keys: Vec<String> = keys.into_iter().collect::<HashSet<_>>().into_iter().collect();
+        for chunk in keys.chunks(CHUNK) {
+            let found = account::Entity::find()
+                .filter(account::Column::ExternalId.is_in(chunk.iter().cloned()))
+                .filter(visibility.accounts())
+                .all(db)
+                .await?;
+            self.accounts.extend(found.into_iter().map(|a| (a.external_id, AccountRef { id: a.id, csm_id: a.csm_id })));
+        }
+        Ok(self)
+    }
+
+    pub async fn users(mut self, db: &impl ConnectionTrait, emails: impl IntoIterator<Item = String>) -> AppResult<Self> {
+        self.users = fetch_map::<user::Entity, String>(db, user::Column::Email, emails, |u| u.email.clone()).await?;
+        Ok(self)
+    }
+
+    pub async fn teams(mut self, db: &impl ConnectionTrait, names: impl IntoIterator<Item = String>) -> AppResult<Self> {
+        self.teams = fetch_map::<team::Entity, String>(db, team::Column::Name, names, |t| t.name.clone()).await?;
+        Ok(self)
+    }
+}
+
+/// The ids among `account_ids` that the caller may not write (existing records of other books).
+pub async fn hidden_accounts(db: &impl ConnectionTrait, visibility: Visibility, account_ids: impl IntoIterator<Item = i64>) -> AppResult<HashSet<i64>> {
+    let ids: HashSet<i64> = account_ids.into_iter().collect();
+    if visibility.sees_everything() || ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let mut visible = HashSet::new();
+    let list: Vec<i64> = ids.iter().copied().collect();
+    for chunk in list.chunks(CHUNK) {
+        let rows: Vec<i64> = account::Entity::find()
+            .select_only()
+            .column(account::Column::Id)
+            .filter(account::Column::Id.is_in(chunk.iter().copied()))
+            .filter(visibility.accounts())
+            .into_tuple()
+            .all(db)
+            .await?;
+        visible.extend(rows);
+    }
+    Ok(ids.difference(&visible).copied().collect())
+}

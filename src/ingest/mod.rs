@@ -1,0 +1,219 @@
+//! The ingest engine every write mutation goes through (PRODUCT.md, "Writing data").
+//!
+//! - upsert by natural key (externalId; usage: account + date; teams: name; users: email;
+//!   traffic: month), counting `created`, `updated` and `unchanged` rows;
+//! - one transaction per batch: any invalid row and nothing is written, with one
+//!   `BAD_USER_INPUT` error per invalid row carrying `row` and `field`;
+//! - rows applied in order, so a row may reference what an earlier row of the batch wrote;
+//! - one audit-log row (who, when, what, before, after) per accepted change.
+mod check;
+mod lookup;
+mod records;
+
+pub use check::RowCheck;
+pub use lookup::{AccountRef, Lookups, fetch_map, hidden_accounts};
+pub use records::{AccountRecord, AccountRecordInput};
+
+use async_graphql::{Context, SimpleObject};
+use chrono::Utc;
+use sea_orm::{ActiveModelBehavior, ActiveModelTrait, ActiveValue::NotSet, DatabaseConnection, DatabaseTransaction, IntoActiveModel, TransactionTrait};
+use serde::Serialize;
+
+use crate::auth::{Caller, caller, scope::Visibility};
+use crate::error::{AppError, AppResult};
+use crate::org::Role;
+
+/// The most rows one batch may carry.
+pub const MAX_ROWS: usize = 5000;
+
+/// Counts of rows by outcome; a replayed identical row is unchanged.
+#[derive(SimpleObject, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UpsertResult {
+    pub created: i32,
+    pub updated: i32,
+    pub unchanged: i32,
+}
+
+/// A stored record the engine can upsert: a sea-orm model with an `id` primary key.
+pub trait Record: Clone + PartialEq + Serialize + Send + Sync + IntoActiveModel<Self::Active> + 'static {
+    type Active: ActiveModelTrait<Entity = Self::Entity> + ActiveModelBehavior + Send + 'static;
+    type Entity: sea_orm::EntityTrait<Model = Self>;
+    /// The table, as named in the audit log.
+    fn table() -> &'static str;
+    fn id(&self) -> i64;
+    fn with_id(self, id: i64) -> Self;
+    /// Every column set but the id, which the database assigns.
+    fn for_insert(self) -> Self::Active;
+}
+
+macro_rules! record {
+    ($($module:ident),+) => {$(
+        impl Record for entity::$module::Model {
+            type Active = entity::$module::ActiveModel;
+            type Entity = entity::$module::Entity;
+            fn table() -> &'static str {
+                sea_orm::EntityName::table_name(&entity::$module::Entity)
+            }
+            fn id(&self) -> i64 {
+                self.id
+            }
+            fn with_id(mut self, id: i64) -> Self {
+                self.id = id;
+                self
+            }
+            fn for_insert(self) -> Self::Active {
+                let mut active = entity::$module::ActiveModel::from(self).reset_all();
+                active.id = NotSet;
+                active
+            }
+        }
+    )+};
+}
+
+record!(team, user, account, subscription, feedback, ticket, usage_record, touchpoint, cost, advocacy, feature_request, traffic);
+
+/// Who writes a batch: an authenticated user, or an operator at the command line.
+#[derive(Clone, Copy)]
+pub enum Actor<'a> {
+    User(&'a Caller),
+    CommandLine,
+}
+
+/// One batch of one mutation: its transaction, its writer, its counts and its row errors.
+pub struct Batch<'a> {
+    txn: DatabaseTransaction,
+    pub actor: Actor<'a>,
+    /// Which accounts the caller may write records for.
+    pub visibility: Visibility,
+    action: &'static str,
+    result: UpsertResult,
+    errors: Vec<AppError>,
+    forbidden: Option<AppError>,
+}
+
+impl<'a> Batch<'a> {
+    /// Starts a batch of `rows` rows for `action` (the mutation's name), which only `roles` may call.
+    pub async fn begin(ctx: &Context<'a>, action: &'static str, roles: &[Role], rows: usize) -> AppResult<Batch<'a>> {
+        let caller = caller(ctx)?;
+        caller.require(roles, action)?;
+        if rows > MAX_ROWS {
+            return Err(AppError::invalid(None, "input", format!("at most {MAX_ROWS} rows per batch, got {rows}")));
+        }
+        let db = ctx.data::<DatabaseConnection>().map_err(|_| AppError::internal("no database in context"))?;
+        Self::start(db, Actor::User(caller), action).await
+    }
+
+    /// Starts a batch without a request (the command line).
+    pub async fn start(db: &DatabaseConnection, actor: Actor<'a>, action: &'static str) -> AppResult<Batch<'a>> {
+        let visibility = match actor {
+            Actor::User(caller) => Visibility::for_writes(caller),
+            Actor::CommandLine => Visibility::All,
+        };
+        Ok(Batch {
+            txn: db.begin().await?,
+            actor,
+            visibility,
+            action,
+            result: UpsertResult::default(),
+            errors: Vec::new(),
+            forbidden: None,
+        })
+    }
+
+    /// The writing user's role; `None` at the command line.
+    pub fn role(&self) -> Option<Role> {
+        match self.actor {
+            Actor::User(caller) => Some(caller.role),
+            Actor::CommandLine => None,
+        }
+    }
+
+    /// The batch's transaction, for look-ups that must see the rows written so far.
+    pub fn txn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    /// Checks for row `row` of the input.
+    pub fn row(&mut self, row: usize) -> RowCheck<'_> {
+        RowCheck::new(row, &mut self.errors)
+    }
+
+    /// Refuses the whole batch (for example an INTEGRATION touching an ADMIN user).
+    pub fn forbid(&mut self, reason: impl Into<String>) {
+        self.forbidden.get_or_insert_with(|| AppError::forbidden(reason));
+    }
+
+    /// Writes `new` (whose id is ignored) over `existing`, the stored record with the same
+    /// natural key, if any; counts the outcome and audits a change. Returns the stored record.
+    pub async fn upsert<R: Record>(&mut self, key: &str, existing: Option<&R>, new: R) -> AppResult<R> {
+        let Some(old) = existing else {
+            let saved = new.for_insert().insert(&self.txn).await?;
+            self.audit(key, None, &saved).await?;
+            self.result.created += 1;
+            return Ok(saved);
+        };
+        let new = new.with_id(old.id());
+        if &new == old {
+            self.result.unchanged += 1;
+            return Ok(new);
+        }
+        let saved = new.into_active_model().reset_all().update(&self.txn).await?;
+        self.audit(key, Some(old), &saved).await?;
+        self.result.updated += 1;
+        Ok(saved)
+    }
+
+    async fn audit<R: Record>(&self, key: &str, before: Option<&R>, after: &R) -> AppResult<()> {
+        let json = |r: &R| serde_json::to_string(r).map_err(AppError::internal);
+        let (actor_id, actor_email) = match self.actor {
+            Actor::User(caller) => (Some(caller.id), caller.email.clone()),
+            Actor::CommandLine => (None, "command line".to_owned()),
+        };
+        entity::audit_log::ActiveModel {
+            id: NotSet,
+            actor_id: sea_orm::Set(actor_id),
+            actor_email: sea_orm::Set(actor_email),
+            action: sea_orm::Set(self.action.to_owned()),
+            entity: sea_orm::Set(R::table().to_owned()),
+            record_key: sea_orm::Set(key.to_owned()),
+            before: sea_orm::Set(before.map(json).transpose()?),
+            after: sea_orm::Set(Some(json(after)?)),
+            at: sea_orm::Set(Utc::now()),
+        }
+        .insert(&self.txn)
+        .await?;
+        Ok(())
+    }
+
+    /// Commits and returns the counts, or rolls back and returns every error.
+    pub async fn commit(self) -> Result<UpsertResult, Vec<AppError>> {
+        let failure = match self.forbidden {
+            Some(forbidden) => vec![forbidden],
+            None => self.errors,
+        };
+        if failure.is_empty() {
+            self.txn.commit().await.map_err(|e| vec![AppError::from(e)])?;
+            Ok(self.result)
+        } else {
+            self.txn.rollback().await.map_err(|e| vec![AppError::from(e)])?;
+            Err(failure)
+        }
+    }
+
+    /// [`Batch::commit`] for a resolver: every row error goes into the response.
+    pub async fn finish(self, ctx: &Context<'_>) -> async_graphql::Result<UpsertResult> {
+        match self.commit().await {
+            Ok(result) => Ok(result),
+            Err(errors) => {
+                let mut errors = errors.into_iter();
+                let first = errors.next().unwrap_or_else(|| AppError::internal("batch failed without an error"));
+                for other in errors {
+                    let mut error = async_graphql::Error::from(other).into_server_error(ctx.item.pos);
+                    error.path = vec![async_graphql::PathSegment::Field(ctx.item.node.response_key().node.to_string())];
+                    ctx.add_error(error);
+                }
+                Err(first.into())
+            }
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! The shared path of every record that belongs to an account and has an externalId (feedback,
+//! tickets, touchpoints, subscriptions, advocacy, feature requests).
+use std::collections::HashMap;
+
+use sea_orm::EntityTrait;
+
+use super::{AccountRef, Batch, Lookups, Record, RowCheck, fetch_map, hidden_accounts};
+use crate::error::AppResult;
+
+/// A record owned by an account, keyed by its externalId.
+pub trait AccountRecord: Record {
+    fn external_id(&self) -> &str;
+    fn account_id(&self) -> i64;
+    /// The column holding the externalId.
+    fn external_id_column() -> <Self::Entity as EntityTrait>::Column;
+}
+
+macro_rules! account_record {
+    ($($module:ident),+) => {$(
+        impl AccountRecord for entity::$module::Model {
+            fn external_id(&self) -> &str {
+                &self.external_id
+            }
+            fn account_id(&self) -> i64 {
+                self.account_id
+            }
+            fn external_id_column() -> entity::$module::Column {
+                entity::$module::Column::ExternalId
+            }
+        }
+    )+};
+}
+
+account_record!(subscription, feedback, ticket, touchpoint, advocacy, feature_request);
+
+/// An input row of such a record, which knows how to check and build its record.
+pub trait AccountRecordInput: Sync {
+    type Record: AccountRecord;
+    /// Look-ups beyond the account that building needs (users by email for touchpoints).
+    type Extra: Sync;
+
+    fn external_id(&self) -> &str;
+    fn account_external_id(&self) -> &str;
+
+    /// The externalId of another record of the same kind this row refers to (a renewal's
+    /// renewed subscription), fetched along with the batch's own records.
+    fn same_kind_reference(&self) -> Option<&str> {
+        None
+    }
+
+    /// Checks the row's own fields (failures go to `check`) and makes its record. `known` holds
+    /// the records of the kind stored or written by earlier rows, by externalId.
+    fn build(&self, check: &mut RowCheck<'_>, account: AccountRef, known: &HashMap<String, Self::Record>, extra: &Self::Extra) -> Self::Record;
+}
+
+impl Batch<'_> {
+    /// Upserts account records: checks each row's externalId and account (which must be one the
+    /// caller may write), lets the row check the rest and build its record, and writes it. A
+    /// record that exists under an account the caller may not write is refused.
+    pub async fn account_records<I: AccountRecordInput>(&mut self, input: &[I], extra: &I::Extra) -> AppResult<()> {
+        let account_keys: Vec<String> = input.iter().map(|r| r.account_external_id().to_owned()).collect();
+        let lookups = Lookups::default().accounts(self.txn(), self.visibility, account_keys).await?;
+        let keys: Vec<String> = input.iter().flat_map(|r| std::iter::once(r.external_id()).chain(r.same_kind_reference())).map(str::to_owned).collect();
+        let mut known = fetch_map::<<I::Record as Record>::Entity, String>(self.txn(), I::Record::external_id_column(), keys, |m| m.external_id().to_owned()).await?;
+        let hidden = hidden_accounts(self.txn(), self.visibility, known.values().map(AccountRecord::account_id).collect::<Vec<_>>()).await?;
+        for (row, r) in input.iter().enumerate() {
+            let mut check = self.row(row);
+            check.key("externalId", r.external_id());
+            if known.get(r.external_id()).is_some_and(|e| hidden.contains(&e.account_id())) {
+                check.fail("externalId", "is used by a record of an account you may not write");
+            }
+            let Some(account) = check.reference("accountExternalId", r.account_external_id(), &lookups.accounts, "account").copied() else { continue };
+            let model = r.build(&mut check, account, &known, extra);
+            if !check.ok() {
+                continue;
+            }
+            let saved = self.upsert(r.external_id(), known.get(r.external_id()), model).await?;
+            known.insert(r.external_id().to_owned(), saved);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,23 @@
+//! cs-kpi: the customer-success KPI service. See README.md.
+pub mod accounts;
+pub mod adoption;
+pub mod auth;
+pub mod cli;
+pub mod db;
+mod db_enum;
+pub mod demo;
+pub mod engagement;
+pub mod error;
+pub mod health;
+pub mod ingest;
+pub mod kpis;
+pub mod loaders;
+pub mod org;
+pub mod product;
+pub mod revenue;
+pub mod scalars;
+pub mod schema;
+pub mod scorecards;
+pub mod server;
+pub mod support;
+pub mod voice;

@@ -1,0 +1,121 @@
+//! Product: feature requests from accounts, and website traffic for the product-led funnel.
+use std::collections::HashMap;
+
+use async_graphql::{Context, InputObject, Object};
+
+use crate::db_enum::db_enum;
+use crate::ingest::{AccountRecordInput, AccountRef, Batch, RowCheck, UpsertResult, fetch_map};
+use crate::org::Role;
+use crate::revenue::month_start;
+use crate::scalars::{Date, DateTime};
+use crate::voice::ACCOUNT_ACTIVITY_WRITERS;
+use entity::{feature_request, traffic};
+
+db_enum!(
+    FeatureRequestStatus {
+        Open => "OPEN",
+        Planned => "PLANNED",
+        Shipped => "SHIPPED",
+        Declined => "DECLINED",
+    }
+);
+
+#[derive(InputObject)]
+pub struct FeatureRequestInput {
+    pub external_id: String,
+    pub account_external_id: String,
+    pub title: String,
+    pub status: FeatureRequestStatus,
+    pub requested_at: DateTime,
+    pub shipped_at: Option<DateTime>,
+}
+
+impl AccountRecordInput for FeatureRequestInput {
+    type Record = feature_request::Model;
+    type Extra = ();
+
+    fn external_id(&self) -> &str {
+        &self.external_id
+    }
+    fn account_external_id(&self) -> &str {
+        &self.account_external_id
+    }
+
+    fn build(&self, check: &mut RowCheck<'_>, account: AccountRef, _known: &HashMap<String, feature_request::Model>, _extra: &()) -> feature_request::Model {
+        check.key("title", &self.title);
+        check.not_before("shippedAt", self.shipped_at, self.requested_at, "requestedAt");
+        feature_request::Model {
+            id: 0,
+            external_id: self.external_id.clone(),
+            account_id: account.id,
+            title: self.title.clone(),
+            status: self.status.as_db().to_owned(),
+            requested_at: self.requested_at.0,
+            shipped_at: self.shipped_at.map(|d| d.0),
+        }
+    }
+}
+
+/// Keyed by month.
+#[derive(InputObject)]
+pub struct TrafficInput {
+    /// Any day of the month.
+    pub month: Date,
+    pub visitors: i32,
+}
+
+#[derive(Default)]
+pub struct ProductMutation;
+
+#[Object]
+impl ProductMutation {
+    async fn record_feature_requests(&self, ctx: &Context<'_>, input: Vec<FeatureRequestInput>) -> async_graphql::Result<UpsertResult> {
+        let mut batch = Batch::begin(ctx, "recordFeatureRequests", ACCOUNT_ACTIVITY_WRITERS, input.len()).await?;
+        batch.account_records(&input, &()).await?;
+        batch.finish(ctx).await
+    }
+
+    /// Website visitors per month, for the product-led funnel. Keyed by month.
+    async fn record_traffic(&self, ctx: &Context<'_>, input: Vec<TrafficInput>) -> async_graphql::Result<UpsertResult> {
+        let mut batch = Batch::begin(ctx, "recordTraffic", &[Role::Admin, Role::Integration], input.len()).await?;
+        let months = input.iter().map(|t| month_start(t.month.0));
+        let mut existing = fetch_map::<traffic::Entity, chrono::NaiveDate>(batch.txn(), traffic::Column::Month, months, |t| t.month).await?;
+        for (row, t) in input.iter().enumerate() {
+            let mut check = batch.row(row);
+            check.at_least("visitors", Some(t.visitors), 0);
+            if !check.ok() {
+                continue;
+            }
+            let month = month_start(t.month.0);
+            let model = traffic::Model { id: 0, month, visitors: t.visitors };
+            let saved = batch.upsert(&month.to_string(), existing.get(&month), model).await?;
+            existing.insert(month, saved);
+        }
+        batch.finish(ctx).await
+    }
+}
+
+#[derive(async_graphql::SimpleObject, Clone, Debug)]
+pub struct FeatureRequestSummary {
+    pub title: String,
+    pub accounts: i32,
+    pub mrr_at_stake: crate::scalars::Decimal,
+    pub open: i32,
+    pub shipped: i32,
+}
+
+#[derive(Default)]
+pub struct ProductQuery;
+
+#[Object]
+impl ProductQuery {
+    /// Feature requests of visible accounts requested in the period, grouped by title, most MRR at stake first.
+    async fn feature_requests(
+        &self,
+        _period: crate::kpis::PeriodInput,
+        _scope: Option<crate::kpis::ScopeInput>,
+        #[graphql(default = 20)] _first: Option<i32>,
+    ) -> async_graphql::Result<Vec<FeatureRequestSummary>> {
+        Err(crate::error::AppError::NotImplemented("featureRequests").into())
+    }
+}
