@@ -18,22 +18,31 @@ pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr>
     Ok(db)
 }
 
-/// SQL for the exact sum of a money column.
+/// SQL for the exact sum of a money column (or expression).
 ///
 /// PostgreSQL sums `NUMERIC` exactly. SQLite stores money as canonical text with four decimals
-/// (`"1921.3100"`, see `entity::money`), so removing the point gives an integer count of 1/10000
-/// units that SQLite adds exactly; read the result with [`entity::Money::from_units`].
+/// (`"1921.3100"`, see `entity::money`, never negative): the whole units and the 1/10000 units
+/// are summed separately as integers, then joined back into a decimal string with the carry, so
+/// the sum is exact up to 9.2e18 whole units. Read the result with [`money_sum_value`].
 pub fn money_sum(backend: DatabaseBackend, column: &str) -> String {
     match backend {
-        DatabaseBackend::Sqlite => format!("COALESCE(SUM(CAST(REPLACE({column}, '.', '') AS INTEGER)), 0)"),
+        DatabaseBackend::Sqlite => {
+            let units = format!("SUM(CAST(substr({column}, 1, instr({column}, '.') - 1) AS INTEGER))");
+            let fraction = format!("SUM(CAST(substr({column}, instr({column}, '.') + 1) AS INTEGER))");
+            format!("COALESCE(({units} + {fraction} / 10000) || '.' || printf('%04d', {fraction} % 10000), '0')")
+        }
         _ => format!("COALESCE(SUM({column}), 0)"),
     }
 }
 
 /// Reads a column computed by [`money_sum`].
 pub fn money_sum_value(backend: DatabaseBackend, row: &sea_orm::QueryResult, column: &str) -> Result<entity::Money, DbErr> {
-    Ok(match backend {
-        DatabaseBackend::Sqlite => entity::Money::from_units(row.try_get::<i64>("", column)?),
-        _ => entity::Money(row.try_get::<rust_decimal::Decimal>("", column)?.normalize()),
-    })
+    let sum = match backend {
+        DatabaseBackend::Sqlite => {
+            let text: String = row.try_get("", column)?;
+            text.parse::<rust_decimal::Decimal>().map_err(|e| DbErr::Type(format!("money sum {text:?}: {e}")))?
+        }
+        _ => row.try_get::<rust_decimal::Decimal>("", column)?,
+    };
+    Ok(entity::Money(sum.normalize()))
 }

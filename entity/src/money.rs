@@ -3,8 +3,8 @@
 //! sea-orm reads a SQLite `Decimal` through `f64`, which is not exact. `Money` binds as a decimal
 //! rescaled to 4 places: PostgreSQL stores it in `NUMERIC(19,4)`; SQLite, whose money columns are
 //! declared `TEXT`, stores the canonical string (`"1921.3100"`), which is exact and lets SQL add
-//! amounts as integers of 1/10000 (see `cs_kpi::db::money_units_sum`). Reading tries the text form
-//! first (SQLite) and falls back to `NUMERIC` (PostgreSQL).
+//! amounts as integers (see `cs_kpi::db::money_sum`). Reading tries the text form first (SQLite)
+//! and falls back to `NUMERIC` (PostgreSQL).
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
@@ -25,11 +25,6 @@ impl Money {
         let mut d = self.0;
         d.rescale(MONEY_SCALE);
         d
-    }
-
-    /// Money from an integer count of 1/10000 units (what SQLite's exact sums return).
-    pub fn from_units(units: i64) -> Self {
-        Money(Decimal::new(units, MONEY_SCALE).normalize())
     }
 }
 

@@ -1,0 +1,229 @@
+//! Shared test helpers: spawning the app on its own database, minting tokens, loading fixtures.
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use cs_kpi::auth::jwt::JwtKeys;
+use cs_kpi::org::{Role, UserInput, upsert_user_directly};
+use cs_kpi::server::{AppState, router};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+
+pub const SECRET: &str = "test-secret-that-is-long-enough-for-hs256!";
+
+/// The sample company the tests load (a copy of shared/data/sample).
+pub fn fixture(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sample").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+pub fn rows(name: &str) -> Vec<Value> {
+    fixture(name).as_array().cloned().unwrap_or_else(|| panic!("{name} is not a list"))
+}
+
+/// A fresh database for one test: a new SQLite file, or a new PostgreSQL database on the
+/// server `TEST_DATABASE_URL` points at.
+async fn fresh_database() -> DatabaseConnection {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let unique = format!("cskpi_t{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), rand_suffix());
+    let url = match std::env::var("TEST_DATABASE_URL") {
+        Ok(base) if base.starts_with("postgres") => {
+            let admin = Database::connect(&base).await.expect("connect to TEST_DATABASE_URL");
+            admin.execute_unprepared(&format!("CREATE DATABASE {unique}")).await.expect("create test database");
+            admin.close().await.expect("close admin connection");
+            let (server, _) = base.rsplit_once('/').expect("database url with a path");
+            format!("{server}/{unique}")
+        }
+        _ => {
+            let path = std::env::temp_dir().join(format!("{unique}.db"));
+            format!("sqlite://{}?mode=rwc", path.display())
+        }
+    };
+    cs_kpi::db::connect_and_migrate(&url).await.expect("connect and migrate")
+}
+
+fn rand_suffix() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0)
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub db: DatabaseConnection,
+    pub keys: JwtKeys,
+    client: reqwest::Client,
+}
+
+/// The outcome of one GraphQL call.
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    /// `data`, after asserting there were no errors.
+    pub fn data(&self) -> &Value {
+        assert!(self.body.get("errors").is_none(), "unexpected errors: {}", self.body);
+        &self.body["data"]
+    }
+
+    pub fn errors(&self) -> Vec<Value> {
+        self.body["errors"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The codes of the errors, in order.
+    pub fn codes(&self) -> Vec<String> {
+        self.errors().iter().map(|e| e["extensions"]["code"].as_str().unwrap_or("<none>").to_owned()).collect()
+    }
+}
+
+impl TestApp {
+    /// Starts the app with an HS256 secret on a fresh database.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(JwtKeys::hs256(SECRET.as_bytes(), None, None).expect("keys")).await
+    }
+
+    pub async fn spawn_with(keys: JwtKeys) -> TestApp {
+        let db = fresh_database().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = format!("http://{}", listener.local_addr().expect("address"));
+        let app = router(AppState::new(db.clone(), keys.clone()));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        TestApp { address, db, keys, client: reqwest::Client::new() }
+    }
+
+    /// Creates or updates a user through the command line's path.
+    pub async fn user(&self, email: &str, role: Role, team: Option<&str>) {
+        let input = UserInput { email: email.into(), name: format!("User {email}"), role, team_name: team.map(str::to_owned) };
+        upsert_user_directly(&self.db, input).await.unwrap_or_else(|e| panic!("create {email}: {}", e.detail()));
+    }
+
+    /// A token for `email`, valid for an hour.
+    pub fn token(&self, email: &str) -> String {
+        self.keys.mint(email, 3600).expect("mint")
+    }
+
+    pub async fn post(&self, token: Option<&str>, body: Value) -> Reply {
+        let mut request = self.client.post(format!("{}/graphql", self.address)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let body = response.json().await.expect("json body");
+        Reply { status, body }
+    }
+
+    /// Runs `query` with `variables` as the user `email`.
+    pub async fn gql(&self, email: &str, query: &str, variables: Value) -> Reply {
+        self.post(Some(&self.token(email)), json!({ "query": query, "variables": variables })).await
+    }
+
+    /// Runs one ingest mutation as `email` and returns the reply.
+    pub async fn ingest(&self, email: &str, mutation: &str, input_type: &str, rows: &[Value]) -> Reply {
+        let query = format!("mutation($input: [{input_type}!]!) {{ {mutation}(input: $input) {{ created updated unchanged }} }}");
+        self.gql(email, &query, json!({ "input": rows })).await
+    }
+
+    /// Runs one ingest mutation that must succeed, returning (created, updated, unchanged).
+    pub async fn ingest_ok(&self, email: &str, mutation: &str, input_type: &str, rows: &[Value]) -> (i64, i64, i64) {
+        let reply = self.ingest(email, mutation, input_type, rows).await;
+        let counts = &reply.data()[mutation];
+        (counts["created"].as_i64().unwrap_or(-1), counts["updated"].as_i64().unwrap_or(-1), counts["unchanged"].as_i64().unwrap_or(-1))
+    }
+
+    /// Counts the rows of a table.
+    pub async fn count(&self, table: &str) -> i64 {
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(self.db.get_database_backend(), format!("SELECT COUNT(*) AS n FROM {table}")))
+            .await
+            .expect("count")
+            .expect("a row");
+        row.try_get::<i64>("", "n").expect("n")
+    }
+}
+
+pub const ADMIN: &str = "admin@acme.example";
+pub const INTEGRATION: &str = "integration@acme.example";
+
+/// The ingest calls that load the sample, in the order PRODUCT.md prescribes (after the teams
+/// and users): (file, mutation, input type).
+pub const SAMPLE_RECORDS: &[(&str, &str, &str)] = &[
+    ("subscriptions.json", "upsertSubscriptions", "SubscriptionInput"),
+    ("feedback.json", "recordFeedback", "FeedbackInput"),
+    ("tickets.json", "recordTickets", "TicketInput"),
+    ("usage.json", "recordUsage", "UsageInput"),
+    ("touchpoints.json", "recordTouchpoints", "TouchpointInput"),
+    ("costs.json", "recordCosts", "CostInput"),
+    ("advocacy.json", "recordAdvocacy", "AdvocacyInput"),
+    ("feature_requests.json", "recordFeatureRequests", "FeatureRequestInput"),
+    ("traffic.json", "recordTraffic", "TrafficInput"),
+];
+
+/// accounts.json with every referrer moved before the accounts naming it.
+pub fn accounts_in_reference_order() -> Vec<Value> {
+    let accounts = rows("accounts.json");
+    let mut ordered: Vec<Value> = Vec::new();
+    fn visit(account: &Value, all: &[Value], ordered: &mut Vec<Value>) {
+        let id = &account["externalId"];
+        if ordered.iter().any(|a| &a["externalId"] == id) {
+            return;
+        }
+        if let Some(referrer) = account["referredByExternalId"].as_str()
+            && let Some(r) = all.iter().find(|a| a["externalId"] == referrer)
+        {
+            visit(r, all, ordered);
+        }
+        ordered.push(account.clone());
+    }
+    for account in &accounts {
+        visit(account, &accounts, &mut ordered);
+    }
+    ordered
+}
+
+impl TestApp {
+    /// The app with the sample's ADMIN and INTEGRATION users (created at the command line, as
+    /// an operator would) and nothing else.
+    pub async fn with_operators() -> TestApp {
+        let app = TestApp::spawn().await;
+        let users = rows("users.json");
+        for email in [ADMIN, INTEGRATION] {
+            let user = users.iter().find(|u| u["email"] == email).expect("operator in users.json");
+            let input = UserInput {
+                email: email.into(),
+                name: user["name"].as_str().unwrap_or_default().into(),
+                role: Role::from_db(user["role"].as_str().unwrap_or_default()).expect("role"),
+                team_name: None,
+            };
+            upsert_user_directly(&app.db, input).await.unwrap_or_else(|e| panic!("{}", e.detail()));
+        }
+        app
+    }
+
+    /// Loads the whole sample as INTEGRATION; returns the counts of every call, in order.
+    pub async fn load_sample(&self) -> Vec<(String, (i64, i64, i64))> {
+        let mut outcomes = Vec::new();
+        let teams = rows("teams.json");
+        let bare_teams: Vec<Value> = teams.iter().map(|t| json!({ "name": t["name"] })).collect();
+        let mut steps: Vec<(&str, &str, Vec<Value>)> = vec![
+            ("upsertTeams", "TeamInput", bare_teams),
+            ("upsertUsers", "UserInput", rows("users.json")),
+            ("upsertTeams", "TeamInput", teams),
+            ("upsertAccounts", "AccountInput", accounts_in_reference_order()),
+        ];
+        steps.extend(SAMPLE_RECORDS.iter().map(|(file, mutation, input)| (*mutation, *input, rows(file))));
+        for (mutation, input, batch) in steps {
+            let counts = self.ingest_ok(INTEGRATION, mutation, input, &batch).await;
+            outcomes.push((mutation.to_owned(), counts));
+        }
+        outcomes
+    }
+
+    /// The app with the whole sample loaded.
+    pub async fn with_sample() -> TestApp {
+        let app = TestApp::with_operators().await;
+        app.load_sample().await;
+        app
+    }
+}

@@ -1,0 +1,269 @@
+//! Ingest (PRODUCT.md, "Writing data"): upserts by natural key, atomic batches with one error
+//! per invalid row, references to earlier rows, roles, and the audit log.
+use cs_kpi::org::Role;
+use serde_json::{Value, json};
+
+use crate::helpers::{ADMIN, INTEGRATION, TestApp, fixture, rows};
+
+#[tokio::test]
+async fn the_whole_sample_loads_and_a_replay_changes_nothing() {
+    let app = TestApp::with_operators().await;
+    let first = app.load_sample().await;
+    let counts = &fixture("meta.json")["counts"];
+    let created: std::collections::HashMap<&str, i64> = first.iter().map(|(m, (c, _, _))| (m.as_str(), *c)).collect();
+    for (mutation, key) in [
+        ("upsertAccounts", "accounts"),
+        ("upsertSubscriptions", "subscriptions"),
+        ("recordFeedback", "feedback"),
+        ("recordTickets", "tickets"),
+        ("recordUsage", "usage"),
+        ("recordTouchpoints", "touchpoints"),
+        ("recordCosts", "costs"),
+        ("recordAdvocacy", "advocacy"),
+        ("recordFeatureRequests", "feature_requests"),
+        ("recordTraffic", "traffic"),
+    ] {
+        assert_eq!(Some(created[mutation]), counts[key].as_i64(), "{mutation}");
+    }
+    // The operators existed already: the users batch creates the other 16 and leaves them alone.
+    assert_eq!(first[1].1, (16, 0, 2));
+    // The second teams push only sets the managers.
+    assert_eq!(first[2].1, (0, 3, 0));
+    assert_eq!(app.count("subscriptions").await, 285);
+    assert_eq!(app.count("usage_records").await, 2104);
+
+    let audited = app.count("audit_log").await;
+    let changes: i64 = first.iter().map(|(_, (c, u, _))| c + u).sum::<i64>() + 2; // + the two operators
+    assert_eq!(audited, changes, "one audit row per accepted change");
+
+    for (mutation, (created, updated, unchanged)) in app.load_sample().await {
+        assert_eq!((created, updated), (0, 0), "{mutation} changed something on replay");
+        assert!(unchanged > 0, "{mutation}");
+    }
+    assert_eq!(app.count("audit_log").await, audited, "a replay audits nothing");
+}
+
+/// An app with the sample's organisation and accounts, but no other records.
+async fn with_accounts() -> TestApp {
+    let app = TestApp::with_operators().await;
+    let teams = rows("teams.json");
+    let bare: Vec<Value> = teams.iter().map(|t| json!({ "name": t["name"] })).collect();
+    app.ingest_ok(INTEGRATION, "upsertTeams", "TeamInput", &bare).await;
+    app.ingest_ok(INTEGRATION, "upsertUsers", "UserInput", &rows("users.json")).await;
+    app.ingest_ok(INTEGRATION, "upsertTeams", "TeamInput", &teams).await;
+    app.ingest_ok(INTEGRATION, "upsertAccounts", "AccountInput", &crate::helpers::accounts_in_reference_order()).await;
+    app
+}
+
+fn subscription(id: &str, mrr: &str, start: &str, end: Option<&str>) -> Value {
+    json!({ "externalId": id, "accountExternalId": "ACC-00001", "plan": "Pro", "mrr": mrr, "startDate": start, "endDate": end })
+}
+
+#[tokio::test]
+async fn a_batch_with_bad_rows_writes_nothing_and_names_each_row() {
+    let app = with_accounts().await;
+    let audited = app.count("audit_log").await;
+    let batch = vec![
+        subscription("S-1", "100", "2026-01-01", None),
+        subscription("S-2", "100", "2026-01-01", None),
+        subscription("S-3", "-5", "2026-01-01", None),
+        subscription("S-4", "100", "2026-01-01", None),
+        subscription("S-5", "100", "2026-02-01", Some("2026-02-01")),
+    ];
+    let reply = app.ingest(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &batch).await;
+    let errors = reply.errors();
+    assert_eq!(errors.len(), 2, "{}", reply.body);
+    let mut named: Vec<(i64, String, String)> = errors
+        .iter()
+        .map(|e| {
+            let ext = &e["extensions"];
+            (ext["row"].as_i64().unwrap_or(-1), ext["field"].as_str().unwrap_or_default().to_owned(), ext["code"].as_str().unwrap_or_default().to_owned())
+        })
+        .collect();
+    named.sort();
+    assert_eq!(named, vec![(2, "mrr".into(), "BAD_USER_INPUT".into()), (4, "endDate".into(), "BAD_USER_INPUT".into())]);
+    assert_eq!(app.count("subscriptions").await, 0);
+    assert_eq!(app.count("audit_log").await, audited);
+}
+
+/// One invalid row per rule of PRODUCT.md: (mutation, input type, row, the field named).
+fn invalid_rows() -> Vec<(&'static str, &'static str, Value, &'static str)> {
+    let long = "x".repeat(1001);
+    let account = |extra: Value| {
+        let mut row = json!({ "externalId": "ACC-NEW", "name": "New Co" });
+        row.as_object_mut().map(|o| o.extend(extra.as_object().cloned().unwrap_or_default()));
+        row
+    };
+    let ticket = |extra: Value| {
+        let mut row = json!({ "externalId": "T-1", "accountExternalId": "ACC-00001", "openedAt": "2026-03-01T10:00:00Z" });
+        row.as_object_mut().map(|o| o.extend(extra.as_object().cloned().unwrap_or_default()));
+        row
+    };
+    let usage = |extra: Value| {
+        let mut row = json!({ "accountExternalId": "ACC-00001", "date": "2026-03-01", "activeUsers": 5, "licensedSeats": 10 });
+        row.as_object_mut().map(|o| o.extend(extra.as_object().cloned().unwrap_or_default()));
+        row
+    };
+    let feedback = |kind: &str, score: i64| json!({ "externalId": "F-1", "accountExternalId": "ACC-00001", "kind": kind, "score": score, "respondedAt": "2026-03-01T10:00:00Z" });
+    vec![
+        ("upsertAccounts", "AccountInput", account(json!({ "externalId": "" })), "externalId"),
+        ("upsertAccounts", "AccountInput", account(json!({ "name": long })), "name"),
+        ("upsertAccounts", "AccountInput", account(json!({ "csmEmail": "finance@acme.example" })), "csmEmail"),
+        ("upsertAccounts", "AccountInput", account(json!({ "csmEmail": "nobody@acme.example" })), "csmEmail"),
+        ("upsertAccounts", "AccountInput", account(json!({ "referredByExternalId": "ACC-NOPE" })), "referredByExternalId"),
+        ("upsertSubscriptions", "SubscriptionInput", subscription("S-1", "-0.01", "2026-01-01", None), "mrr"),
+        ("upsertSubscriptions", "SubscriptionInput", subscription("S-1", "1.00001", "2026-01-01", None), "mrr"),
+        ("upsertSubscriptions", "SubscriptionInput", subscription("S-1", "1000000000000000", "2026-01-01", None), "mrr"),
+        ("upsertSubscriptions", "SubscriptionInput", subscription("S-1", "10", "2026-01-02", Some("2026-01-01")), "endDate"),
+        ("upsertSubscriptions", "SubscriptionInput", json!({ "externalId": "S-1", "accountExternalId": "ACC-NOPE", "mrr": "1", "startDate": "2026-01-01" }), "accountExternalId"),
+        ("upsertSubscriptions", "SubscriptionInput", json!({ "externalId": "S-1", "accountExternalId": "ACC-00001", "mrr": "1", "startDate": "2026-01-01", "renewsExternalId": "S-1" }), "renewsExternalId"),
+        ("upsertSubscriptions", "SubscriptionInput", json!({ "externalId": "S-1", "accountExternalId": "ACC-00001", "mrr": "1", "startDate": "2026-01-01", "renewsExternalId": "S-NOPE" }), "renewsExternalId"),
+        ("recordFeedback", "FeedbackInput", feedback("NPS", 11), "score"),
+        ("recordFeedback", "FeedbackInput", feedback("NPS", -1), "score"),
+        ("recordFeedback", "FeedbackInput", feedback("CSAT", 0), "score"),
+        ("recordFeedback", "FeedbackInput", feedback("CES", 8), "score"),
+        ("recordFeedback", "FeedbackInput", { let mut f = feedback("NPS", 9); f["comment"] = json!("y".repeat(10_001)); f }, "comment"),
+        ("recordTickets", "TicketInput", ticket(json!({ "firstResponseAt": "2026-03-01T09:59:59Z" })), "firstResponseAt"),
+        ("recordTickets", "TicketInput", ticket(json!({ "resolvedAt": "2026-02-28T10:00:00Z" })), "resolvedAt"),
+        ("recordUsage", "UsageInput", usage(json!({ "activeUsers": -1 })), "activeUsers"),
+        ("recordUsage", "UsageInput", usage(json!({ "licensedSeats": 0 })), "licensedSeats"),
+        ("recordUsage", "UsageInput", usage(json!({ "featuresUsed": -1 })), "featuresUsed"),
+        ("recordUsage", "UsageInput", usage(json!({ "featuresAvailable": 0 })), "featuresAvailable"),
+        ("recordTouchpoints", "TouchpointInput", json!({ "externalId": "TP-1", "accountExternalId": "ACC-00001", "kind": "CALL", "occurredAt": "2026-03-01T10:00:00Z", "csmEmail": "manager1@acme.example" }), "csmEmail"),
+        ("recordCosts", "CostInput", json!({ "externalId": "C-1", "month": "2026-03-15", "category": "CS_TOOLS", "amount": "-1" }), "amount"),
+        ("recordAdvocacy", "AdvocacyInput", json!({ "externalId": "", "accountExternalId": "ACC-00001", "kind": "REVIEW", "occurredOn": "2026-03-01" }), "externalId"),
+        ("recordFeatureRequests", "FeatureRequestInput", json!({ "externalId": "FR-1", "accountExternalId": "ACC-00001", "title": "Dark mode", "status": "SHIPPED", "requestedAt": "2026-03-01T10:00:00Z", "shippedAt": "2026-02-01T10:00:00Z" }), "shippedAt"),
+        ("recordFeatureRequests", "FeatureRequestInput", json!({ "externalId": "FR-1", "accountExternalId": "ACC-00001", "title": " ", "status": "OPEN", "requestedAt": "2026-03-01T10:00:00Z" }), "title"),
+        ("recordTraffic", "TrafficInput", json!({ "month": "2026-03-01", "visitors": -1 }), "visitors"),
+        ("upsertUsers", "UserInput", json!({ "email": "new@acme.example", "name": "New", "role": "CSM", "teamName": "Nope" }), "teamName"),
+        ("upsertTeams", "TeamInput", json!({ "name": "Enterprise", "managerEmail": "csm01@acme.example" }), "managerEmail"),
+    ]
+}
+
+#[tokio::test]
+async fn every_validation_rule_refuses_its_row() {
+    let app = with_accounts().await;
+    let audited = app.count("audit_log").await;
+    for (mutation, input_type, row, field) in invalid_rows() {
+        let reply = app.ingest(ADMIN, mutation, input_type, &[row.clone()]).await;
+        let errors = reply.errors();
+        assert_eq!(errors.len(), 1, "{mutation} {row}: {}", reply.body);
+        let ext = &errors[0]["extensions"];
+        assert_eq!(ext["code"], "BAD_USER_INPUT", "{mutation} {row}");
+        assert_eq!(ext["row"], 0, "{mutation} {row}");
+        assert_eq!(ext["field"], field, "{mutation} {row}: {}", reply.body);
+    }
+    assert_eq!(app.count("audit_log").await, audited, "nothing was written");
+    assert_eq!(app.count("subscriptions").await + app.count("feedback").await + app.count("tickets").await, 0);
+}
+
+#[tokio::test]
+async fn batches_over_5000_rows_are_refused_whole() {
+    let app = TestApp::with_operators().await;
+    let batch: Vec<Value> = (0..5001).map(|i| json!({ "month": format!("{}-01-01", 2000 + i % 20), "visitors": 1 })).collect();
+    let reply = app.ingest(INTEGRATION, "recordTraffic", "TrafficInput", &batch).await;
+    assert_eq!(reply.codes(), vec!["BAD_USER_INPUT"]);
+    assert_eq!(reply.errors()[0]["extensions"]["field"], "input");
+    assert_eq!(app.count("traffic").await, 0);
+}
+
+#[tokio::test]
+async fn rows_may_reference_earlier_rows_of_the_batch_but_not_later_ones() {
+    let app = with_accounts().await;
+    // A renewal after the subscription it renews, in one batch.
+    let renewed = subscription("S-OLD", "100", "2025-01-01", Some("2026-01-01"));
+    let mut renewal = subscription("S-NEW", "120", "2026-01-01", None);
+    renewal["renewsExternalId"] = json!("S-OLD");
+    assert_eq!(app.ingest_ok(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &[renewed.clone(), renewal.clone()]).await, (2, 0, 0));
+    let reply = app.gql(ADMIN, r#"{ account(externalId: "ACC-00001") { subscriptions { externalId renewsExternalId } } }"#, json!({})).await;
+    let subs = reply.data()["account"]["subscriptions"].as_array().cloned().unwrap_or_default();
+    assert!(subs.contains(&json!({ "externalId": "S-NEW", "renewsExternalId": "S-OLD" })), "{subs:?}");
+
+    // The reverse order: the renewal names a subscription that only a later row creates.
+    let mut early = subscription("S-B", "1", "2026-01-01", None);
+    early["renewsExternalId"] = json!("S-A");
+    let reply = app.ingest(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &[early, subscription("S-A", "1", "2025-01-01", None)]).await;
+    assert_eq!(reply.errors().len(), 1);
+    assert_eq!(reply.errors()[0]["extensions"]["row"], 0);
+    assert_eq!(reply.errors()[0]["extensions"]["field"], "renewsExternalId");
+
+    // Accounts: a referrer earlier in the batch works, a later one does not.
+    let referrer = json!({ "externalId": "ACC-R1", "name": "Referrer" });
+    let referred = json!({ "externalId": "ACC-R2", "name": "Referred", "referredByExternalId": "ACC-R1" });
+    let reply = app.ingest(INTEGRATION, "upsertAccounts", "AccountInput", &[referred.clone(), referrer.clone()]).await;
+    assert_eq!(reply.errors()[0]["extensions"]["row"], 0, "{}", reply.body);
+    assert_eq!(app.ingest_ok(INTEGRATION, "upsertAccounts", "AccountInput", &[referrer, referred]).await, (2, 0, 0));
+}
+
+#[tokio::test]
+async fn new_content_updates_and_is_audited_with_before_and_after() {
+    let app = with_accounts().await;
+    app.ingest_ok(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &[subscription("S-1", "100.5", "2026-01-01", None)]).await;
+    let changed = subscription("S-1", "250.25", "2026-01-01", None);
+    assert_eq!(app.ingest_ok(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &[changed.clone()]).await, (0, 1, 0));
+    assert_eq!(app.ingest_ok(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &[changed]).await, (0, 0, 1));
+
+    let rows = <entity::audit_log::Entity as sea_orm::EntityTrait>::find().all(&app.db).await.expect("audit rows");
+    let update = rows.iter().rfind(|r| r.entity == "subscriptions").expect("an audit row for the subscription");
+    assert_eq!((update.action.as_str(), update.record_key.as_str(), update.actor_email.as_str()), ("upsertSubscriptions", "S-1", INTEGRATION));
+    let before: Value = serde_json::from_str(update.before.as_deref().unwrap_or("null")).expect("before");
+    let after: Value = serde_json::from_str(update.after.as_deref().unwrap_or("null")).expect("after");
+    assert_eq!((before["mrr"].as_str(), after["mrr"].as_str()), (Some("100.5"), Some("250.25")));
+}
+
+#[tokio::test]
+async fn money_is_exact_to_the_last_place() {
+    let app = with_accounts().await;
+    let subs = [
+        subscription("S-1", "0.1", "2026-01-01", None),
+        subscription("S-2", "0.2", "2026-01-01", None),
+        subscription("S-3", "999999999999999.9999", "2026-01-01", None),
+        subscription("S-4", "12.3456", "2026-01-01", None),
+    ];
+    app.ingest_ok(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &subs).await;
+    let reply = app
+        .gql(ADMIN, r#"{ account(externalId: "ACC-00001") { mrr(on: "2026-06-01") subscriptions { externalId mrr } } }"#, json!({}))
+        .await;
+    let account = &reply.data()["account"];
+    assert_eq!(account["mrr"], "1000000000000012.6455");
+    let mrrs: Vec<&str> = account["subscriptions"].as_array().into_iter().flatten().filter_map(|s| s["mrr"].as_str()).collect();
+    assert_eq!(mrrs, vec!["0.10", "0.20", "999999999999999.9999", "12.3456"]);
+}
+
+#[tokio::test]
+async fn writers_are_limited_by_role() {
+    let app = with_accounts().await;
+    let cost = json!({ "externalId": "C-1", "month": "2026-03-15", "category": "CS_TOOLS", "amount": "1200.50" });
+    assert_eq!(app.ingest_ok("finance@acme.example", "recordCosts", "CostInput", &[cost]).await, (1, 0, 0));
+    for (email, mutation, input_type, row) in [
+        ("finance@acme.example", "upsertAccounts", "AccountInput", json!({ "externalId": "ACC-X", "name": "X" })),
+        ("csm01@acme.example", "recordTickets", "TicketInput", json!({ "externalId": "T-1", "accountExternalId": "ACC-00001", "openedAt": "2026-03-01T10:00:00Z" })),
+        ("manager1@acme.example", "upsertUsers", "UserInput", json!({ "email": "x@acme.example", "name": "X", "role": "CSM" })),
+        ("csm01@acme.example", "recordCosts", "CostInput", json!({ "externalId": "C-2", "month": "2026-03-15", "category": "CS_TOOLS", "amount": "1" })),
+    ] {
+        let reply = app.ingest(email, mutation, input_type, &[row]).await;
+        assert_eq!(reply.codes(), vec!["FORBIDDEN"], "{email} {mutation}: {}", reply.body);
+    }
+}
+
+#[tokio::test]
+async fn an_integration_never_creates_changes_or_demotes_an_admin() {
+    let app = TestApp::with_operators().await;
+    let admin = json!({ "email": ADMIN, "name": "Alex Admin", "role": "ADMIN" });
+    let csm = json!({ "email": "new@acme.example", "name": "New", "role": "CSM" });
+    // Replaying the admin unchanged is fine.
+    assert_eq!(app.ingest_ok(INTEGRATION, "upsertUsers", "UserInput", &[admin.clone()]).await, (0, 0, 1));
+    for forbidden in [
+        json!({ "email": "root@acme.example", "name": "Root", "role": "ADMIN" }),
+        json!({ "email": ADMIN, "name": "Renamed", "role": "ADMIN" }),
+        json!({ "email": ADMIN, "name": "Alex Admin", "role": "FINANCE" }),
+    ] {
+        let reply = app.ingest(INTEGRATION, "upsertUsers", "UserInput", &[csm.clone(), forbidden.clone()]).await;
+        assert_eq!(reply.codes(), vec!["FORBIDDEN"], "{forbidden}: {}", reply.body);
+    }
+    assert_eq!(app.count("users").await, 2, "the whole batch was refused");
+    // An ADMIN may.
+    assert_eq!(app.ingest_ok(ADMIN, "upsertUsers", "UserInput", &[json!({ "email": "root@acme.example", "name": "Root", "role": "ADMIN" })]).await, (1, 0, 0));
+    app.user("ops@acme.example", Role::Admin, None).await;
+    assert_eq!(app.count("users").await, 4);
+}
