@@ -98,7 +98,8 @@ impl Config {
                 let pem = if key.trim_start().starts_with("-----BEGIN") {
                     key.clone().into_bytes()
                 } else {
-                    std::fs::read(key).map_err(|e| AppError::bad_input(format!("cannot read JWT_PUBLIC_KEY file {key}: {e}")))?
+                    std::fs::read(key)
+                        .map_err(|e| AppError::bad_input(format!("cannot read JWT_PUBLIC_KEY file {key}: {e}")))?
                 };
                 JwtKeys::public_key(&pem, issuer, audience).map(Some)
             }
@@ -127,7 +128,9 @@ fn user_error(e: impl std::fmt::Display) -> AppError {
 }
 
 async fn connect(config: &Config) -> Result<DatabaseConnection, AppError> {
-    crate::db::connect_and_migrate(&config.database_url).await.map_err(|e| AppError::internal(format!("database {}: {e}", redact(&config.database_url))))
+    crate::db::connect_and_migrate(&config.database_url)
+        .await
+        .map_err(|e| AppError::internal(format!("database {}: {e}", redact(&config.database_url))))
 }
 
 /// A database URL without its password, for messages.
@@ -157,10 +160,18 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
             Ok(())
         }
         Command::User { email, name, role, team } => {
-            let role = Role::from_db(&role.to_uppercase()).ok_or_else(|| user_error(format!("unknown role {role:?}")))?;
+            let role =
+                Role::from_db(&role.to_uppercase()).ok_or_else(|| user_error(format!("unknown role {role:?}")))?;
             let db = connect(&config).await?;
-            let result = upsert_user_directly(&db, UserInput { email: email.clone(), name, role, team_name: team }).await?;
-            let outcome = if result.created > 0 { "created" } else if result.updated > 0 { "updated" } else { "unchanged" };
+            let result =
+                upsert_user_directly(&db, UserInput { email: email.clone(), name, role, team_name: team }).await?;
+            let outcome = if result.created > 0 {
+                "created"
+            } else if result.updated > 0 {
+                "updated"
+            } else {
+                "unchanged"
+            };
             println!("user {email}: {outcome}");
             Ok(())
         }
@@ -196,7 +207,9 @@ async fn run_server(config: &Config, args: ServeArgs) -> Result<(), AppError> {
         print_dev_tokens(&db, &keys).await?;
     }
     let listen = args.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| user_error(format!("cannot listen on {listen}: {e}")))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| user_error(format!("cannot listen on {listen}: {e}")))?;
     tracing::info!("cs-kpi listening on http://{listen}/graphql");
     serve(listener, router(AppState::new(db, keys))).await.map_err(AppError::internal)
 }
@@ -208,7 +221,9 @@ async fn print_dev_tokens(db: &DatabaseConnection, keys: &JwtKeys) -> Result<(),
     for role in [Role::Admin, Role::Manager, Role::Csm, Role::Finance, Role::Integration] {
         match users.iter().find(|u| u.role == role.as_db()) {
             Some(user) => println!("  {:<11} {:<28} {}", role.as_db(), user.email, keys.mint(&user.email, 12 * 3600)?),
-            None => println!("  {:<11} (no user with this role: add one with `cs-kpi user` or use --demo)", role.as_db()),
+            None => {
+                println!("  {:<11} (no user with this role: add one with `cs-kpi user` or use --demo)", role.as_db())
+            }
         }
     }
     Ok(())

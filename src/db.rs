@@ -36,7 +36,11 @@ pub fn money_sum(backend: DatabaseBackend, column: &str) -> String {
 }
 
 /// Reads a column computed by [`money_sum`].
-pub fn money_sum_value(backend: DatabaseBackend, row: &sea_orm::QueryResult, column: &str) -> Result<entity::Money, DbErr> {
+pub fn money_sum_value(
+    backend: DatabaseBackend,
+    row: &sea_orm::QueryResult,
+    column: &str,
+) -> Result<entity::Money, DbErr> {
     let sum = match backend {
         DatabaseBackend::Sqlite => {
             let text: String = row.try_get("", column)?;

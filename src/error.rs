@@ -104,11 +104,10 @@ impl From<AppError> for async_graphql::Error {
             AppError::Internal(detail) => {
                 let id = correlation_id();
                 tracing::error!(correlation_id = %id, %detail, "internal error");
-                async_graphql::Error::new(format!("internal error (correlation id {id})"))
-                    .extend_with(|_, ext| {
-                        ext.set("code", code);
-                        ext.set("correlationId", id.clone());
-                    })
+                async_graphql::Error::new(format!("internal error (correlation id {id})")).extend_with(|_, ext| {
+                    ext.set("code", code);
+                    ext.set("correlationId", id.clone());
+                })
             }
             AppError::BadInput { message, row, field } => async_graphql::Error::new(message).extend_with(|_, ext| {
                 ext.set("code", code);

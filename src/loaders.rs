@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, Loader};
 use chrono::NaiveDate;
-use sea_orm::sea_query::{ExprTrait, Alias, Expr, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Order, QueryFilter, QueryOrder};
 
 use crate::error::{AppError, AppResult};
@@ -90,7 +90,11 @@ impl Loader<(i64, NaiveDate)> for MrrOn {
                 .from(subscription::Entity)
                 .and_where(Expr::col(subscription::Column::AccountId).is_in(accounts))
                 .and_where(Expr::col(subscription::Column::StartDate).lte(date))
-                .and_where(Expr::col(subscription::Column::EndDate).is_null().or(Expr::col(subscription::Column::EndDate).gt(date)))
+                .and_where(
+                    Expr::col(subscription::Column::EndDate)
+                        .is_null()
+                        .or(Expr::col(subscription::Column::EndDate).gt(date)),
+                )
                 .group_by_col(subscription::Column::AccountId)
                 .to_owned();
             for row in self.db.query_all(&select).await? {

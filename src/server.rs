@@ -83,12 +83,20 @@ async fn graphql(State(state): State<AppState>, headers: HeaderMap, request: Gra
         Ok(caller) => caller,
         Err(AppError::Unauthenticated(reason)) => {
             tracing::debug!(%reason, "unauthenticated request");
-            return error_response(StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED, &format!("authentication required: {reason}"));
+            return error_response(
+                StatusCode::UNAUTHORIZED,
+                code::UNAUTHENTICATED,
+                &format!("authentication required: {reason}"),
+            );
         }
         Err(other) => {
             let id = correlation_id();
             tracing::error!(correlation_id = %id, error = %other.detail(), "authentication failed");
-            return error_response(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL, &format!("internal error (correlation id {id})"));
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::INTERNAL,
+                &format!("internal error (correlation id {id})"),
+            );
         }
     };
     let request = request.into_inner().data(caller).data(Loaders::new(&state.db));
@@ -109,9 +117,11 @@ fn ensure_code(error: &mut ServerError) {
         return;
     }
     let message = error.message.to_lowercase();
-    let code = if message.contains("too complex") || message.contains("nested too deep") || message.contains("too deep") {
+    let code = if message.contains("too complex") || message.contains("nested too deep") || message.contains("too deep")
+    {
         code::QUERY_TOO_COMPLEX
-    } else if !error.path.is_empty() && !message.starts_with("failed to parse") && !message.starts_with("invalid value") {
+    } else if !error.path.is_empty() && !message.starts_with("failed to parse") && !message.starts_with("invalid value")
+    {
         let id = correlation_id();
         tracing::error!(correlation_id = %id, detail = %error.message, "uncoded resolver error");
         error.message = format!("internal error (correlation id {id})");

@@ -82,7 +82,11 @@ impl MigrationTrait for Migration {
         // Teams and users reference each other. SQLite accepts a foreign key to a table created
         // later; PostgreSQL gets the team -> manager key once `users` exists.
         let mut teams = Table::create();
-        teams.table(Alias::new("teams")).col(id()).col(text("name").unique_key()).col(col("manager_id").big_integer().null());
+        teams
+            .table(Alias::new("teams"))
+            .col(id())
+            .col(text("name").unique_key())
+            .col(col("manager_id").big_integer().null());
         if backend == DatabaseBackend::Sqlite {
             teams.foreign_key(&mut fk("teams", "manager_id", "users"));
         }
@@ -188,7 +192,13 @@ impl MigrationTrait for Migration {
                 .col(col("features_used").integer().null())
                 .col(col("features_available").integer().null())
                 .foreign_key(&mut fk("usage_records", "account_id", "accounts"))
-                .index(Index::create().name("uq_usage_records_account_date").col(Alias::new("account_id")).col(Alias::new("date")).unique())
+                .index(
+                    Index::create()
+                        .name("uq_usage_records_account_date")
+                        .col(Alias::new("account_id"))
+                        .col(Alias::new("date"))
+                        .unique(),
+                )
                 .to_owned(),
             Table::create()
                 .table(Alias::new("costs"))
@@ -277,11 +287,26 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         if manager.get_database_backend() != DatabaseBackend::Sqlite {
-            manager.drop_foreign_key(ForeignKey::drop().name("fk_teams_manager_id").table(Alias::new("teams")).to_owned()).await?;
+            manager
+                .drop_foreign_key(ForeignKey::drop().name("fk_teams_manager_id").table(Alias::new("teams")).to_owned())
+                .await?;
         }
         for table in [
-            "audit_log", "csm_goals", "health_model", "traffic", "costs", "usage_records", "feature_requests", "advocacy",
-            "touchpoints", "tickets", "feedback", "subscriptions", "accounts", "users", "teams",
+            "audit_log",
+            "csm_goals",
+            "health_model",
+            "traffic",
+            "costs",
+            "usage_records",
+            "feature_requests",
+            "advocacy",
+            "touchpoints",
+            "tickets",
+            "feedback",
+            "subscriptions",
+            "accounts",
+            "users",
+            "teams",
         ] {
             manager.drop_table(Table::drop().table(Alias::new(table)).to_owned()).await?;
         }

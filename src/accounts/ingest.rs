@@ -30,7 +30,11 @@ pub struct AccountMutation;
 
 #[Object]
 impl AccountMutation {
-    async fn upsert_accounts(&self, ctx: &Context<'_>, input: Vec<AccountInput>) -> async_graphql::Result<UpsertResult> {
+    async fn upsert_accounts(
+        &self,
+        ctx: &Context<'_>,
+        input: Vec<AccountInput>,
+    ) -> async_graphql::Result<UpsertResult> {
         let mut batch = Batch::begin(ctx, "upsertAccounts", &[Role::Admin, Role::Integration], input.len()).await?;
         apply(&mut batch, &input).await?;
         batch.finish(ctx).await
@@ -63,7 +67,12 @@ async fn apply(batch: &mut Batch<'_>, input: &[AccountInput]) -> AppResult<()> {
         if a.referred_by_external_id.as_deref() == Some(a.external_id.as_str()) {
             check.fail("referredByExternalId", "an account cannot refer itself");
         }
-        let referrer = check.opt_reference("referredByExternalId", a.referred_by_external_id.as_deref(), &lookups.accounts, "account");
+        let referrer = check.opt_reference(
+            "referredByExternalId",
+            a.referred_by_external_id.as_deref(),
+            &lookups.accounts,
+            "account",
+        );
         if !check.ok() {
             continue;
         }

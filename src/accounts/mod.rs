@@ -4,7 +4,7 @@ mod ingest;
 pub use ingest::AccountMutation;
 
 use async_graphql::{Context, ID, InputObject, Object};
-use sea_orm::sea_query::{ExprTrait, Expr, Func, LikeExpr, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::auth::{caller, scope::Visibility};
@@ -137,7 +137,11 @@ impl AccountFilter {
         if let Some(team) = &self.team_id {
             let team = id_argument(team, "teamId")?;
             visibility.check_team(db, team).await?;
-            let members = Query::select().column(user::Column::Id).from(user::Entity).and_where(user::Column::TeamId.eq(team)).to_owned();
+            let members = Query::select()
+                .column(user::Column::Id)
+                .from(user::Entity)
+                .and_where(user::Column::TeamId.eq(team))
+                .to_owned();
             condition = condition.add(account::Column::CsmId.in_subquery(members));
         }
         if let Some(search) = &self.search {
@@ -202,7 +206,11 @@ impl AccountConnection {
 
     /// Accounts matching the filter, over all pages (computed only when asked for).
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        let count = account::Entity::find().filter(self.condition.clone()).count(database(ctx)?).await.map_err(AppError::from)?;
+        let count = account::Entity::find()
+            .filter(self.condition.clone())
+            .count(database(ctx)?)
+            .await
+            .map_err(AppError::from)?;
         Ok(count as i64)
     }
 }
@@ -213,7 +221,12 @@ pub struct AccountQuery;
 #[Object]
 impl AccountQuery {
     /// One visible account, by id or externalId; NOT_FOUND when it does not exist or is not visible.
-    async fn account(&self, ctx: &Context<'_>, id: Option<ID>, external_id: Option<String>) -> async_graphql::Result<Option<Account>> {
+    async fn account(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<ID>,
+        external_id: Option<String>,
+    ) -> async_graphql::Result<Option<Account>> {
         let visibility = Visibility::for_reads(caller(ctx)?)?;
         let mut query = account::Entity::find().filter(visibility.accounts());
         query = match (id, external_id) {

@@ -33,7 +33,9 @@ pub struct AdoptionMutation;
 impl AdoptionMutation {
     async fn record_usage(&self, ctx: &Context<'_>, input: Vec<UsageInput>) -> async_graphql::Result<UpsertResult> {
         let mut batch = Batch::begin(ctx, "recordUsage", &[Role::Admin, Role::Integration], input.len()).await?;
-        let lookups = Lookups::default().accounts(batch.txn(), batch.visibility, input.iter().map(|u| u.account_external_id.clone())).await?;
+        let lookups = Lookups::default()
+            .accounts(batch.txn(), batch.visibility, input.iter().map(|u| u.account_external_id.clone()))
+            .await?;
         // At most 5,000 accounts and 5,000 dates: one query within both backends' parameter limits.
         let account_ids: HashSet<i64> = lookups.accounts.values().map(|a| a.id).collect();
         let dates: HashSet<NaiveDate> = input.iter().map(|u| u.date.0).collect();
@@ -48,7 +50,8 @@ impl AdoptionMutation {
             .collect();
         for (row, u) in input.iter().enumerate() {
             let mut check = batch.row(row);
-            let account = check.reference("accountExternalId", &u.account_external_id, &lookups.accounts, "account").copied();
+            let account =
+                check.reference("accountExternalId", &u.account_external_id, &lookups.accounts, "account").copied();
             check.at_least("activeUsers", Some(u.active_users), 0);
             check.at_least("licensedSeats", Some(u.licensed_seats), 1);
             check.at_least("logins", u.logins, 0);

@@ -53,7 +53,9 @@ impl JwtKeys {
             Ok(key) => (key, Algorithm::RS256),
             Err(_) => match DecodingKey::from_ec_pem(pem) {
                 Ok(key) => (key, Algorithm::ES256),
-                Err(_) => return Err(AppError::bad_input("JWT_PUBLIC_KEY is neither an RSA nor an EC public key in PEM")),
+                Err(_) => {
+                    return Err(AppError::bad_input("JWT_PUBLIC_KEY is neither an RSA nor an EC public key in PEM"));
+                }
             },
         };
         Ok(JwtKeys { decoding, encoding: None, algorithm, issuer, audience })

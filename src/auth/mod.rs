@@ -28,7 +28,8 @@ impl Caller {
             .one(db)
             .await?
             .ok_or_else(|| AppError::Unauthenticated("unknown user".into()))?;
-        let role = Role::from_db(&user.role).ok_or_else(|| AppError::internal(format!("user {} has role {:?}", user.id, user.role)))?;
+        let role = Role::from_db(&user.role)
+            .ok_or_else(|| AppError::internal(format!("user {} has role {:?}", user.id, user.role)))?;
         Ok(Caller { id: user.id, email: user.email, role, team_id: user.team_id })
     }
 
@@ -38,11 +39,7 @@ impl Caller {
 
     /// `FORBIDDEN` unless the caller has one of `roles`.
     pub fn require(&self, roles: &[Role], what: &str) -> AppResult<()> {
-        if self.is(roles) {
-            Ok(())
-        } else {
-            Err(AppError::forbidden(format!("{} may not {what}", self.role.as_db())))
-        }
+        if self.is(roles) { Ok(()) } else { Err(AppError::forbidden(format!("{} may not {what}", self.role.as_db()))) }
     }
 }
 

@@ -58,7 +58,10 @@ impl Visibility {
         Query::select()
             .column((user::Entity, user::Column::Id))
             .from(user::Entity)
-            .inner_join(team::Entity, Expr::col((team::Entity, team::Column::Id)).equals((user::Entity, user::Column::TeamId)))
+            .inner_join(
+                team::Entity,
+                Expr::col((team::Entity, team::Column::Id)).equals((user::Entity, user::Column::TeamId)),
+            )
             .and_where(Expr::col((team::Entity, team::Column::ManagerId)).eq(manager_id))
             .to_owned()
     }
@@ -68,7 +71,9 @@ impl Visibility {
         match self {
             Visibility::All => Condition::all(),
             Visibility::Csm(id) => Condition::all().add(account::Column::CsmId.eq(id)),
-            Visibility::Manager(id) => Condition::all().add(account::Column::CsmId.in_subquery(Self::managed_users(id))),
+            Visibility::Manager(id) => {
+                Condition::all().add(account::Column::CsmId.in_subquery(Self::managed_users(id)))
+            }
         }
     }
 
@@ -77,8 +82,13 @@ impl Visibility {
         match self {
             Visibility::All => Condition::all(),
             _ => Condition::all().add(
-                Expr::expr(column.into())
-                    .in_subquery(Query::select().column(account::Column::Id).from(account::Entity).cond_where(self.accounts()).to_owned()),
+                Expr::expr(column.into()).in_subquery(
+                    Query::select()
+                        .column(account::Column::Id)
+                        .from(account::Entity)
+                        .cond_where(self.accounts())
+                        .to_owned(),
+                ),
             ),
         }
     }

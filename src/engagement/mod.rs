@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use async_graphql::{Context, ID, InputObject, Object};
 
 use crate::db_enum::{db_enum, decode};
-use crate::ingest::{AccountRecordInput, AccountRef, Batch, RowCheck, Lookups, UpsertResult};
+use crate::ingest::{AccountRecordInput, AccountRef, Batch, Lookups, RowCheck, UpsertResult};
 use crate::org::{Role, User};
 use crate::scalars::{Date, DateTime};
 use crate::voice::ACCOUNT_ACTIVITY_WRITERS;
@@ -82,8 +82,14 @@ impl AccountRecordInput for TouchpointInput {
         &self.account_external_id
     }
 
-    fn build(&self, check: &mut RowCheck<'_>, account: AccountRef, _known: &HashMap<String, touchpoint::Model>, users: &HashMap<String, entity::user::Model>) -> touchpoint::Model {
-        let csm = check.opt_reference("csmEmail", self.csm_email.as_deref(), &users, "user");
+    fn build(
+        &self,
+        check: &mut RowCheck<'_>,
+        account: AccountRef,
+        _known: &HashMap<String, touchpoint::Model>,
+        users: &HashMap<String, entity::user::Model>,
+    ) -> touchpoint::Model {
+        let csm = check.opt_reference("csmEmail", self.csm_email.as_deref(), users, "user");
         if csm.is_some_and(|u| u.role != Role::Csm.as_db()) {
             check.fail("csmEmail", "must name a user with role CSM");
         }
@@ -118,7 +124,13 @@ impl AccountRecordInput for AdvocacyInput {
         &self.account_external_id
     }
 
-    fn build(&self, _check: &mut RowCheck<'_>, account: AccountRef, _known: &HashMap<String, advocacy::Model>, _extra: &()) -> advocacy::Model {
+    fn build(
+        &self,
+        _check: &mut RowCheck<'_>,
+        account: AccountRef,
+        _known: &HashMap<String, advocacy::Model>,
+        _extra: &(),
+    ) -> advocacy::Model {
         advocacy::Model {
             id: 0,
             external_id: self.external_id.clone(),
@@ -134,14 +146,23 @@ pub struct EngagementMutation;
 
 #[Object]
 impl EngagementMutation {
-    async fn record_touchpoints(&self, ctx: &Context<'_>, input: Vec<TouchpointInput>) -> async_graphql::Result<UpsertResult> {
+    async fn record_touchpoints(
+        &self,
+        ctx: &Context<'_>,
+        input: Vec<TouchpointInput>,
+    ) -> async_graphql::Result<UpsertResult> {
         let mut batch = Batch::begin(ctx, "recordTouchpoints", ACCOUNT_ACTIVITY_WRITERS, input.len()).await?;
-        let users = Lookups::default().users(batch.txn(), input.iter().filter_map(|t| t.csm_email.clone())).await?.users;
+        let users =
+            Lookups::default().users(batch.txn(), input.iter().filter_map(|t| t.csm_email.clone())).await?.users;
         batch.account_records(&input, &users).await?;
         batch.finish(ctx).await
     }
 
-    async fn record_advocacy(&self, ctx: &Context<'_>, input: Vec<AdvocacyInput>) -> async_graphql::Result<UpsertResult> {
+    async fn record_advocacy(
+        &self,
+        ctx: &Context<'_>,
+        input: Vec<AdvocacyInput>,
+    ) -> async_graphql::Result<UpsertResult> {
         let mut batch = Batch::begin(ctx, "recordAdvocacy", ACCOUNT_ACTIVITY_WRITERS, input.len()).await?;
         batch.account_records(&input, &()).await?;
         batch.finish(ctx).await

@@ -32,7 +32,11 @@ impl<'b> RowCheck<'b> {
     pub fn fail(&mut self, field: &str, message: impl Into<String>) {
         // One error per row: the first rule it breaks.
         if !self.failed {
-            self.errors.push(AppError::invalid(Some(self.row), field, format!("row {}: {}: {}", self.row, field, message.into())));
+            self.errors.push(AppError::invalid(
+                Some(self.row),
+                field,
+                format!("row {}: {}: {}", self.row, field, message.into()),
+            ));
         }
         self.failed = true;
     }
@@ -95,7 +99,13 @@ impl<'b> RowCheck<'b> {
     }
 
     /// Resolves a reference to a record that exists (or an earlier row wrote).
-    pub fn reference<'m, V>(&mut self, field: &str, key: &str, known: &'m HashMap<String, V>, what: &str) -> Option<&'m V> {
+    pub fn reference<'m, V>(
+        &mut self,
+        field: &str,
+        key: &str,
+        known: &'m HashMap<String, V>,
+        what: &str,
+    ) -> Option<&'m V> {
         let found = known.get(key);
         if found.is_none() {
             self.fail(field, format!("unknown {what} {key:?}"));
@@ -104,7 +114,13 @@ impl<'b> RowCheck<'b> {
     }
 
     /// Resolves an optional reference.
-    pub fn opt_reference<'m, V>(&mut self, field: &str, key: Option<&str>, known: &'m HashMap<String, V>, what: &str) -> Option<&'m V> {
+    pub fn opt_reference<'m, V>(
+        &mut self,
+        field: &str,
+        key: Option<&str>,
+        known: &'m HashMap<String, V>,
+        what: &str,
+    ) -> Option<&'m V> {
         key.and_then(|k| self.reference(field, k, known, what))
     }
 }

@@ -13,7 +13,11 @@ use entity::{account, team, user};
 const CHUNK: usize = 500;
 
 /// Fetches the rows of `E` whose `column` is one of `keys`.
-pub async fn fetch_in<E, K>(db: &impl ConnectionTrait, column: E::Column, keys: impl IntoIterator<Item = K>) -> AppResult<Vec<E::Model>>
+pub async fn fetch_in<E, K>(
+    db: &impl ConnectionTrait,
+    column: E::Column,
+    keys: impl IntoIterator<Item = K>,
+) -> AppResult<Vec<E::Model>>
 where
     E: EntityTrait,
     K: Into<Value> + Eq + Hash + Clone,
@@ -58,7 +62,12 @@ pub struct Lookups {
 
 impl Lookups {
     /// Loads the accounts with these externalIds that `visibility` lets the caller write.
-    pub async fn accounts(mut self, db: &impl ConnectionTrait, visibility: Visibility, keys: impl IntoIterator<Item = String>) -> AppResult<Self> {
+    pub async fn accounts(
+        mut self,
+        db: &impl ConnectionTrait,
+        visibility: Visibility,
+        keys: impl IntoIterator<Item = String>,
+    ) -> AppResult<Self> {
         let keys: Vec<String> = keys.into_iter().collect::<HashSet<_>>().into_iter().collect();
         for chunk in keys.chunks(CHUNK) {
             let found = account::Entity::find()
@@ -71,19 +80,31 @@ impl Lookups {
         Ok(self)
     }
 
-    pub async fn users(mut self, db: &impl ConnectionTrait, emails: impl IntoIterator<Item = String>) -> AppResult<Self> {
+    pub async fn users(
+        mut self,
+        db: &impl ConnectionTrait,
+        emails: impl IntoIterator<Item = String>,
+    ) -> AppResult<Self> {
         self.users = fetch_map::<user::Entity, String>(db, user::Column::Email, emails, |u| u.email.clone()).await?;
         Ok(self)
     }
 
-    pub async fn teams(mut self, db: &impl ConnectionTrait, names: impl IntoIterator<Item = String>) -> AppResult<Self> {
+    pub async fn teams(
+        mut self,
+        db: &impl ConnectionTrait,
+        names: impl IntoIterator<Item = String>,
+    ) -> AppResult<Self> {
         self.teams = fetch_map::<team::Entity, String>(db, team::Column::Name, names, |t| t.name.clone()).await?;
         Ok(self)
     }
 }
 
 /// The ids among `account_ids` that the caller may not write (existing records of other books).
-pub async fn hidden_accounts(db: &impl ConnectionTrait, visibility: Visibility, account_ids: impl IntoIterator<Item = i64>) -> AppResult<HashSet<i64>> {
+pub async fn hidden_accounts(
+    db: &impl ConnectionTrait,
+    visibility: Visibility,
+    account_ids: impl IntoIterator<Item = i64>,
+) -> AppResult<HashSet<i64>> {
     let ids: HashSet<i64> = account_ids.into_iter().collect();
     if visibility.sees_everything() || ids.is_empty() {
         return Ok(HashSet::new());

@@ -16,7 +16,10 @@ pub use records::{AccountRecord, AccountRecordInput};
 
 use async_graphql::{Context, SimpleObject};
 use chrono::Utc;
-use sea_orm::{ActiveModelBehavior, ActiveModelTrait, ActiveValue::NotSet, DatabaseConnection, DatabaseTransaction, IntoActiveModel, TransactionTrait};
+use sea_orm::{
+    ActiveModelBehavior, ActiveModelTrait, ActiveValue::NotSet, DatabaseConnection, DatabaseTransaction,
+    IntoActiveModel, TransactionTrait,
+};
 use serde::Serialize;
 
 use crate::auth::{Caller, caller, scope::Visibility};
@@ -70,7 +73,20 @@ macro_rules! record {
     )+};
 }
 
-record!(team, user, account, subscription, feedback, ticket, usage_record, touchpoint, cost, advocacy, feature_request, traffic);
+record!(
+    team,
+    user,
+    account,
+    subscription,
+    feedback,
+    ticket,
+    usage_record,
+    touchpoint,
+    cost,
+    advocacy,
+    feature_request,
+    traffic
+);
 
 /// Who writes a batch: an authenticated user, or an operator at the command line.
 #[derive(Clone, Copy)]

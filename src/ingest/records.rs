@@ -50,7 +50,13 @@ pub trait AccountRecordInput: Sync {
 
     /// Checks the row's own fields (failures go to `check`) and makes its record. `known` holds
     /// the records of the kind stored or written by earlier rows, by externalId.
-    fn build(&self, check: &mut RowCheck<'_>, account: AccountRef, known: &HashMap<String, Self::Record>, extra: &Self::Extra) -> Self::Record;
+    fn build(
+        &self,
+        check: &mut RowCheck<'_>,
+        account: AccountRef,
+        known: &HashMap<String, Self::Record>,
+        extra: &Self::Extra,
+    ) -> Self::Record;
 }
 
 impl Batch<'_> {
@@ -60,16 +66,35 @@ impl Batch<'_> {
     pub async fn account_records<I: AccountRecordInput>(&mut self, input: &[I], extra: &I::Extra) -> AppResult<()> {
         let account_keys: Vec<String> = input.iter().map(|r| r.account_external_id().to_owned()).collect();
         let lookups = Lookups::default().accounts(self.txn(), self.visibility, account_keys).await?;
-        let keys: Vec<String> = input.iter().flat_map(|r| std::iter::once(r.external_id()).chain(r.same_kind_reference())).map(str::to_owned).collect();
-        let mut known = fetch_map::<<I::Record as Record>::Entity, String>(self.txn(), I::Record::external_id_column(), keys, |m| m.external_id().to_owned()).await?;
-        let hidden = hidden_accounts(self.txn(), self.visibility, known.values().map(AccountRecord::account_id).collect::<Vec<_>>()).await?;
+        let keys: Vec<String> = input
+            .iter()
+            .flat_map(|r| std::iter::once(r.external_id()).chain(r.same_kind_reference()))
+            .map(str::to_owned)
+            .collect();
+        let mut known = fetch_map::<<I::Record as Record>::Entity, String>(
+            self.txn(),
+            I::Record::external_id_column(),
+            keys,
+            |m| m.external_id().to_owned(),
+        )
+        .await?;
+        let hidden = hidden_accounts(
+            self.txn(),
+            self.visibility,
+            known.values().map(AccountRecord::account_id).collect::<Vec<_>>(),
+        )
+        .await?;
         for (row, r) in input.iter().enumerate() {
             let mut check = self.row(row);
             check.key("externalId", r.external_id());
             if known.get(r.external_id()).is_some_and(|e| hidden.contains(&e.account_id())) {
                 check.fail("externalId", "is used by a record of an account you may not write");
             }
-            let Some(account) = check.reference("accountExternalId", r.account_external_id(), &lookups.accounts, "account").copied() else { continue };
+            let Some(account) =
+                check.reference("accountExternalId", r.account_external_id(), &lookups.accounts, "account").copied()
+            else {
+                continue;
+            };
             let model = r.build(&mut check, account, &known, extra);
             if !check.ok() {
                 continue;

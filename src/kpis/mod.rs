@@ -168,7 +168,11 @@ impl KpiQuery {
     }
 
     /// Each account's movement per month in the period: the drill-down behind the MRR KPIs.
-    async fn mrr_movements(&self, _period: PeriodInput, _scope: Option<ScopeInput>) -> async_graphql::Result<Vec<MrrMovement>> {
+    async fn mrr_movements(
+        &self,
+        _period: PeriodInput,
+        _scope: Option<ScopeInput>,
+    ) -> async_graphql::Result<Vec<MrrMovement>> {
         Err(AppError::NotImplemented("mrrMovements").into())
     }
 

@@ -35,13 +35,25 @@ pub struct OrgMutation;
 impl OrgMutation {
     async fn upsert_teams(&self, ctx: &Context<'_>, input: Vec<TeamInput>) -> async_graphql::Result<UpsertResult> {
         let mut batch = Batch::begin(ctx, "upsertTeams", ORG_WRITERS, input.len()).await?;
-        let lookups = Lookups::default().users(batch.txn(), input.iter().filter_map(|t| t.manager_email.value().cloned())).await?;
-        let mut existing =
-            fetch_map::<team::Entity, String>(batch.txn(), team::Column::Name, input.iter().map(|t| t.name.clone()), |t| t.name.clone()).await?;
+        let lookups = Lookups::default()
+            .users(batch.txn(), input.iter().filter_map(|t| t.manager_email.value().cloned()))
+            .await?;
+        let mut existing = fetch_map::<team::Entity, String>(
+            batch.txn(),
+            team::Column::Name,
+            input.iter().map(|t| t.name.clone()),
+            |t| t.name.clone(),
+        )
+        .await?;
         for (row, t) in input.iter().enumerate() {
             let mut check = batch.row(row);
             check.key("name", &t.name);
-            let manager = check.opt_reference("managerEmail", t.manager_email.value().map(String::as_str), &lookups.users, "user");
+            let manager = check.opt_reference(
+                "managerEmail",
+                t.manager_email.value().map(String::as_str),
+                &lookups.users,
+                "user",
+            );
             if manager.is_some_and(|m| m.role != Role::Manager.as_db()) {
                 check.fail("managerEmail", "must name a user with role MANAGER");
             }
@@ -72,8 +84,13 @@ impl OrgMutation {
 /// such a batch is refused as a whole.
 async fn apply_users(batch: &mut Batch<'_>, input: &[UserInput]) -> AppResult<()> {
     let lookups = Lookups::default().teams(batch.txn(), input.iter().filter_map(|u| u.team_name.clone())).await?;
-    let mut existing =
-        fetch_map::<user::Entity, String>(batch.txn(), user::Column::Email, input.iter().map(|u| u.email.clone()), |u| u.email.clone()).await?;
+    let mut existing = fetch_map::<user::Entity, String>(
+        batch.txn(),
+        user::Column::Email,
+        input.iter().map(|u| u.email.clone()),
+        |u| u.email.clone(),
+    )
+    .await?;
     for (row, u) in input.iter().enumerate() {
         let mut check = batch.row(row);
         check.key("email", &u.email);
@@ -86,7 +103,13 @@ async fn apply_users(batch: &mut Batch<'_>, input: &[UserInput]) -> AppResult<()
             continue;
         }
         let current = existing.get(&u.email);
-        let model = user::Model { id: 0, email: u.email.clone(), name: u.name.clone(), role: u.role.as_db().to_owned(), team_id: team.map(|t| t.id) };
+        let model = user::Model {
+            id: 0,
+            email: u.email.clone(),
+            name: u.name.clone(),
+            role: u.role.as_db().to_owned(),
+            team_id: team.map(|t| t.id),
+        };
         let touches_admin = u.role == Role::Admin || current.is_some_and(|c| c.role == Role::Admin.as_db());
         let unchanged = current.is_some_and(|c| model.clone().with_id(c.id) == *c);
         if batch.role() == Some(Role::Integration) && touches_admin && !unchanged {

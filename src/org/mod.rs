@@ -116,7 +116,11 @@ impl OrgQuery {
     /// The authenticated caller.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
         let me = caller(ctx)?;
-        let model = loaders(ctx)?.users.load_one(me.id).await?.ok_or_else(|| AppError::Unauthenticated("unknown user".into()))?;
+        let model = loaders(ctx)?
+            .users
+            .load_one(me.id)
+            .await?
+            .ok_or_else(|| AppError::Unauthenticated("unknown user".into()))?;
         Ok(User::from_model(model)?)
     }
 
@@ -125,15 +129,26 @@ impl OrgQuery {
         let teams = visible_teams(me)?;
         let mut query = user::Entity::find().order_by_asc(user::Column::Email);
         if !matches!(me.role, Role::Admin | Role::Finance) {
-            let team_ids = sea_orm::sea_query::Query::select().column(team::Column::Id).from(team::Entity).cond_where(teams).to_owned();
-            query = query.filter(Condition::any().add(user::Column::Id.eq(me.id)).add(user::Column::TeamId.in_subquery(team_ids)));
+            let team_ids = sea_orm::sea_query::Query::select()
+                .column(team::Column::Id)
+                .from(team::Entity)
+                .cond_where(teams)
+                .to_owned();
+            query = query.filter(
+                Condition::any().add(user::Column::Id.eq(me.id)).add(user::Column::TeamId.in_subquery(team_ids)),
+            );
         }
         Ok(User::from_models(query.all(database(ctx)?).await.map_err(AppError::from)?)?)
     }
 
     async fn teams(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Team>> {
         let condition = visible_teams(caller(ctx)?)?;
-        let teams = team::Entity::find().filter(condition).order_by_asc(team::Column::Name).all(database(ctx)?).await.map_err(AppError::from)?;
+        let teams = team::Entity::find()
+            .filter(condition)
+            .order_by_asc(team::Column::Name)
+            .all(database(ctx)?)
+            .await
+            .map_err(AppError::from)?;
         Ok(teams.into_iter().map(Team).collect())
     }
 }

@@ -41,7 +41,13 @@ impl AccountRecordInput for FeatureRequestInput {
         &self.account_external_id
     }
 
-    fn build(&self, check: &mut RowCheck<'_>, account: AccountRef, _known: &HashMap<String, feature_request::Model>, _extra: &()) -> feature_request::Model {
+    fn build(
+        &self,
+        check: &mut RowCheck<'_>,
+        account: AccountRef,
+        _known: &HashMap<String, feature_request::Model>,
+        _extra: &(),
+    ) -> feature_request::Model {
         check.key("title", &self.title);
         check.not_before("shippedAt", self.shipped_at, self.requested_at, "requestedAt");
         feature_request::Model {
@@ -69,7 +75,11 @@ pub struct ProductMutation;
 
 #[Object]
 impl ProductMutation {
-    async fn record_feature_requests(&self, ctx: &Context<'_>, input: Vec<FeatureRequestInput>) -> async_graphql::Result<UpsertResult> {
+    async fn record_feature_requests(
+        &self,
+        ctx: &Context<'_>,
+        input: Vec<FeatureRequestInput>,
+    ) -> async_graphql::Result<UpsertResult> {
         let mut batch = Batch::begin(ctx, "recordFeatureRequests", ACCOUNT_ACTIVITY_WRITERS, input.len()).await?;
         batch.account_records(&input, &()).await?;
         batch.finish(ctx).await
@@ -79,7 +89,9 @@ impl ProductMutation {
     async fn record_traffic(&self, ctx: &Context<'_>, input: Vec<TrafficInput>) -> async_graphql::Result<UpsertResult> {
         let mut batch = Batch::begin(ctx, "recordTraffic", &[Role::Admin, Role::Integration], input.len()).await?;
         let months = input.iter().map(|t| month_start(t.month.0));
-        let mut existing = fetch_map::<traffic::Entity, chrono::NaiveDate>(batch.txn(), traffic::Column::Month, months, |t| t.month).await?;
+        let mut existing =
+            fetch_map::<traffic::Entity, chrono::NaiveDate>(batch.txn(), traffic::Column::Month, months, |t| t.month)
+                .await?;
         for (row, t) in input.iter().enumerate() {
             let mut check = batch.row(row);
             check.at_least("visitors", Some(t.visitors), 0);

@@ -73,7 +73,13 @@ impl AccountRecordInput for SubscriptionInput {
         self.renews_external_id.as_deref()
     }
 
-    fn build(&self, check: &mut RowCheck<'_>, account: AccountRef, known: &HashMap<String, subscription::Model>, _extra: &()) -> subscription::Model {
+    fn build(
+        &self,
+        check: &mut RowCheck<'_>,
+        account: AccountRef,
+        known: &HashMap<String, subscription::Model>,
+        _extra: &(),
+    ) -> subscription::Model {
         check.text("plan", self.plan.as_deref());
         let mrr = check.money("mrr", self.mrr.0);
         if self.end_date.is_some_and(|end| end <= self.start_date) {
@@ -125,17 +131,27 @@ pub struct RevenueMutation;
 
 #[Object]
 impl RevenueMutation {
-    async fn upsert_subscriptions(&self, ctx: &Context<'_>, input: Vec<SubscriptionInput>) -> async_graphql::Result<UpsertResult> {
-        let mut batch = Batch::begin(ctx, "upsertSubscriptions", &[Role::Admin, Role::Integration], input.len()).await?;
+    async fn upsert_subscriptions(
+        &self,
+        ctx: &Context<'_>,
+        input: Vec<SubscriptionInput>,
+    ) -> async_graphql::Result<UpsertResult> {
+        let mut batch =
+            Batch::begin(ctx, "upsertSubscriptions", &[Role::Admin, Role::Integration], input.len()).await?;
         batch.account_records(&input, &()).await?;
         batch.finish(ctx).await
     }
 
     async fn record_costs(&self, ctx: &Context<'_>, input: Vec<CostInput>) -> async_graphql::Result<UpsertResult> {
-        let mut batch = Batch::begin(ctx, "recordCosts", &[Role::Admin, Role::Integration, Role::Finance], input.len()).await?;
-        let mut existing =
-            fetch_map::<cost::Entity, String>(batch.txn(), cost::Column::ExternalId, input.iter().map(|c| c.external_id.clone()), |c| c.external_id.clone())
-                .await?;
+        let mut batch =
+            Batch::begin(ctx, "recordCosts", &[Role::Admin, Role::Integration, Role::Finance], input.len()).await?;
+        let mut existing = fetch_map::<cost::Entity, String>(
+            batch.txn(),
+            cost::Column::ExternalId,
+            input.iter().map(|c| c.external_id.clone()),
+            |c| c.external_id.clone(),
+        )
+        .await?;
         for (row, c) in input.iter().enumerate() {
             let mut check = batch.row(row);
             check.key("externalId", &c.external_id);

@@ -83,7 +83,11 @@ pub struct ScorecardQuery;
 #[Object]
 impl ScorecardQuery {
     /// One scorecard per visible CSM (or just csmId) and period.
-    async fn csm_scorecards(&self, _period: PeriodInput, _csm_id: Option<ID>) -> async_graphql::Result<Vec<CsmScorecard>> {
+    async fn csm_scorecards(
+        &self,
+        _period: PeriodInput,
+        _csm_id: Option<ID>,
+    ) -> async_graphql::Result<Vec<CsmScorecard>> {
         Err(AppError::NotImplemented("csmScorecards").into())
     }
 

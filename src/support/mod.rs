@@ -59,7 +59,13 @@ impl AccountRecordInput for TicketInput {
         &self.account_external_id
     }
 
-    fn build(&self, check: &mut RowCheck<'_>, account: AccountRef, _known: &HashMap<String, ticket::Model>, _extra: &()) -> ticket::Model {
+    fn build(
+        &self,
+        check: &mut RowCheck<'_>,
+        account: AccountRef,
+        _known: &HashMap<String, ticket::Model>,
+        _extra: &(),
+    ) -> ticket::Model {
         check.not_before("firstResponseAt", self.first_response_at, self.opened_at, "openedAt");
         check.not_before("resolvedAt", self.resolved_at, self.opened_at, "openedAt");
         check.at_least("contactsToResolve", self.contacts_to_resolve, 0);

@@ -85,7 +85,13 @@ impl AccountRecordInput for FeedbackInput {
     fn account_external_id(&self) -> &str {
         &self.account_external_id
     }
-    fn build(&self, check: &mut RowCheck<'_>, account: AccountRef, _known: &HashMap<String, feedback::Model>, _extra: &()) -> feedback::Model {
+    fn build(
+        &self,
+        check: &mut RowCheck<'_>,
+        account: AccountRef,
+        _known: &HashMap<String, feedback::Model>,
+        _extra: &(),
+    ) -> feedback::Model {
         let (min, max) = self.kind.score_range();
         check.between("score", self.score, min, max);
         check.comment("comment", self.comment.as_deref());
@@ -106,7 +112,11 @@ pub struct VoiceMutation;
 
 #[Object]
 impl VoiceMutation {
-    async fn record_feedback(&self, ctx: &Context<'_>, input: Vec<FeedbackInput>) -> async_graphql::Result<UpsertResult> {
+    async fn record_feedback(
+        &self,
+        ctx: &Context<'_>,
+        input: Vec<FeedbackInput>,
+    ) -> async_graphql::Result<UpsertResult> {
         let mut batch = Batch::begin(ctx, "recordFeedback", ACCOUNT_ACTIVITY_WRITERS, input.len()).await?;
         batch.account_records(&input, &()).await?;
         batch.finish(ctx).await

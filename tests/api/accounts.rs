@@ -61,7 +61,12 @@ async fn pages_cover_every_account_once_with_exact_mrr_and_complete_sub_lists() 
             let mrr = Decimal::from_str(node["mrr"].as_str().unwrap_or("x")).unwrap_or(Decimal::MIN);
             assert_eq!(mrr, expected.get(id).copied().unwrap_or_default(), "MRR of {id} on {on}");
         }
-        for (list, file) in [("subscriptions", "subscriptions.json"), ("feedback", "feedback.json"), ("tickets", "tickets.json"), ("touchpoints", "touchpoints.json")] {
+        for (list, file) in [
+            ("subscriptions", "subscriptions.json"),
+            ("feedback", "feedback.json"),
+            ("tickets", "tickets.json"),
+            ("touchpoints", "touchpoints.json"),
+        ] {
             let expected = per_account(file);
             for (id, node) in &seen {
                 let got = node[list].as_array().map_or(0, Vec::len);
@@ -80,13 +85,28 @@ async fn filters_search_and_page_limits() {
     let enterprise = accounts.iter().filter(|a| a["segment"] == "Enterprise").count();
     let reply = app.gql(ADMIN, query, json!({ "f": { "segment": "Enterprise" }, "first": 500 })).await;
     assert_eq!(reply.data()["accounts"]["totalCount"], enterprise);
-    assert!(reply.data()["accounts"]["edges"].as_array().into_iter().flatten().all(|e| e["node"]["segment"] == "Enterprise"));
+    assert!(
+        reply.data()["accounts"]["edges"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|e| e["node"]["segment"] == "Enterprise")
+    );
 
-    let robotics: BTreeSet<String> =
-        accounts.iter().filter_map(|a| a["name"].as_str()).filter(|n| n.to_lowercase().contains("robotics")).map(str::to_owned).collect();
+    let robotics: BTreeSet<String> = accounts
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .filter(|n| n.to_lowercase().contains("robotics"))
+        .map(str::to_owned)
+        .collect();
     assert!(!robotics.is_empty());
     let reply = app.gql(ADMIN, query, json!({ "f": { "search": "rOBOTICs" }, "first": 500 })).await;
-    let names: BTreeSet<String> = reply.data()["accounts"]["edges"].as_array().into_iter().flatten().filter_map(|e| e["node"]["name"].as_str().map(str::to_owned)).collect();
+    let names: BTreeSet<String> = reply.data()["accounts"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["node"]["name"].as_str().map(str::to_owned))
+        .collect();
     assert_eq!(names, robotics);
     // LIKE wildcards are matched literally.
     let reply = app.gql(ADMIN, query, json!({ "f": { "search": "%" } })).await;

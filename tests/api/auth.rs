@@ -19,7 +19,8 @@ fn hs256(claims: Value, secret: &str) -> String {
 }
 
 fn fixture_key(name: &str) -> Vec<u8> {
-    std::fs::read(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/jwt").join(name)).expect("key fixture")
+    std::fs::read(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/jwt").join(name))
+        .expect("key fixture")
 }
 
 async fn assert_unauthenticated(app: &TestApp, token: Option<&str>) {
@@ -61,9 +62,14 @@ async fn bad_tokens_are_unauthenticated() {
     // exp as a string.
     assert_unauthenticated(&app, Some(&hs256(json!({ "sub": EMAIL, "exp": (now() + 600).to_string() }), SECRET))).await;
     // Not valid yet.
-    assert_unauthenticated(&app, Some(&hs256(json!({ "sub": EMAIL, "exp": now() + 7200, "nbf": now() + 3600 }), SECRET))).await;
+    assert_unauthenticated(
+        &app,
+        Some(&hs256(json!({ "sub": EMAIL, "exp": now() + 7200, "nbf": now() + 3600 }), SECRET)),
+    )
+    .await;
     // An unknown user.
-    assert_unauthenticated(&app, Some(&hs256(json!({ "sub": "nobody@acme.example", "exp": now() + 600 }), SECRET))).await;
+    assert_unauthenticated(&app, Some(&hs256(json!({ "sub": "nobody@acme.example", "exp": now() + 600 }), SECRET)))
+        .await;
     // Tampered payload: the signature of a valid token on another subject.
     let genuine = hs256(valid.clone(), SECRET);
     let parts: Vec<&str> = genuine.split('.').collect();
@@ -105,7 +111,9 @@ async fn public_keys_pin_their_algorithm_and_reject_hmac_forgeries() {
         ("rs256-public.pem", "rs256-private.pem", Algorithm::RS256),
         ("es256-public.pem", "es256-private.pem", Algorithm::ES256),
     ] {
-        let keys = JwtKeys::public_key(&fixture_key(public), Some("https://idp.acme.example".into()), Some("cs-kpi".into())).expect("public key");
+        let keys =
+            JwtKeys::public_key(&fixture_key(public), Some("https://idp.acme.example".into()), Some("cs-kpi".into()))
+                .expect("public key");
         assert_eq!(keys.algorithm(), algorithm);
         let app = TestApp::spawn_with(keys).await;
         app.user(EMAIL, Role::Manager, None).await;
@@ -120,9 +128,21 @@ async fn public_keys_pin_their_algorithm_and_reject_hmac_forgeries() {
         let reply = app.post(Some(&sign(good.clone())), json!({ "query": ME })).await;
         assert_eq!(reply.data()["me"]["role"], "MANAGER");
         // Wrong audience, wrong issuer, missing audience.
-        assert_unauthenticated(&app, Some(&sign(json!({ "sub": EMAIL, "exp": now() + 600, "iss": "https://idp.acme.example", "aud": "other" })))).await;
-        assert_unauthenticated(&app, Some(&sign(json!({ "sub": EMAIL, "exp": now() + 600, "iss": "https://evil.example", "aud": "cs-kpi" })))).await;
-        assert_unauthenticated(&app, Some(&sign(json!({ "sub": EMAIL, "exp": now() + 600, "iss": "https://idp.acme.example" })))).await;
+        assert_unauthenticated(
+            &app,
+            Some(&sign(json!({ "sub": EMAIL, "exp": now() + 600, "iss": "https://idp.acme.example", "aud": "other" }))),
+        )
+        .await;
+        assert_unauthenticated(
+            &app,
+            Some(&sign(json!({ "sub": EMAIL, "exp": now() + 600, "iss": "https://evil.example", "aud": "cs-kpi" }))),
+        )
+        .await;
+        assert_unauthenticated(
+            &app,
+            Some(&sign(json!({ "sub": EMAIL, "exp": now() + 600, "iss": "https://idp.acme.example" }))),
+        )
+        .await;
         // HS256 "signed" with the public key's text: the classic algorithm-confusion forgery.
         let public_text = String::from_utf8(fixture_key(public)).expect("utf8");
         assert_unauthenticated(&app, Some(&hs256(good, &public_text))).await;

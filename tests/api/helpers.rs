@@ -93,7 +93,8 @@ impl TestApp {
 
     /// Creates or updates a user through the command line's path.
     pub async fn user(&self, email: &str, role: Role, team: Option<&str>) {
-        let input = UserInput { email: email.into(), name: format!("User {email}"), role, team_name: team.map(str::to_owned) };
+        let input =
+            UserInput { email: email.into(), name: format!("User {email}"), role, team_name: team.map(str::to_owned) };
         upsert_user_directly(&self.db, input).await.unwrap_or_else(|e| panic!("create {email}: {}", e.detail()));
     }
 
@@ -120,7 +121,9 @@ impl TestApp {
 
     /// Runs one ingest mutation as `email` and returns the reply.
     pub async fn ingest(&self, email: &str, mutation: &str, input_type: &str, rows: &[Value]) -> Reply {
-        let query = format!("mutation($input: [{input_type}!]!) {{ {mutation}(input: $input) {{ created updated unchanged }} }}");
+        let query = format!(
+            "mutation($input: [{input_type}!]!) {{ {mutation}(input: $input) {{ created updated unchanged }} }}"
+        );
         self.gql(email, &query, json!({ "input": rows })).await
     }
 
@@ -128,14 +131,21 @@ impl TestApp {
     pub async fn ingest_ok(&self, email: &str, mutation: &str, input_type: &str, rows: &[Value]) -> (i64, i64, i64) {
         let reply = self.ingest(email, mutation, input_type, rows).await;
         let counts = &reply.data()[mutation];
-        (counts["created"].as_i64().unwrap_or(-1), counts["updated"].as_i64().unwrap_or(-1), counts["unchanged"].as_i64().unwrap_or(-1))
+        (
+            counts["created"].as_i64().unwrap_or(-1),
+            counts["updated"].as_i64().unwrap_or(-1),
+            counts["unchanged"].as_i64().unwrap_or(-1),
+        )
     }
 
     /// Counts the rows of a table.
     pub async fn count(&self, table: &str) -> i64 {
         let row = self
             .db
-            .query_one_raw(sea_orm::Statement::from_string(self.db.get_database_backend(), format!("SELECT COUNT(*) AS n FROM {table}")))
+            .query_one_raw(sea_orm::Statement::from_string(
+                self.db.get_database_backend(),
+                format!("SELECT COUNT(*) AS n FROM {table}"),
+            ))
             .await
             .expect("count")
             .expect("a row");

@@ -77,7 +77,11 @@ async fn a_batch_with_bad_rows_writes_nothing_and_names_each_row() {
         .iter()
         .map(|e| {
             let ext = &e["extensions"];
-            (ext["row"].as_i64().unwrap_or(-1), ext["field"].as_str().unwrap_or_default().to_owned(), ext["code"].as_str().unwrap_or_default().to_owned())
+            (
+                ext["row"].as_i64().unwrap_or(-1),
+                ext["field"].as_str().unwrap_or_default().to_owned(),
+                ext["code"].as_str().unwrap_or_default().to_owned(),
+            )
         })
         .collect();
     named.sort();
@@ -95,12 +99,14 @@ fn invalid_rows() -> Vec<(&'static str, &'static str, Value, &'static str)> {
         row
     };
     let ticket = |extra: Value| {
-        let mut row = json!({ "externalId": "T-1", "accountExternalId": "ACC-00001", "openedAt": "2026-03-01T10:00:00Z" });
+        let mut row =
+            json!({ "externalId": "T-1", "accountExternalId": "ACC-00001", "openedAt": "2026-03-01T10:00:00Z" });
         row.as_object_mut().map(|o| o.extend(extra.as_object().cloned().unwrap_or_default()));
         row
     };
     let usage = |extra: Value| {
-        let mut row = json!({ "accountExternalId": "ACC-00001", "date": "2026-03-01", "activeUsers": 5, "licensedSeats": 10 });
+        let mut row =
+            json!({ "accountExternalId": "ACC-00001", "date": "2026-03-01", "activeUsers": 5, "licensedSeats": 10 });
         row.as_object_mut().map(|o| o.extend(extra.as_object().cloned().unwrap_or_default()));
         row
     };
@@ -110,33 +116,112 @@ fn invalid_rows() -> Vec<(&'static str, &'static str, Value, &'static str)> {
         ("upsertAccounts", "AccountInput", account(json!({ "name": long })), "name"),
         ("upsertAccounts", "AccountInput", account(json!({ "csmEmail": "finance@acme.example" })), "csmEmail"),
         ("upsertAccounts", "AccountInput", account(json!({ "csmEmail": "nobody@acme.example" })), "csmEmail"),
-        ("upsertAccounts", "AccountInput", account(json!({ "referredByExternalId": "ACC-NOPE" })), "referredByExternalId"),
+        (
+            "upsertAccounts",
+            "AccountInput",
+            account(json!({ "referredByExternalId": "ACC-NOPE" })),
+            "referredByExternalId",
+        ),
         ("upsertSubscriptions", "SubscriptionInput", subscription("S-1", "-0.01", "2026-01-01", None), "mrr"),
         ("upsertSubscriptions", "SubscriptionInput", subscription("S-1", "1.00001", "2026-01-01", None), "mrr"),
-        ("upsertSubscriptions", "SubscriptionInput", subscription("S-1", "1000000000000000", "2026-01-01", None), "mrr"),
-        ("upsertSubscriptions", "SubscriptionInput", subscription("S-1", "10", "2026-01-02", Some("2026-01-01")), "endDate"),
-        ("upsertSubscriptions", "SubscriptionInput", json!({ "externalId": "S-1", "accountExternalId": "ACC-NOPE", "mrr": "1", "startDate": "2026-01-01" }), "accountExternalId"),
-        ("upsertSubscriptions", "SubscriptionInput", json!({ "externalId": "S-1", "accountExternalId": "ACC-00001", "mrr": "1", "startDate": "2026-01-01", "renewsExternalId": "S-1" }), "renewsExternalId"),
-        ("upsertSubscriptions", "SubscriptionInput", json!({ "externalId": "S-1", "accountExternalId": "ACC-00001", "mrr": "1", "startDate": "2026-01-01", "renewsExternalId": "S-NOPE" }), "renewsExternalId"),
+        (
+            "upsertSubscriptions",
+            "SubscriptionInput",
+            subscription("S-1", "1000000000000000", "2026-01-01", None),
+            "mrr",
+        ),
+        (
+            "upsertSubscriptions",
+            "SubscriptionInput",
+            subscription("S-1", "10", "2026-01-02", Some("2026-01-01")),
+            "endDate",
+        ),
+        (
+            "upsertSubscriptions",
+            "SubscriptionInput",
+            json!({ "externalId": "S-1", "accountExternalId": "ACC-NOPE", "mrr": "1", "startDate": "2026-01-01" }),
+            "accountExternalId",
+        ),
+        (
+            "upsertSubscriptions",
+            "SubscriptionInput",
+            json!({ "externalId": "S-1", "accountExternalId": "ACC-00001", "mrr": "1", "startDate": "2026-01-01", "renewsExternalId": "S-1" }),
+            "renewsExternalId",
+        ),
+        (
+            "upsertSubscriptions",
+            "SubscriptionInput",
+            json!({ "externalId": "S-1", "accountExternalId": "ACC-00001", "mrr": "1", "startDate": "2026-01-01", "renewsExternalId": "S-NOPE" }),
+            "renewsExternalId",
+        ),
         ("recordFeedback", "FeedbackInput", feedback("NPS", 11), "score"),
         ("recordFeedback", "FeedbackInput", feedback("NPS", -1), "score"),
         ("recordFeedback", "FeedbackInput", feedback("CSAT", 0), "score"),
         ("recordFeedback", "FeedbackInput", feedback("CES", 8), "score"),
-        ("recordFeedback", "FeedbackInput", { let mut f = feedback("NPS", 9); f["comment"] = json!("y".repeat(10_001)); f }, "comment"),
-        ("recordTickets", "TicketInput", ticket(json!({ "firstResponseAt": "2026-03-01T09:59:59Z" })), "firstResponseAt"),
+        (
+            "recordFeedback",
+            "FeedbackInput",
+            {
+                let mut f = feedback("NPS", 9);
+                f["comment"] = json!("y".repeat(10_001));
+                f
+            },
+            "comment",
+        ),
+        (
+            "recordTickets",
+            "TicketInput",
+            ticket(json!({ "firstResponseAt": "2026-03-01T09:59:59Z" })),
+            "firstResponseAt",
+        ),
         ("recordTickets", "TicketInput", ticket(json!({ "resolvedAt": "2026-02-28T10:00:00Z" })), "resolvedAt"),
         ("recordUsage", "UsageInput", usage(json!({ "activeUsers": -1 })), "activeUsers"),
         ("recordUsage", "UsageInput", usage(json!({ "licensedSeats": 0 })), "licensedSeats"),
         ("recordUsage", "UsageInput", usage(json!({ "featuresUsed": -1 })), "featuresUsed"),
         ("recordUsage", "UsageInput", usage(json!({ "featuresAvailable": 0 })), "featuresAvailable"),
-        ("recordTouchpoints", "TouchpointInput", json!({ "externalId": "TP-1", "accountExternalId": "ACC-00001", "kind": "CALL", "occurredAt": "2026-03-01T10:00:00Z", "csmEmail": "manager1@acme.example" }), "csmEmail"),
-        ("recordCosts", "CostInput", json!({ "externalId": "C-1", "month": "2026-03-15", "category": "CS_TOOLS", "amount": "-1" }), "amount"),
-        ("recordAdvocacy", "AdvocacyInput", json!({ "externalId": "", "accountExternalId": "ACC-00001", "kind": "REVIEW", "occurredOn": "2026-03-01" }), "externalId"),
-        ("recordFeatureRequests", "FeatureRequestInput", json!({ "externalId": "FR-1", "accountExternalId": "ACC-00001", "title": "Dark mode", "status": "SHIPPED", "requestedAt": "2026-03-01T10:00:00Z", "shippedAt": "2026-02-01T10:00:00Z" }), "shippedAt"),
-        ("recordFeatureRequests", "FeatureRequestInput", json!({ "externalId": "FR-1", "accountExternalId": "ACC-00001", "title": " ", "status": "OPEN", "requestedAt": "2026-03-01T10:00:00Z" }), "title"),
+        (
+            "recordTouchpoints",
+            "TouchpointInput",
+            json!({ "externalId": "TP-1", "accountExternalId": "ACC-00001", "kind": "CALL", "occurredAt": "2026-03-01T10:00:00Z", "csmEmail": "manager1@acme.example" }),
+            "csmEmail",
+        ),
+        (
+            "recordCosts",
+            "CostInput",
+            json!({ "externalId": "C-1", "month": "2026-03-15", "category": "CS_TOOLS", "amount": "-1" }),
+            "amount",
+        ),
+        (
+            "recordAdvocacy",
+            "AdvocacyInput",
+            json!({ "externalId": "", "accountExternalId": "ACC-00001", "kind": "REVIEW", "occurredOn": "2026-03-01" }),
+            "externalId",
+        ),
+        (
+            "recordFeatureRequests",
+            "FeatureRequestInput",
+            json!({ "externalId": "FR-1", "accountExternalId": "ACC-00001", "title": "Dark mode", "status": "SHIPPED", "requestedAt": "2026-03-01T10:00:00Z", "shippedAt": "2026-02-01T10:00:00Z" }),
+            "shippedAt",
+        ),
+        (
+            "recordFeatureRequests",
+            "FeatureRequestInput",
+            json!({ "externalId": "FR-1", "accountExternalId": "ACC-00001", "title": " ", "status": "OPEN", "requestedAt": "2026-03-01T10:00:00Z" }),
+            "title",
+        ),
         ("recordTraffic", "TrafficInput", json!({ "month": "2026-03-01", "visitors": -1 }), "visitors"),
-        ("upsertUsers", "UserInput", json!({ "email": "new@acme.example", "name": "New", "role": "CSM", "teamName": "Nope" }), "teamName"),
-        ("upsertTeams", "TeamInput", json!({ "name": "Enterprise", "managerEmail": "csm01@acme.example" }), "managerEmail"),
+        (
+            "upsertUsers",
+            "UserInput",
+            json!({ "email": "new@acme.example", "name": "New", "role": "CSM", "teamName": "Nope" }),
+            "teamName",
+        ),
+        (
+            "upsertTeams",
+            "TeamInput",
+            json!({ "name": "Enterprise", "managerEmail": "csm01@acme.example" }),
+            "managerEmail",
+        ),
     ]
 }
 
@@ -160,7 +245,8 @@ async fn every_validation_rule_refuses_its_row() {
 #[tokio::test]
 async fn batches_over_5000_rows_are_refused_whole() {
     let app = TestApp::with_operators().await;
-    let batch: Vec<Value> = (0..5001).map(|i| json!({ "month": format!("{}-01-01", 2000 + i % 20), "visitors": 1 })).collect();
+    let batch: Vec<Value> =
+        (0..5001).map(|i| json!({ "month": format!("{}-01-01", 2000 + i % 20), "visitors": 1 })).collect();
     let reply = app.ingest(INTEGRATION, "recordTraffic", "TrafficInput", &batch).await;
     assert_eq!(reply.codes(), vec!["BAD_USER_INPUT"]);
     assert_eq!(reply.errors()[0]["extensions"]["field"], "input");
@@ -174,15 +260,32 @@ async fn rows_may_reference_earlier_rows_of_the_batch_but_not_later_ones() {
     let renewed = subscription("S-OLD", "100", "2025-01-01", Some("2026-01-01"));
     let mut renewal = subscription("S-NEW", "120", "2026-01-01", None);
     renewal["renewsExternalId"] = json!("S-OLD");
-    assert_eq!(app.ingest_ok(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &[renewed.clone(), renewal.clone()]).await, (2, 0, 0));
-    let reply = app.gql(ADMIN, r#"{ account(externalId: "ACC-00001") { subscriptions { externalId renewsExternalId } } }"#, json!({})).await;
+    assert_eq!(
+        app.ingest_ok(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &[renewed.clone(), renewal.clone()])
+            .await,
+        (2, 0, 0)
+    );
+    let reply = app
+        .gql(
+            ADMIN,
+            r#"{ account(externalId: "ACC-00001") { subscriptions { externalId renewsExternalId } } }"#,
+            json!({}),
+        )
+        .await;
     let subs = reply.data()["account"]["subscriptions"].as_array().cloned().unwrap_or_default();
     assert!(subs.contains(&json!({ "externalId": "S-NEW", "renewsExternalId": "S-OLD" })), "{subs:?}");
 
     // The reverse order: the renewal names a subscription that only a later row creates.
     let mut early = subscription("S-B", "1", "2026-01-01", None);
     early["renewsExternalId"] = json!("S-A");
-    let reply = app.ingest(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &[early, subscription("S-A", "1", "2025-01-01", None)]).await;
+    let reply = app
+        .ingest(
+            INTEGRATION,
+            "upsertSubscriptions",
+            "SubscriptionInput",
+            &[early, subscription("S-A", "1", "2025-01-01", None)],
+        )
+        .await;
     assert_eq!(reply.errors().len(), 1);
     assert_eq!(reply.errors()[0]["extensions"]["row"], 0);
     assert_eq!(reply.errors()[0]["extensions"]["field"], "renewsExternalId");
@@ -198,14 +301,26 @@ async fn rows_may_reference_earlier_rows_of_the_batch_but_not_later_ones() {
 #[tokio::test]
 async fn new_content_updates_and_is_audited_with_before_and_after() {
     let app = with_accounts().await;
-    app.ingest_ok(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &[subscription("S-1", "100.5", "2026-01-01", None)]).await;
+    app.ingest_ok(
+        INTEGRATION,
+        "upsertSubscriptions",
+        "SubscriptionInput",
+        &[subscription("S-1", "100.5", "2026-01-01", None)],
+    )
+    .await;
     let changed = subscription("S-1", "250.25", "2026-01-01", None);
-    assert_eq!(app.ingest_ok(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &[changed.clone()]).await, (0, 1, 0));
+    assert_eq!(
+        app.ingest_ok(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &[changed.clone()]).await,
+        (0, 1, 0)
+    );
     assert_eq!(app.ingest_ok(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &[changed]).await, (0, 0, 1));
 
     let rows = <entity::audit_log::Entity as sea_orm::EntityTrait>::find().all(&app.db).await.expect("audit rows");
     let update = rows.iter().rfind(|r| r.entity == "subscriptions").expect("an audit row for the subscription");
-    assert_eq!((update.action.as_str(), update.record_key.as_str(), update.actor_email.as_str()), ("upsertSubscriptions", "S-1", INTEGRATION));
+    assert_eq!(
+        (update.action.as_str(), update.record_key.as_str(), update.actor_email.as_str()),
+        ("upsertSubscriptions", "S-1", INTEGRATION)
+    );
     let before: Value = serde_json::from_str(update.before.as_deref().unwrap_or("null")).expect("before");
     let after: Value = serde_json::from_str(update.after.as_deref().unwrap_or("null")).expect("after");
     assert_eq!((before["mrr"].as_str(), after["mrr"].as_str()), (Some("100.5"), Some("250.25")));
@@ -222,11 +337,16 @@ async fn money_is_exact_to_the_last_place() {
     ];
     app.ingest_ok(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &subs).await;
     let reply = app
-        .gql(ADMIN, r#"{ account(externalId: "ACC-00001") { mrr(on: "2026-06-01") subscriptions { externalId mrr } } }"#, json!({}))
+        .gql(
+            ADMIN,
+            r#"{ account(externalId: "ACC-00001") { mrr(on: "2026-06-01") subscriptions { externalId mrr } } }"#,
+            json!({}),
+        )
         .await;
     let account = &reply.data()["account"];
     assert_eq!(account["mrr"], "1000000000000012.6455");
-    let mrrs: Vec<&str> = account["subscriptions"].as_array().into_iter().flatten().filter_map(|s| s["mrr"].as_str()).collect();
+    let mrrs: Vec<&str> =
+        account["subscriptions"].as_array().into_iter().flatten().filter_map(|s| s["mrr"].as_str()).collect();
     assert_eq!(mrrs, vec!["0.10", "0.20", "999999999999999.9999", "12.3456"]);
 }
 
@@ -237,9 +357,24 @@ async fn writers_are_limited_by_role() {
     assert_eq!(app.ingest_ok("finance@acme.example", "recordCosts", "CostInput", &[cost]).await, (1, 0, 0));
     for (email, mutation, input_type, row) in [
         ("finance@acme.example", "upsertAccounts", "AccountInput", json!({ "externalId": "ACC-X", "name": "X" })),
-        ("csm01@acme.example", "recordTickets", "TicketInput", json!({ "externalId": "T-1", "accountExternalId": "ACC-00001", "openedAt": "2026-03-01T10:00:00Z" })),
-        ("manager1@acme.example", "upsertUsers", "UserInput", json!({ "email": "x@acme.example", "name": "X", "role": "CSM" })),
-        ("csm01@acme.example", "recordCosts", "CostInput", json!({ "externalId": "C-2", "month": "2026-03-15", "category": "CS_TOOLS", "amount": "1" })),
+        (
+            "csm01@acme.example",
+            "recordTickets",
+            "TicketInput",
+            json!({ "externalId": "T-1", "accountExternalId": "ACC-00001", "openedAt": "2026-03-01T10:00:00Z" }),
+        ),
+        (
+            "manager1@acme.example",
+            "upsertUsers",
+            "UserInput",
+            json!({ "email": "x@acme.example", "name": "X", "role": "CSM" }),
+        ),
+        (
+            "csm01@acme.example",
+            "recordCosts",
+            "CostInput",
+            json!({ "externalId": "C-2", "month": "2026-03-15", "category": "CS_TOOLS", "amount": "1" }),
+        ),
     ] {
         let reply = app.ingest(email, mutation, input_type, &[row]).await;
         assert_eq!(reply.codes(), vec!["FORBIDDEN"], "{email} {mutation}: {}", reply.body);
@@ -263,7 +398,16 @@ async fn an_integration_never_creates_changes_or_demotes_an_admin() {
     }
     assert_eq!(app.count("users").await, 2, "the whole batch was refused");
     // An ADMIN may.
-    assert_eq!(app.ingest_ok(ADMIN, "upsertUsers", "UserInput", &[json!({ "email": "root@acme.example", "name": "Root", "role": "ADMIN" })]).await, (1, 0, 0));
+    assert_eq!(
+        app.ingest_ok(
+            ADMIN,
+            "upsertUsers",
+            "UserInput",
+            &[json!({ "email": "root@acme.example", "name": "Root", "role": "ADMIN" })]
+        )
+        .await,
+        (1, 0, 0)
+    );
     app.user("ops@acme.example", Role::Admin, None).await;
     assert_eq!(app.count("users").await, 4);
 }

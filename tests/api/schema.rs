@@ -41,15 +41,22 @@ fn signatures(sdl: &str) -> BTreeMap<String, String> {
                     let field_name = format!("{name}.{}", field.node.name.node);
                     out.insert(field_name.clone(), field.node.ty.node.to_string());
                     for argument in &field.node.arguments {
-                        let default = argument.node.default_value.as_ref().map(|v| v.node.to_string()).unwrap_or_default();
-                        out.insert(format!("{field_name}({})", argument.node.name.node), format!("{} = {default}", argument.node.ty.node));
+                        let default =
+                            argument.node.default_value.as_ref().map(|v| v.node.to_string()).unwrap_or_default();
+                        out.insert(
+                            format!("{field_name}({})", argument.node.name.node),
+                            format!("{} = {default}", argument.node.ty.node),
+                        );
                     }
                 }
             }
             TypeKind::InputObject(input) => {
                 for field in &input.fields {
                     let default = field.node.default_value.as_ref().map(|v| v.node.to_string()).unwrap_or_default();
-                    out.insert(format!("{name}.{}", field.node.name.node), format!("{} = {default}", field.node.ty.node));
+                    out.insert(
+                        format!("{name}.{}", field.node.name.node),
+                        format!("{} = {default}", field.node.ty.node),
+                    );
                 }
             }
             TypeKind::Enum(e) => {

@@ -21,22 +21,42 @@ fn book(csms: &[&str]) -> BTreeSet<String> {
 }
 
 fn external_ids(data: &Value) -> BTreeSet<String> {
-    data["accounts"]["edges"].as_array().into_iter().flatten().filter_map(|e| e["node"]["externalId"].as_str().map(str::to_owned)).collect()
+    data["accounts"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["node"]["externalId"].as_str().map(str::to_owned))
+        .collect()
 }
 
 async fn id_of(app: &TestApp, external_id: &str) -> String {
-    let reply = app.gql(ADMIN, "query($x: String) { account(externalId: $x) { id } }", json!({ "x": external_id })).await;
+    let reply =
+        app.gql(ADMIN, "query($x: String) { account(externalId: $x) { id } }", json!({ "x": external_id })).await;
     reply.data()["account"]["id"].as_str().unwrap_or_default().to_owned()
 }
 
 async fn user_id(app: &TestApp, email: &str) -> String {
     let reply = app.gql(ADMIN, "{ users { id email } }", json!({})).await;
-    reply.data()["users"].as_array().into_iter().flatten().find(|u| u["email"] == email).and_then(|u| u["id"].as_str()).unwrap_or_default().to_owned()
+    reply.data()["users"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|u| u["email"] == email)
+        .and_then(|u| u["id"].as_str())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 async fn team_id(app: &TestApp, name: &str) -> String {
     let reply = app.gql(ADMIN, "{ teams { id name } }", json!({})).await;
-    reply.data()["teams"].as_array().into_iter().flatten().find(|t| t["name"] == name).and_then(|t| t["id"].as_str()).unwrap_or_default().to_owned()
+    reply.data()["teams"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["name"] == name)
+        .and_then(|t| t["id"].as_str())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -70,7 +90,9 @@ async fn each_role_sees_its_own_accounts_and_nothing_else() {
         assert_eq!(reply.body["data"]["account"], Value::Null);
     }
     let own = book(&[CSM]).into_iter().next().unwrap_or_default();
-    let reply = app.gql(CSM, "query($x: String) { account(externalId: $x) { externalId csm { email } } }", json!({ "x": own })).await;
+    let reply = app
+        .gql(CSM, "query($x: String) { account(externalId: $x) { externalId csm { email } } }", json!({ "x": own }))
+        .await;
     assert_eq!(reply.data()["account"]["csm"]["email"], CSM);
 }
 
@@ -94,7 +116,10 @@ async fn filters_only_narrow_and_never_reach_outside_visibility() {
     let reply = app.gql(MANAGER, PAGE, json!({ "f": { "csmId": team_mate } })).await;
     assert_eq!(external_ids(reply.data()), book(&["csm04@acme.example"]));
     let reply = app.gql(MANAGER, PAGE, json!({ "f": { "teamId": enterprise, "segment": null } })).await;
-    assert_eq!(external_ids(reply.data()).len(), book(&["csm01@acme.example", "csm04@acme.example", "csm07@acme.example", CSM]).len());
+    assert_eq!(
+        external_ids(reply.data()).len(),
+        book(&["csm01@acme.example", "csm04@acme.example", "csm07@acme.example", CSM]).len()
+    );
     // A segment filter on a CSM's book stays within the book.
     let reply = app.gql(CSM, PAGE, json!({ "f": { "segment": "Enterprise" } })).await;
     assert!(external_ids(reply.data()).is_subset(&book(&[CSM])));
@@ -103,23 +128,37 @@ async fn filters_only_narrow_and_never_reach_outside_visibility() {
 #[tokio::test]
 async fn integrations_read_nothing_and_finance_reads_no_comments() {
     let app = TestApp::with_sample().await;
-    for query in ["{ accounts { totalCount } }", r#"{ account(externalId: "ACC-00001") { name } }"#, "{ users { email } }", "{ teams { name } }"] {
+    for query in [
+        "{ accounts { totalCount } }",
+        r#"{ account(externalId: "ACC-00001") { name } }"#,
+        "{ users { email } }",
+        "{ teams { name } }",
+    ] {
         let reply = app.gql(INTEGRATION, query, json!({})).await;
         assert_eq!(reply.codes(), vec!["FORBIDDEN"], "{query}: {}", reply.body);
     }
     assert_eq!(app.gql(INTEGRATION, "{ me { role } }", json!({})).await.data()["me"]["role"], "INTEGRATION");
 
-    let with_comment = rows("feedback.json").into_iter().find(|f| f["comment"].is_string()).expect("a comment in the sample");
+    let with_comment =
+        rows("feedback.json").into_iter().find(|f| f["comment"].is_string()).expect("a comment in the sample");
     let query = "query($x: String) { account(externalId: $x) { feedback { externalId score comment } } }";
     let variables = json!({ "x": with_comment["accountExternalId"] });
     let reply = app.gql(FINANCE, query, variables.clone()).await;
     assert!(reply.codes().iter().all(|c| c == "FORBIDDEN") && !reply.codes().is_empty(), "{}", reply.body);
     let feedback = reply.body["data"]["account"]["feedback"].as_array().cloned().unwrap_or_default();
-    assert!(!feedback.is_empty() && feedback.iter().all(|f| f["comment"].is_null() && f["score"].is_number()), "the rest is returned");
+    assert!(
+        !feedback.is_empty() && feedback.iter().all(|f| f["comment"].is_null() && f["score"].is_number()),
+        "the rest is returned"
+    );
     assert!(reply.errors().iter().all(|e| e["path"][3] == "comment"));
 
     let reply = app.gql(ADMIN, query, variables).await;
-    let comments = reply.data()["account"]["feedback"].as_array().into_iter().flatten().filter(|f| f["comment"] == with_comment["comment"]).count();
+    let comments = reply.data()["account"]["feedback"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["comment"] == with_comment["comment"])
+        .count();
     assert_eq!(comments, 1);
 }
 
@@ -130,18 +169,45 @@ async fn csms_write_activity_only_on_their_own_accounts() {
     let foreign = book(&["csm02@acme.example"]).into_iter().next().unwrap_or_default();
     let touchpoint = |id: &str, account: &str| json!({ "externalId": id, "accountExternalId": account, "kind": "CALL", "occurredAt": "2026-11-02T10:00:00Z" });
 
-    assert_eq!(app.ingest_ok(CSM, "recordTouchpoints", "TouchpointInput", &[touchpoint("TP-CSM-1", &own)]).await, (1, 0, 0));
-    let reply = app.gql(CSM, "query($x: String) { account(externalId: $x) { touchpoints { externalId csm { email } } } }", json!({ "x": own })).await;
-    let logged = reply.data()["account"]["touchpoints"].as_array().into_iter().flatten().find(|t| t["externalId"] == "TP-CSM-1").cloned();
+    assert_eq!(
+        app.ingest_ok(CSM, "recordTouchpoints", "TouchpointInput", &[touchpoint("TP-CSM-1", &own)]).await,
+        (1, 0, 0)
+    );
+    let reply = app
+        .gql(
+            CSM,
+            "query($x: String) { account(externalId: $x) { touchpoints { externalId csm { email } } } }",
+            json!({ "x": own }),
+        )
+        .await;
+    let logged = reply.data()["account"]["touchpoints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["externalId"] == "TP-CSM-1")
+        .cloned();
     assert_eq!(logged.map(|t| t["csm"]["email"].clone()), Some(json!(CSM)), "defaults to the account's CSM");
 
     // Another book's account is unknown to this CSM.
     let reply = app.ingest(CSM, "recordTouchpoints", "TouchpointInput", &[touchpoint("TP-CSM-2", &foreign)]).await;
     assert_eq!(reply.errors()[0]["extensions"]["field"], "accountExternalId", "{}", reply.body);
     // Nor may a CSM take over another book's record by reusing its externalId.
-    let taken = rows("touchpoints.json").into_iter().find(|t| t["accountExternalId"] == foreign.as_str()).expect("a foreign touchpoint");
-    let reply = app.ingest(CSM, "recordTouchpoints", "TouchpointInput", &[touchpoint(taken["externalId"].as_str().unwrap_or_default(), &own)]).await;
+    let taken = rows("touchpoints.json")
+        .into_iter()
+        .find(|t| t["accountExternalId"] == foreign.as_str())
+        .expect("a foreign touchpoint");
+    let reply = app
+        .ingest(
+            CSM,
+            "recordTouchpoints",
+            "TouchpointInput",
+            &[touchpoint(taken["externalId"].as_str().unwrap_or_default(), &own)],
+        )
+        .await;
     assert_eq!(reply.errors()[0]["extensions"]["field"], "externalId", "{}", reply.body);
     // A manager may write on the team's accounts.
-    assert_eq!(app.ingest_ok(MANAGER, "recordTouchpoints", "TouchpointInput", &[touchpoint("TP-MGR-1", &own)]).await, (1, 0, 0));
+    assert_eq!(
+        app.ingest_ok(MANAGER, "recordTouchpoints", "TouchpointInput", &[touchpoint("TP-MGR-1", &own)]).await,
+        (1, 0, 0)
+    );
 }
