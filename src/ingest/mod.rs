@@ -17,7 +17,7 @@ pub use records::{AccountRecord, AccountRecordInput};
 use async_graphql::{Context, SimpleObject};
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelBehavior, ActiveModelTrait, ActiveValue::NotSet, DatabaseConnection, DatabaseTransaction,
+    ActiveModelBehavior, ActiveModelTrait, ActiveValue::NotSet, DatabaseConnection, DatabaseTransaction, EntityTrait,
     IntoActiveModel, TransactionTrait,
 };
 use serde::Serialize;
@@ -25,6 +25,7 @@ use serde::Serialize;
 use crate::auth::{Caller, caller, scope::Visibility};
 use crate::error::{AppError, AppResult};
 use crate::org::Role;
+use entity::audit_log;
 
 /// The most rows one batch may carry.
 pub const MAX_ROWS: usize = 5000;
@@ -105,7 +106,14 @@ pub struct Batch<'a> {
     result: UpsertResult,
     errors: Vec<AppError>,
     forbidden: Option<AppError>,
+    /// Audit rows of the accepted changes, written with the batch's commit.
+    audit: Vec<audit_log::ActiveModel>,
+    /// When the batch was written, as the audit log records it.
+    at: chrono::DateTime<Utc>,
 }
+
+/// Audit rows inserted per statement (9 columns each, well within both backends' parameter limits).
+const AUDIT_CHUNK: usize = 500;
 
 impl<'a> Batch<'a> {
     /// Starts a batch of `rows` rows for `action` (the mutation's name), which only `roles` may call.
@@ -133,6 +141,8 @@ impl<'a> Batch<'a> {
             result: UpsertResult::default(),
             errors: Vec::new(),
             forbidden: None,
+            audit: Vec::new(),
+            at: Utc::now(),
         })
     }
 
@@ -164,7 +174,7 @@ impl<'a> Batch<'a> {
     pub async fn upsert<R: Record>(&mut self, key: &str, existing: Option<&R>, new: R) -> AppResult<R> {
         let Some(old) = existing else {
             let saved = new.for_insert().insert(&self.txn).await?;
-            self.audit(key, None, &saved).await?;
+            self.audit(key, None, &saved)?;
             self.result.created += 1;
             return Ok(saved);
         };
@@ -174,18 +184,18 @@ impl<'a> Batch<'a> {
             return Ok(new);
         }
         let saved = new.into_active_model().reset_all().update(&self.txn).await?;
-        self.audit(key, Some(old), &saved).await?;
+        self.audit(key, Some(old), &saved)?;
         self.result.updated += 1;
         Ok(saved)
     }
 
-    async fn audit<R: Record>(&self, key: &str, before: Option<&R>, after: &R) -> AppResult<()> {
+    fn audit<R: Record>(&mut self, key: &str, before: Option<&R>, after: &R) -> AppResult<()> {
         let json = |r: &R| serde_json::to_string(r).map_err(AppError::internal);
         let (actor_id, actor_email) = match self.actor {
             Actor::User(caller) => (Some(caller.id), caller.email.clone()),
             Actor::CommandLine => (None, "command line".to_owned()),
         };
-        entity::audit_log::ActiveModel {
+        self.audit.push(audit_log::ActiveModel {
             id: NotSet,
             actor_id: sea_orm::Set(actor_id),
             actor_email: sea_orm::Set(actor_email),
@@ -194,10 +204,8 @@ impl<'a> Batch<'a> {
             record_key: sea_orm::Set(key.to_owned()),
             before: sea_orm::Set(before.map(json).transpose()?),
             after: sea_orm::Set(Some(json(after)?)),
-            at: sea_orm::Set(Utc::now()),
-        }
-        .insert(&self.txn)
-        .await?;
+            at: sea_orm::Set(self.at),
+        });
         Ok(())
     }
 
@@ -208,7 +216,14 @@ impl<'a> Batch<'a> {
             None => self.errors,
         };
         if failure.is_empty() {
-            self.txn.commit().await.map_err(|e| vec![AppError::from(e)])?;
+            let write = async {
+                let mut audit = self.audit.into_iter().peekable();
+                while audit.peek().is_some() {
+                    audit_log::Entity::insert_many(audit.by_ref().take(AUDIT_CHUNK).collect::<Vec<_>>()).exec(&self.txn).await?;
+                }
+                self.txn.commit().await
+            };
+            write.await.map_err(|e| vec![AppError::from(e)])?;
             Ok(self.result)
         } else {
             self.txn.rollback().await.map_err(|e| vec![AppError::from(e)])?;
