@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use async_graphql::{Context, ID, InputObject, Object};
 
 use crate::db_enum::{db_enum, decode};
-use crate::ingest::{AccountRecordInput, AccountRef, Batch, Lookups, RowCheck, UpsertResult};
+use crate::ingest::{AccountRecordInput, AccountRef, Batch, Lookups, RowCheck, UpsertResult, record_keys};
 use crate::org::{Role, User};
 use crate::scalars::{Date, DateTime};
 use crate::voice::ACCOUNT_ACTIVITY_WRITERS;
@@ -71,16 +71,11 @@ pub struct TouchpointInput {
     pub csm_email: Option<String>,
 }
 
+record_keys!(TouchpointInput);
+
 impl AccountRecordInput for TouchpointInput {
     type Record = touchpoint::Model;
     type Extra = HashMap<String, entity::user::Model>;
-
-    fn external_id(&self) -> &str {
-        &self.external_id
-    }
-    fn account_external_id(&self) -> &str {
-        &self.account_external_id
-    }
 
     fn build(
         &self,
@@ -113,16 +108,11 @@ pub struct AdvocacyInput {
     pub occurred_on: Date,
 }
 
+record_keys!(AdvocacyInput);
+
 impl AccountRecordInput for AdvocacyInput {
     type Record = advocacy::Model;
     type Extra = ();
-
-    fn external_id(&self) -> &str {
-        &self.external_id
-    }
-    fn account_external_id(&self) -> &str {
-        &self.account_external_id
-    }
 
     fn build(
         &self,

@@ -12,7 +12,8 @@ mod records;
 
 pub use check::RowCheck;
 pub use lookup::{AccountRef, Lookups, fetch_map, hidden_accounts};
-pub use records::{AccountRecord, AccountRecordInput};
+pub(crate) use records::record_keys;
+pub use records::{AccountRecord, AccountRecordInput, RecordKeys};
 
 use async_graphql::{Context, SimpleObject};
 use chrono::Utc;
@@ -219,7 +220,9 @@ impl<'a> Batch<'a> {
             let write = async {
                 let mut audit = self.audit.into_iter().peekable();
                 while audit.peek().is_some() {
-                    audit_log::Entity::insert_many(audit.by_ref().take(AUDIT_CHUNK).collect::<Vec<_>>()).exec(&self.txn).await?;
+                    audit_log::Entity::insert_many(audit.by_ref().take(AUDIT_CHUNK).collect::<Vec<_>>())
+                        .exec(&self.txn)
+                        .await?;
                 }
                 self.txn.commit().await
             };

@@ -33,14 +33,33 @@ macro_rules! account_record {
 
 account_record!(subscription, feedback, ticket, touchpoint, advocacy, feature_request);
 
+/// The keys every account-record input row carries.
+pub trait RecordKeys {
+    fn external_id(&self) -> &str;
+    fn account_external_id(&self) -> &str;
+}
+
+/// Implements [`RecordKeys`] for input objects with `external_id` and `account_external_id`.
+macro_rules! record_keys {
+    ($($input:ty),+) => {$(
+        impl $crate::ingest::RecordKeys for $input {
+            fn external_id(&self) -> &str {
+                &self.external_id
+            }
+            fn account_external_id(&self) -> &str {
+                &self.account_external_id
+            }
+        }
+    )+};
+}
+
+pub(crate) use record_keys;
+
 /// An input row of such a record, which knows how to check and build its record.
-pub trait AccountRecordInput: Sync {
+pub trait AccountRecordInput: RecordKeys + Sync {
     type Record: AccountRecord;
     /// Look-ups beyond the account that building needs (users by email for touchpoints).
     type Extra: Sync;
-
-    fn external_id(&self) -> &str;
-    fn account_external_id(&self) -> &str;
 
     /// The externalId of another record of the same kind this row refers to (a renewal's
     /// renewed subscription), fetched along with the batch's own records.

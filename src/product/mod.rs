@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use async_graphql::{Context, InputObject, Object};
 
 use crate::db_enum::db_enum;
-use crate::ingest::{AccountRecordInput, AccountRef, Batch, RowCheck, UpsertResult, fetch_map};
+use crate::ingest::{AccountRecordInput, AccountRef, Batch, RowCheck, UpsertResult, fetch_map, record_keys};
 use crate::org::Role;
 use crate::revenue::month_start;
 use crate::scalars::{Date, DateTime};
@@ -30,16 +30,11 @@ pub struct FeatureRequestInput {
     pub shipped_at: Option<DateTime>,
 }
 
+record_keys!(FeatureRequestInput);
+
 impl AccountRecordInput for FeatureRequestInput {
     type Record = feature_request::Model;
     type Extra = ();
-
-    fn external_id(&self) -> &str {
-        &self.external_id
-    }
-    fn account_external_id(&self) -> &str {
-        &self.account_external_id
-    }
 
     fn build(
         &self,

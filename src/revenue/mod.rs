@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, InputObject, Object};
 use chrono::Datelike;
 
 use crate::db_enum::db_enum;
-use crate::ingest::{AccountRecordInput, AccountRef, Batch, RowCheck, UpsertResult, fetch_map};
+use crate::ingest::{AccountRecordInput, AccountRef, Batch, RowCheck, UpsertResult, fetch_map, record_keys};
 use crate::loaders::loaders;
 use crate::org::Role;
 use crate::scalars::{Date, Decimal};
@@ -59,16 +59,12 @@ pub struct SubscriptionInput {
     pub renews_external_id: Option<String>,
 }
 
+record_keys!(SubscriptionInput);
+
 impl AccountRecordInput for SubscriptionInput {
     type Record = subscription::Model;
     type Extra = ();
 
-    fn external_id(&self) -> &str {
-        &self.external_id
-    }
-    fn account_external_id(&self) -> &str {
-        &self.account_external_id
-    }
     fn same_kind_reference(&self) -> Option<&str> {
         self.renews_external_id.as_deref()
     }

@@ -3,7 +3,7 @@ use std::collections::HashMap;
 
 use async_graphql::{Context, ID, InputObject, Object};
 
-use crate::ingest::{AccountRecordInput, AccountRef, Batch, RowCheck, UpsertResult};
+use crate::ingest::{AccountRecordInput, AccountRef, Batch, RowCheck, UpsertResult, record_keys};
 use crate::org::Role;
 use crate::scalars::DateTime;
 use entity::ticket;
@@ -48,16 +48,11 @@ pub struct TicketInput {
     pub contacts_to_resolve: Option<i32>,
 }
 
+record_keys!(TicketInput);
+
 impl AccountRecordInput for TicketInput {
     type Record = ticket::Model;
     type Extra = ();
-
-    fn external_id(&self) -> &str {
-        &self.external_id
-    }
-    fn account_external_id(&self) -> &str {
-        &self.account_external_id
-    }
 
     fn build(
         &self,

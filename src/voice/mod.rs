@@ -5,7 +5,7 @@ use crate::auth::RoleGuard;
 use crate::db_enum::{db_enum, decode};
 use std::collections::HashMap;
 
-use crate::ingest::{AccountRecordInput, AccountRef, Batch, RowCheck, UpsertResult};
+use crate::ingest::{AccountRecordInput, AccountRef, Batch, RowCheck, UpsertResult, record_keys};
 use crate::org::Role;
 use crate::scalars::DateTime;
 use entity::feedback;
@@ -75,16 +75,12 @@ pub struct FeedbackInput {
     pub responded_at: DateTime,
 }
 
+record_keys!(FeedbackInput);
+
 impl AccountRecordInput for FeedbackInput {
     type Record = feedback::Model;
     type Extra = ();
 
-    fn external_id(&self) -> &str {
-        &self.external_id
-    }
-    fn account_external_id(&self) -> &str {
-        &self.account_external_id
-    }
     fn build(
         &self,
         check: &mut RowCheck<'_>,

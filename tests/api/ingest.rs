@@ -90,25 +90,29 @@ async fn a_batch_with_bad_rows_writes_nothing_and_names_each_row() {
     assert_eq!(app.count("audit_log").await, audited);
 }
 
+/// `base` with the fields of `extra` set over it.
+fn merged(mut base: Value, extra: Value) -> Value {
+    if let (Some(row), Some(extra)) = (base.as_object_mut(), extra.as_object()) {
+        row.extend(extra.clone());
+    }
+    base
+}
+
 /// One invalid row per rule of PRODUCT.md: (mutation, input type, row, the field named).
 fn invalid_rows() -> Vec<(&'static str, &'static str, Value, &'static str)> {
     let long = "x".repeat(1001);
-    let account = |extra: Value| {
-        let mut row = json!({ "externalId": "ACC-NEW", "name": "New Co" });
-        row.as_object_mut().map(|o| o.extend(extra.as_object().cloned().unwrap_or_default()));
-        row
-    };
+    let account = |extra: Value| merged(json!({ "externalId": "ACC-NEW", "name": "New Co" }), extra);
     let ticket = |extra: Value| {
-        let mut row =
-            json!({ "externalId": "T-1", "accountExternalId": "ACC-00001", "openedAt": "2026-03-01T10:00:00Z" });
-        row.as_object_mut().map(|o| o.extend(extra.as_object().cloned().unwrap_or_default()));
-        row
+        merged(
+            json!({ "externalId": "T-1", "accountExternalId": "ACC-00001", "openedAt": "2026-03-01T10:00:00Z" }),
+            extra,
+        )
     };
     let usage = |extra: Value| {
-        let mut row =
-            json!({ "accountExternalId": "ACC-00001", "date": "2026-03-01", "activeUsers": 5, "licensedSeats": 10 });
-        row.as_object_mut().map(|o| o.extend(extra.as_object().cloned().unwrap_or_default()));
-        row
+        merged(
+            json!({ "accountExternalId": "ACC-00001", "date": "2026-03-01", "activeUsers": 5, "licensedSeats": 10 }),
+            extra,
+        )
     };
     let feedback = |kind: &str, score: i64| json!({ "externalId": "F-1", "accountExternalId": "ACC-00001", "kind": kind, "score": score, "respondedAt": "2026-03-01T10:00:00Z" });
     vec![
@@ -230,7 +234,7 @@ async fn every_validation_rule_refuses_its_row() {
     let app = with_accounts().await;
     let audited = app.count("audit_log").await;
     for (mutation, input_type, row, field) in invalid_rows() {
-        let reply = app.ingest(ADMIN, mutation, input_type, &[row.clone()]).await;
+        let reply = app.ingest(ADMIN, mutation, input_type, std::slice::from_ref(&row)).await;
         let errors = reply.errors();
         assert_eq!(errors.len(), 1, "{mutation} {row}: {}", reply.body);
         let ext = &errors[0]["extensions"];
@@ -310,7 +314,7 @@ async fn new_content_updates_and_is_audited_with_before_and_after() {
     .await;
     let changed = subscription("S-1", "250.25", "2026-01-01", None);
     assert_eq!(
-        app.ingest_ok(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &[changed.clone()]).await,
+        app.ingest_ok(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", std::slice::from_ref(&changed)).await,
         (0, 1, 0)
     );
     assert_eq!(app.ingest_ok(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &[changed]).await, (0, 0, 1));
@@ -387,7 +391,7 @@ async fn an_integration_never_creates_changes_or_demotes_an_admin() {
     let admin = json!({ "email": ADMIN, "name": "Alex Admin", "role": "ADMIN" });
     let csm = json!({ "email": "new@acme.example", "name": "New", "role": "CSM" });
     // Replaying the admin unchanged is fine.
-    assert_eq!(app.ingest_ok(INTEGRATION, "upsertUsers", "UserInput", &[admin.clone()]).await, (0, 0, 1));
+    assert_eq!(app.ingest_ok(INTEGRATION, "upsertUsers", "UserInput", std::slice::from_ref(&admin)).await, (0, 0, 1));
     for forbidden in [
         json!({ "email": "root@acme.example", "name": "Root", "role": "ADMIN" }),
         json!({ "email": ADMIN, "name": "Renamed", "role": "ADMIN" }),

@@ -1,7 +1,9 @@
 //! Integration tests: the real router over HTTP, real signed JWTs, a fresh database per test
 //! (SQLite by default; PostgreSQL when `TEST_DATABASE_URL` names one).
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "a failed expectation is a failed test")]
 mod accounts;
 mod auth;
+mod demo;
 mod helpers;
 mod ingest;
 mod schema;
