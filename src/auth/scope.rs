@@ -8,7 +8,7 @@
 //! | INTEGRATION | none for reads (`FORBIDDEN`); all for writes |
 //!
 //! Every query for accounts and their records filters with [`Visibility::accounts`].
-use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use super::Caller;
@@ -74,22 +74,6 @@ impl Visibility {
             Visibility::Manager(id) => {
                 Condition::all().add(account::Column::CsmId.in_subquery(Self::managed_users(id)))
             }
-        }
-    }
-
-    /// A condition on `column` (an account id of another table) that keeps visible accounts.
-    pub fn account_ids(self, column: impl Into<SimpleExpr>) -> Condition {
-        match self {
-            Visibility::All => Condition::all(),
-            _ => Condition::all().add(
-                Expr::expr(column.into()).in_subquery(
-                    Query::select()
-                        .column(account::Column::Id)
-                        .from(account::Entity)
-                        .cond_where(self.accounts())
-                        .to_owned(),
-                ),
-            ),
         }
     }
 
