@@ -35,28 +35,11 @@ async fn id_of(app: &TestApp, external_id: &str) -> String {
     reply.data()["account"]["id"].as_str().unwrap_or_default().to_owned()
 }
 
-async fn user_id(app: &TestApp, email: &str) -> String {
-    let reply = app.gql(ADMIN, "{ users { id email } }", json!({})).await;
-    reply.data()["users"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|u| u["email"] == email)
-        .and_then(|u| u["id"].as_str())
-        .unwrap_or_default()
-        .to_owned()
-}
-
-async fn team_id(app: &TestApp, name: &str) -> String {
-    let reply = app.gql(ADMIN, "{ teams { id name } }", json!({})).await;
-    reply.data()["teams"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|t| t["name"] == name)
-        .and_then(|t| t["id"].as_str())
-        .unwrap_or_default()
-        .to_owned()
+/// The id of the user (`list` = "users", `key` = "email") or team ("teams", "name") named `value`.
+async fn id_in(app: &TestApp, list: &str, key: &str, value: &str) -> String {
+    let reply = app.gql(ADMIN, &format!("{{ {list} {{ id {key} }} }}"), json!({})).await;
+    let items = reply.data()[list].as_array().cloned().unwrap_or_default();
+    items.iter().find(|item| item[key] == value).and_then(|item| item["id"].as_str()).unwrap_or_default().to_owned()
 }
 
 #[tokio::test]
@@ -99,10 +82,10 @@ async fn each_role_sees_its_own_accounts_and_nothing_else() {
 #[tokio::test]
 async fn filters_only_narrow_and_never_reach_outside_visibility() {
     let app = TestApp::with_sample().await;
-    let other_csm = user_id(&app, "csm02@acme.example").await;
-    let team_mate = user_id(&app, "csm04@acme.example").await;
-    let growth = team_id(&app, "Growth").await;
-    let enterprise = team_id(&app, "Enterprise").await;
+    let other_csm = id_in(&app, "users", "email", "csm02@acme.example").await;
+    let team_mate = id_in(&app, "users", "email", "csm04@acme.example").await;
+    let growth = id_in(&app, "teams", "name", "Growth").await;
+    let enterprise = id_in(&app, "teams", "name", "Enterprise").await;
 
     for (who, filter) in [
         (CSM, json!({ "csmId": team_mate })),
