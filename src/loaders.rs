@@ -13,7 +13,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Order, QueryFilt
 
 use crate::error::{AppError, AppResult};
 use crate::ingest::Record;
-use entity::{Money, feedback, subscription, team, ticket, touchpoint, user};
+use entity::{Money, account, feedback, subscription, team, ticket, touchpoint, user};
 
 /// Records by id.
 pub struct ById<E> {
@@ -120,6 +120,7 @@ impl std::ops::Deref for Loaders {
 pub struct LoaderSet {
     pub users: DataLoader<ById<user::Entity>>,
     pub teams: DataLoader<ById<team::Entity>>,
+    pub accounts: DataLoader<ById<account::Entity>>,
     pub subscriptions_by_id: DataLoader<ById<subscription::Entity>>,
     pub team_members: DataLoader<Children<user::Entity>>,
     pub subscriptions: DataLoader<Children<subscription::Entity>>,
@@ -151,6 +152,7 @@ impl Loaders {
         Loaders(Arc::new(LoaderSet {
             users: by_id(db),
             teams: by_id(db),
+            accounts: by_id(db),
             subscriptions_by_id: by_id(db),
             team_members: children(db, "team_id", "email", |u: &user::Model| u.team_id),
             subscriptions: children(db, "account_id", "start_date", |s: &subscription::Model| Some(s.account_id)),

@@ -47,7 +47,7 @@ impl ScalarType for DateTime {
 }
 
 /// Exact decimal money in the base currency, serialized as a string such as 1234.50
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Decimal(pub RustDecimal);
 
 #[Scalar(name = "Decimal")]

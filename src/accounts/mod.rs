@@ -123,7 +123,7 @@ fn id_argument(id: &ID, field: &str) -> AppResult<i64> {
 impl AccountFilter {
     /// The filter as a condition on `accounts`, after checking that it only narrows the caller's
     /// visibility (`FORBIDDEN` for a CSM or team outside it).
-    async fn condition(&self, ctx: &Context<'_>, visibility: Visibility) -> AppResult<Condition> {
+    pub(crate) async fn condition(&self, ctx: &Context<'_>, visibility: Visibility) -> AppResult<Condition> {
         let db = database(ctx)?;
         let mut condition = visibility.accounts();
         if let Some(segment) = &self.segment {

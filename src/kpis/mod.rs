@@ -1,11 +1,29 @@
 //! KPI snapshots per period (and group), the MRR movements behind them, and the metric catalog
-//! (KPIS.md, sections 1 to 5 and 8).
+//! (KPIS.md). Each family of KPIs is computed only when the query selects one of its fields.
+mod costs;
+mod movements;
+mod pending;
+mod period;
+mod ratio;
+mod renewals;
+mod revenue;
+mod scope;
+mod sql;
+
+use std::collections::HashMap;
+
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 
 use crate::accounts::Account;
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
+use crate::loaders::database;
 use crate::org::Role;
 use crate::scalars::{Date, Decimal};
+use movements::{CohortWindow, GroupKey};
+use pending::PendingKpis;
+use period::{month_start, periods};
+use revenue::{CostKpis, GroupData, RenewalKpis, RevenueKpis};
+use scope::KpiScope;
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Granularity {
@@ -63,6 +81,7 @@ pub struct ScopeInput {
 #[derive(SimpleObject, Clone, Debug)]
 pub struct MrrMovement {
     pub account: Account,
+    /// The first day of the month.
     pub month: Date,
     pub kind: MovementKind,
     pub amount: Decimal,
@@ -71,75 +90,20 @@ pub struct MrrMovement {
 }
 
 /// One period's (and group's) KPIs; see KPIS.md for every definition.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject)]
 pub struct KpiSnapshot {
     pub period_start: Date,
     pub period_end: Date,
     /// The group's key when groupBy is given: the segment, the CSM's id or the team's id.
     pub group: Option<String>,
-    pub mrr: Decimal,
-    pub arr: Decimal,
-    pub active_customers: i32,
-    pub new_mrr: Decimal,
-    pub expansion_mrr: Decimal,
-    pub contraction_mrr: Decimal,
-    pub churned_mrr: Decimal,
-    pub reactivation_mrr: Decimal,
-    pub net_new_mrr: Decimal,
-    pub new_customers: i32,
-    pub reactivated_customers: i32,
-    pub churned_customers: i32,
-    pub logo_churn_rate: Option<f64>,
-    pub gross_mrr_churn_rate: Option<f64>,
-    pub net_mrr_churn_rate: Option<f64>,
-    pub customer_retention_rate: Option<f64>,
-    pub net_revenue_retention: Option<f64>,
-    pub gross_revenue_retention: Option<f64>,
-    pub net_revenue_retention_ttm: Option<f64>,
-    pub gross_revenue_retention_ttm: Option<f64>,
-    pub quick_ratio: Option<f64>,
-    pub arpa: Option<Decimal>,
-    pub ltv: Option<Decimal>,
-    pub upsell_rate: Option<f64>,
-    pub renewal_rate: Option<f64>,
-    pub renewal_dollar_rate: Option<f64>,
-    /// FINANCE and ADMIN only (FORBIDDEN otherwise); null unless the scope is the whole portfolio.
-    pub cac: Option<Decimal>,
-    pub ltv_to_cac: Option<f64>,
-    pub cac_payback_months: Option<f64>,
-    pub cost_to_serve: Option<Decimal>,
-    pub cost_to_serve_per_account: Option<Decimal>,
-    pub customer_retention_cost: Option<Decimal>,
-    pub nps: Option<f64>,
-    pub nps_responses: i32,
-    pub csat: Option<f64>,
-    pub csat_average: Option<f64>,
-    pub ces: Option<f64>,
-    pub tickets_opened: i32,
-    pub first_contact_resolution_rate: Option<f64>,
-    pub median_first_response_hours: Option<f64>,
-    pub median_resolution_hours: Option<f64>,
-    pub median_time_to_first_value_days: Option<f64>,
-    pub onboarding_completion_rate: Option<f64>,
-    pub seat_utilization: Option<f64>,
-    pub engagement_rate: Option<f64>,
-    pub executive_relationships: i32,
-    pub referrals: i32,
-    pub average_health_score: Option<f64>,
-    pub logins_per_active_user: Option<f64>,
-    pub average_session_minutes: Option<f64>,
-    pub feature_adoption_rate: Option<f64>,
-    pub advocacy_activities: i32,
-    pub advocates: i32,
-    pub feature_requests_opened: i32,
-    pub feature_requests_shipped: i32,
-    pub signups: i32,
-    /// Whole portfolio only (null otherwise), like the cost KPIs, but readable by every role that reads kpis.
-    pub visitor_conversion_rate: Option<f64>,
-    pub activation_rate: Option<f64>,
-    pub trial_conversion_rate: Option<f64>,
-    pub viral_coefficient: Option<f64>,
-    pub data_completeness: Option<f64>,
+    #[graphql(flatten)]
+    pub revenue: RevenueKpis,
+    #[graphql(flatten)]
+    pub renewals: RenewalKpis,
+    #[graphql(flatten)]
+    pub costs: CostKpis,
+    #[graphql(flatten)]
+    pub pending: PendingKpis,
 }
 
 #[derive(SimpleObject, Clone, Debug)]
@@ -151,6 +115,143 @@ pub struct MetricDefinition {
     pub roles: Vec<Role>,
 }
 
+/// The KPI families a `kpis` selection asks for.
+struct Families {
+    revenue: bool,
+    renewals: bool,
+    costs: bool,
+}
+
+impl Families {
+    fn selected(ctx: &Context<'_>) -> Families {
+        let look = ctx.look_ahead();
+        let any = |fields: &[&str]| fields.iter().any(|f| look.field(f).exists());
+        let costs = any(&[
+            "cac",
+            "ltvToCac",
+            "cacPaybackMonths",
+            "costToServe",
+            "costToServePerAccount",
+            "customerRetentionCost",
+        ]);
+        Families {
+            // The cost KPIs build on the revenue ones (new customers, ARPA, LTV, the cohort).
+            revenue: costs || any(revenue::REVENUE_FIELDS),
+            renewals: any(&["renewalRate", "renewalDollarRate"]),
+            costs,
+        }
+    }
+}
+
+/// Orders group keys: segments by name, CSM and team ids by number; the `null` group last.
+fn sort_groups(groups: &mut [GroupKey]) {
+    groups.sort_by_key(|g| match g {
+        None => (1, 0, String::new()),
+        Some(key) => (0, key.parse::<i64>().unwrap_or(i64::MAX), key.clone()),
+    });
+}
+
+async fn snapshots(
+    ctx: &Context<'_>,
+    period: PeriodInput,
+    scope: Option<ScopeInput>,
+    group_by: Option<Dimension>,
+) -> AppResult<Vec<KpiSnapshot>> {
+    let periods = periods(&period)?;
+    let scope = KpiScope::resolve(ctx, scope, group_by).await?;
+    let families = Families::selected(ctx);
+    let db = database(ctx)?;
+    let mut groups = movements::group_keys(db, &scope).await?;
+    sort_groups(&mut groups);
+    let (first, last) = (periods[0].first, periods[periods.len() - 1].last);
+
+    let (mut months, mut cohorts) = (HashMap::new(), HashMap::new());
+    if families.revenue {
+        let range = movements::months_needed(db, first, last).await?;
+        months = movements::month_totals(db, &scope, range.clone()).await?;
+        // Two cohorts per period: opening month B, and B = last - 12 (trailing twelve months).
+        let windows: Vec<CohortWindow> = periods
+            .iter()
+            .flat_map(|p| {
+                [
+                    CohortWindow { opening: p.opening(), first: p.first, last: p.last },
+                    CohortWindow { opening: p.last - 12, first: p.first, last: p.last },
+                ]
+            })
+            .collect();
+        cohorts = movements::cohorts(db, &scope, range, &windows).await?;
+    }
+    let renewals = if families.renewals { renewals::renewals(db, &scope, &periods).await? } else { HashMap::new() };
+    let costs =
+        if families.costs && scope.whole_portfolio { costs::costs(db, &periods).await? } else { HashMap::new() };
+
+    let mut out = Vec::with_capacity(periods.len() * groups.len());
+    for (i, p) in periods.iter().enumerate() {
+        for group in &groups {
+            let data = GroupData {
+                group,
+                months: &months,
+                cohort: cohorts.get(&(2 * i, group.clone())),
+                ttm_cohort: cohorts.get(&(2 * i + 1, group.clone())),
+            };
+            let (revenue, exact) = revenue::revenue_kpis(*p, &data);
+            let costs = match (scope.whole_portfolio, families.costs) {
+                (true, true) => revenue::cost_kpis(&costs.get(&i).cloned().unwrap_or_default(), &exact),
+                _ => CostKpis::default(),
+            };
+            out.push(KpiSnapshot {
+                period_start: Date(p.start()),
+                period_end: Date(p.end()),
+                group: group.clone(),
+                revenue,
+                renewals: RenewalKpis::of(&renewals.get(&(i, group.clone())).cloned().unwrap_or_default()),
+                costs,
+                pending: PendingKpis,
+            });
+        }
+    }
+    Ok(out)
+}
+
+async fn movements_of(
+    ctx: &Context<'_>,
+    period: PeriodInput,
+    scope: Option<ScopeInput>,
+) -> AppResult<Vec<MrrMovement>> {
+    let periods = periods(&period)?;
+    let scope = KpiScope::resolve(ctx, scope, None).await?;
+    let db = database(ctx)?;
+    let shown = periods[0].first..=periods[periods.len() - 1].last;
+    let range = movements::months_needed(db, *shown.start(), *shown.end()).await?;
+    let rows = movements::account_movements(db, &scope, range, shown).await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.account_id).collect();
+    let accounts = crate::loaders::loaders(ctx)?.accounts.load_many(ids).await?;
+    rows.into_iter()
+        .map(|r| {
+            let account = accounts
+                .get(&r.account_id)
+                .cloned()
+                .ok_or_else(|| AppError::internal("movement of an unknown account"))?;
+            let (kind, amount) = match r.kind.as_str() {
+                "NEW" => (MovementKind::New, r.after),
+                "REACTIVATION" => (MovementKind::Reactivation, r.after),
+                "EXPANSION" => (MovementKind::Expansion, r.after - r.before),
+                "CONTRACTION" => (MovementKind::Contraction, r.before - r.after),
+                "CHURN" => (MovementKind::Churn, r.before),
+                other => return Err(AppError::internal(format!("unknown movement {other}"))),
+            };
+            Ok(MrrMovement {
+                account: Account(account),
+                month: Date(month_start(r.month)),
+                kind,
+                amount: Decimal(amount),
+                mrr_before: Decimal(r.before),
+                mrr_after: Decimal(r.after),
+            })
+        })
+        .collect()
+}
+
 #[derive(Default)]
 pub struct KpiQuery;
 
@@ -159,21 +260,22 @@ impl KpiQuery {
     /// One row per period (and per group when groupBy is given), oldest first.
     async fn kpis(
         &self,
-        _ctx: &Context<'_>,
-        _period: PeriodInput,
-        _scope: Option<ScopeInput>,
-        _group_by: Option<Dimension>,
+        ctx: &Context<'_>,
+        period: PeriodInput,
+        scope: Option<ScopeInput>,
+        group_by: Option<Dimension>,
     ) -> async_graphql::Result<Vec<KpiSnapshot>> {
-        Err(AppError::NotImplemented("kpis").into())
+        Ok(snapshots(ctx, period, scope, group_by).await?)
     }
 
     /// Each account's movement per month in the period: the drill-down behind the MRR KPIs.
     async fn mrr_movements(
         &self,
-        _period: PeriodInput,
-        _scope: Option<ScopeInput>,
+        ctx: &Context<'_>,
+        period: PeriodInput,
+        scope: Option<ScopeInput>,
     ) -> async_graphql::Result<Vec<MrrMovement>> {
-        Err(AppError::NotImplemented("mrrMovements").into())
+        Ok(movements_of(ctx, period, scope).await?)
     }
 
     /// Every KPI: name, unit, formula, and which roles may read it.

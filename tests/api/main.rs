@@ -6,5 +6,6 @@ mod auth;
 mod demo;
 mod helpers;
 mod ingest;
+mod kpis;
 mod schema;
 mod visibility;

@@ -1,0 +1,79 @@
+//! Calendar periods (KPIS.md, "Conventions"): a month, quarter or year; `start(P)`, `end(P)`.
+use chrono::{Datelike, NaiveDate};
+
+use super::{Granularity, PeriodInput};
+use crate::error::{AppError, AppResult};
+
+/// The most periods one request may ask for.
+pub const MAX_PERIODS: usize = 120;
+
+/// A month as a running index (`year * 12 + month - 1`), so that `M-1` and `M-12` are arithmetic.
+pub type MonthIndex = i32;
+
+pub fn month_index(date: NaiveDate) -> MonthIndex {
+    date.year() * 12 + date.month0() as i32
+}
+
+/// The first day of a month index.
+pub fn month_start(index: MonthIndex) -> NaiveDate {
+    NaiveDate::from_ymd_opt(index.div_euclid(12), index.rem_euclid(12) as u32 + 1, 1).unwrap_or(NaiveDate::MIN)
+}
+
+/// The last day of a month index.
+pub fn month_end(index: MonthIndex) -> NaiveDate {
+    month_start(index + 1).pred_opt().unwrap_or(NaiveDate::MIN)
+}
+
+/// One calendar period: its months `first..=last`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Period {
+    pub first: MonthIndex,
+    pub last: MonthIndex,
+}
+
+impl Period {
+    pub fn start(self) -> NaiveDate {
+        month_start(self.first)
+    }
+
+    pub fn end(self) -> NaiveDate {
+        month_end(self.last)
+    }
+
+    /// The opening month `B`: the month just before the period's first month.
+    pub fn opening(self) -> MonthIndex {
+        self.first - 1
+    }
+
+    pub fn months(self) -> impl Iterator<Item = MonthIndex> {
+        self.first..=self.last
+    }
+}
+
+fn months_per(granularity: Granularity) -> i32 {
+    match granularity {
+        Granularity::Month => 1,
+        Granularity::Quarter => 3,
+        Granularity::Year => 12,
+    }
+}
+
+/// The periods a `PeriodInput` names, oldest first: from the one containing `from` to the one
+/// containing `to`. `BAD_USER_INPUT` when `from > to` or for more than [`MAX_PERIODS`].
+pub fn periods(input: &PeriodInput) -> AppResult<Vec<Period>> {
+    let (from, to) = (input.from.0, input.to.0);
+    if from > to {
+        return Err(AppError::invalid(None, "period", "from must not be after to"));
+    }
+    let size = months_per(input.granularity);
+    let align = |date: NaiveDate| {
+        let index = month_index(date);
+        index - index.rem_euclid(size)
+    };
+    let (first, last) = (align(from), align(to));
+    let count = ((last - first) / size + 1) as usize;
+    if count > MAX_PERIODS {
+        return Err(AppError::invalid(None, "period", format!("at most {MAX_PERIODS} periods, asked for {count}")));
+    }
+    Ok((0..count as i32).map(|i| Period { first: first + i * size, last: first + i * size + size - 1 }).collect())
+}

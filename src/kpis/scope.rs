@@ -1,0 +1,56 @@
+//! The set of accounts S a KPI query covers (KPIS.md, "Conventions"): the caller's visible
+//! accounts, narrowed by `ScopeInput`, and split into groups by `groupBy`.
+use async_graphql::Context;
+use sea_orm::sea_query::{Query, SelectStatement};
+
+use super::{Dimension, ScopeInput};
+use crate::accounts::AccountFilter;
+use crate::auth::{caller, scope::Visibility};
+use crate::error::AppResult;
+use entity::account;
+
+pub struct KpiScope {
+    /// `SELECT id FROM accounts WHERE ...`: the accounts of S.
+    pub accounts: SelectStatement,
+    pub group_by: Option<Dimension>,
+    /// A caller who sees every account, no `groupBy`, no `ScopeInput` field (the cost KPIs).
+    pub whole_portfolio: bool,
+}
+
+impl KpiScope {
+    /// Resolves the scope for the caller; `FORBIDDEN` when it names a CSM or team outside the
+    /// caller's visibility (the same checks as the `accounts` filter).
+    pub async fn resolve(
+        ctx: &Context<'_>,
+        scope: Option<ScopeInput>,
+        group_by: Option<Dimension>,
+    ) -> AppResult<KpiScope> {
+        let visibility = Visibility::for_reads(caller(ctx)?)?;
+        let scope = scope.unwrap_or_default();
+        let narrowed = scope.csm_id.is_some() || scope.team_id.is_some() || scope.segment.is_some();
+        let filter = AccountFilter {
+            segment: scope.segment,
+            csm_id: scope.csm_id,
+            team_id: scope.team_id,
+            ..AccountFilter::default()
+        };
+        let condition = filter.condition(ctx, visibility).await?;
+        let accounts =
+            Query::select().column(account::Column::Id).from(account::Entity).cond_where(condition).to_owned();
+        Ok(KpiScope {
+            accounts,
+            group_by,
+            whole_portfolio: visibility.sees_everything() && !narrowed && group_by.is_none(),
+        })
+    }
+
+    /// The SQL of an account's group key (over `accounts a` joined with its CSM as `u`).
+    pub fn group_key(&self) -> &'static str {
+        match self.group_by {
+            None => "CAST(NULL AS TEXT)",
+            Some(Dimension::Segment) => "a.segment",
+            Some(Dimension::Csm) => "CAST(a.csm_id AS TEXT)",
+            Some(Dimension::Team) => "CAST(u.team_id AS TEXT)",
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! A raw SQL statement written once for both backends: `?` placeholders (rewritten to `$n` for
+//! PostgreSQL), values bound in order, and the spellings that differ between the dialects.
+use rust_decimal::Decimal;
+use sea_orm::sea_query::{SelectStatement, SqliteQueryBuilder, Value};
+use sea_orm::{DatabaseBackend, DbErr, QueryResult, Statement};
+
+pub struct Sql {
+    backend: DatabaseBackend,
+    text: String,
+    values: Vec<Value>,
+}
+
+impl Sql {
+    pub fn new(backend: DatabaseBackend) -> Self {
+        Sql { backend, text: String::new(), values: Vec::new() }
+    }
+
+    /// Appends SQL text (with `?` for each value bound next).
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder bound to `value`.
+    pub fn bind(&mut self, value: impl Into<Value>) -> &mut Self {
+        self.text.push('?');
+        self.values.push(value.into());
+        self
+    }
+
+    /// Appends a sub-select built with sea-query (such as the caller's visible accounts).
+    pub fn select(&mut self, select: &SelectStatement) -> &mut Self {
+        // SQLite's builder writes `?` placeholders and double-quoted names, which suit both.
+        let (text, values) = select.build(SqliteQueryBuilder);
+        self.text.push_str(&text);
+        self.values.extend(values.0);
+        self
+    }
+
+    /// `(?, ?, ...), (?, ?, ...)` for the rows of a `VALUES` list.
+    pub fn values_rows<R, V: Into<Value>>(
+        &mut self,
+        rows: impl IntoIterator<Item = R>,
+        cells: impl Fn(R) -> Vec<V>,
+    ) -> &mut Self {
+        for (i, row) in rows.into_iter().enumerate() {
+            self.push(if i == 0 { "(" } else { ", (" });
+            for (j, cell) in cells(row).into_iter().enumerate() {
+                if j > 0 {
+                    self.push(", ");
+                }
+                self.bind(cell);
+            }
+            self.push(")");
+        }
+        self
+    }
+
+    /// An exact number for a money column: PostgreSQL's `NUMERIC` as it is; in SQLite, whose
+    /// money is canonical text with four decimals, the integer count of 1/10000 units (exact for
+    /// sums up to 9.2e14; read back with [`money`]).
+    pub fn money(&self, column: &str) -> String {
+        match self.backend {
+            DatabaseBackend::Sqlite => format!("CAST(REPLACE({column}, '.', '') AS INTEGER)"),
+            _ => column.to_owned(),
+        }
+    }
+
+    pub fn statement(&self) -> Statement {
+        let text = match self.backend {
+            DatabaseBackend::Postgres => {
+                let mut numbered = String::with_capacity(self.text.len() + self.values.len() * 3);
+                let mut n = 0;
+                for ch in self.text.chars() {
+                    if ch == '?' {
+                        n += 1;
+                        numbered.push_str(&format!("${n}"));
+                    } else {
+                        numbered.push(ch);
+                    }
+                }
+                numbered
+            }
+            _ => self.text.clone(),
+        };
+        Statement::from_sql_and_values(self.backend, text, self.values.clone())
+    }
+}
+
+/// Reads an exact money expression written with [`Sql::money`] (or a sum of them).
+pub fn money(backend: DatabaseBackend, row: &QueryResult, column: &str) -> Result<Decimal, DbErr> {
+    Ok(match backend {
+        DatabaseBackend::Sqlite => Decimal::new(row.try_get::<Option<i64>>("", column)?.unwrap_or(0), 4),
+        _ => row.try_get::<Option<Decimal>>("", column)?.unwrap_or_default(),
+    }
+    .normalize())
+}
+
+/// Reads a count (`COUNT(*)` or a `SUM` of 0/1 cases; `BIGINT` on both backends).
+pub fn count(row: &QueryResult, column: &str) -> Result<i64, DbErr> {
+    Ok(row.try_get::<Option<i64>>("", column)?.unwrap_or(0))
+}
