@@ -1,5 +1,6 @@
 //! KPI snapshots per period (and group), the MRR movements behind them, and the metric catalog
 //! (KPIS.md). Each family of KPIs is computed only when the query selects one of its fields.
+mod catalog;
 mod costs;
 mod movements;
 mod pending;
@@ -279,7 +280,7 @@ impl KpiQuery {
     }
 
     /// Every KPI: name, unit, formula, and which roles may read it.
-    async fn metric_catalog(&self) -> async_graphql::Result<Vec<MetricDefinition>> {
-        Err(AppError::NotImplemented("metricCatalog").into())
+    async fn metric_catalog(&self) -> Vec<MetricDefinition> {
+        catalog::metrics()
     }
 }

@@ -398,3 +398,30 @@ async fn hand_made_edge_cases() {
         (Decimal::from(75), true, true)
     );
 }
+
+#[tokio::test]
+async fn the_metric_catalog_describes_every_revenue_and_cost_kpi() {
+    let app = TestApp::with_operators().await;
+    let reply = app.gql(ADMIN, "{ metricCatalog { name description unit formula roles } }", json!({})).await;
+    let catalog: HashMap<String, Value> = reply.data()["metricCatalog"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| (m["name"].as_str().unwrap_or_default().to_owned(), m.clone()))
+        .collect();
+    for field in revenue_fields(true) {
+        let entry = catalog.get(field).unwrap_or_else(|| panic!("{field} is not in the catalog"));
+        assert!(
+            ["description", "unit", "formula"].iter().all(|k| entry[*k].as_str().is_some_and(|s| !s.is_empty())),
+            "{entry}"
+        );
+        let roles = if COST_MONEY.contains(&field) || COST_RATIOS.contains(&field) {
+            json!(["ADMIN", "FINANCE"])
+        } else {
+            json!(["ADMIN", "MANAGER", "CSM", "FINANCE"])
+        };
+        assert_eq!(entry["roles"], roles, "{field}");
+    }
+    assert!(catalog["quickRatio"]["formula"].as_str().is_some_and(|f| f.contains("reactivationMrr")));
+    assert!(catalog["ltv"]["formula"].as_str().is_some_and(|f| f.contains("6 months")));
+}

@@ -1,0 +1,238 @@
+//! The metric catalog BI tools read (`metricCatalog`): every KPI with its unit, its formula in
+//! words (as KPIS.md states it) and the roles that may read it. Each KPI family adds its rows.
+use super::MetricDefinition;
+use crate::org::Role;
+
+/// Roles that read `kpis`, and the narrower set for the cost KPIs.
+const KPI_READERS: &[Role] = &[Role::Admin, Role::Manager, Role::Csm, Role::Finance];
+const COST_READERS: &[Role] = super::revenue::COST_READERS;
+
+/// (name, unit, description, formula, roles)
+type Entry = (&'static str, &'static str, &'static str, &'static str, &'static [Role]);
+
+const REVENUE: &[Entry] = &[
+    (
+        "mrr",
+        "currency",
+        "Monthly recurring revenue at the end of the period",
+        "sum over accounts of MRR(a, end of the period's last month); MRR(a, d) = sum(s.mrr) of subscriptions with startDate <= d < endDate (endDate exclusive, null = open)",
+        KPI_READERS,
+    ),
+    ("arr", "currency", "Annual recurring revenue", "12 * mrr", KPI_READERS),
+    (
+        "activeCustomers",
+        "count",
+        "Paying accounts at the end of the period",
+        "accounts with MRR(a, last month) > 0",
+        KPI_READERS,
+    ),
+    (
+        "newMrr",
+        "currency",
+        "MRR of first-time customers",
+        "sum of NEW movements: p = 0, c > 0 and MRR(a, m) = 0 for every earlier month m; amount c",
+        KPI_READERS,
+    ),
+    (
+        "expansionMrr",
+        "currency",
+        "MRR added by existing customers",
+        "sum of EXPANSION movements: p > 0, c > p; amount c - p",
+        KPI_READERS,
+    ),
+    (
+        "contractionMrr",
+        "currency",
+        "MRR lost by customers who stayed",
+        "sum of CONTRACTION movements: p > 0, 0 < c < p; amount p - c",
+        KPI_READERS,
+    ),
+    (
+        "churnedMrr",
+        "currency",
+        "MRR of customers who left",
+        "sum of CHURN movements: p > 0, c = 0; amount p",
+        KPI_READERS,
+    ),
+    (
+        "reactivationMrr",
+        "currency",
+        "MRR of returning customers",
+        "sum of REACTIVATION movements: p = 0, c > 0 and MRR(a, m) > 0 for some month m < M-1; amount c",
+        KPI_READERS,
+    ),
+    (
+        "netNewMrr",
+        "currency",
+        "Net change of MRR",
+        "newMrr + expansionMrr + reactivationMrr - contractionMrr - churnedMrr (= MRR(last month of P) - MRR(last month of prev(P)))",
+        KPI_READERS,
+    ),
+    ("newCustomers", "count", "NEW movements in the period", "count of NEW movements", KPI_READERS),
+    (
+        "reactivatedCustomers",
+        "count",
+        "REACTIVATION movements in the period",
+        "count of REACTIVATION movements",
+        KPI_READERS,
+    ),
+    ("churnedCustomers", "count", "CHURN movements in the period", "count of CHURN movements", KPI_READERS),
+    (
+        "logoChurnRate",
+        "ratio",
+        "Share of customers lost",
+        "churnedCustomers / startCustomers, startCustomers = active customers in the month before the period (every CHURN of the period counts, so it can exceed the share of opening customers lost)",
+        KPI_READERS,
+    ),
+    (
+        "grossMrrChurnRate",
+        "ratio",
+        "Share of opening MRR lost",
+        "(churnedMrr + contractionMrr) / startMrr, startMrr = MRR of the month before the period",
+        KPI_READERS,
+    ),
+    (
+        "netMrrChurnRate",
+        "ratio",
+        "Net share of opening MRR lost (may be negative)",
+        "(churnedMrr + contractionMrr - expansionMrr - reactivationMrr) / startMrr",
+        KPI_READERS,
+    ),
+    (
+        "customerRetentionRate",
+        "ratio",
+        "Share of the opening cohort still paying",
+        "|{a in C : MRR(a, last) > 0}| / |C|, C = accounts with MRR > 0 in the month before the period",
+        KPI_READERS,
+    ),
+    (
+        "netRevenueRetention",
+        "ratio",
+        "Net revenue retention of the opening cohort",
+        "sum_{a in C} MRR(a, last) / sum_{a in C} MRR(a, B)",
+        KPI_READERS,
+    ),
+    (
+        "grossRevenueRetention",
+        "ratio",
+        "Gross revenue retention of the opening cohort",
+        "sum_{a in C} min(MRR(a, last), MRR(a, B)) / sum_{a in C} MRR(a, B)",
+        KPI_READERS,
+    ),
+    (
+        "netRevenueRetentionTtm",
+        "ratio",
+        "Net revenue retention over the trailing twelve months",
+        "netRevenueRetention with B = last month of P minus 12 months and the cohort taken at that B",
+        KPI_READERS,
+    ),
+    (
+        "grossRevenueRetentionTtm",
+        "ratio",
+        "Gross revenue retention over the trailing twelve months",
+        "grossRevenueRetention with B = last month of P minus 12 months",
+        KPI_READERS,
+    ),
+    (
+        "quickRatio",
+        "ratio",
+        "Growth efficiency (reactivation counts as growth)",
+        "(newMrr + expansionMrr + reactivationMrr) / (churnedMrr + contractionMrr)",
+        KPI_READERS,
+    ),
+    (
+        "arpa",
+        "currency",
+        "Average revenue per account",
+        "mrr / activeCustomers at the period end, rounded half-to-even to the cent",
+        KPI_READERS,
+    ),
+    (
+        "ltv",
+        "currency",
+        "Customer lifetime value (on 6-month churn)",
+        "arpa * grossMargin / c, c = mean monthly logoChurnRate of the 6 months ending with the last month of P (null months left out; null when c = 0); grossMargin defaults to 1.0",
+        KPI_READERS,
+    ),
+    (
+        "upsellRate",
+        "ratio",
+        "Share of the opening cohort that expanded",
+        "|{a in C : a has an EXPANSION movement in P}| / |C|",
+        KPI_READERS,
+    ),
+    (
+        "renewalRate",
+        "ratio",
+        "Share of due subscriptions renewed",
+        "renewed due / due; due in P when endDate - 1 day is in P; renewed when another subscription names it in renewsExternalId",
+        KPI_READERS,
+    ),
+    (
+        "renewalDollarRate",
+        "ratio",
+        "Renewed MRR over due MRR (may exceed 1)",
+        "sum(mrr of every subscription renewing a due one) / sum(mrr of due ones)",
+        KPI_READERS,
+    ),
+];
+
+const COSTS: &[Entry] = &[
+    (
+        "cac",
+        "currency",
+        "Customer acquisition cost (whole portfolio only)",
+        "sum(ACQUISITION costs with month in P) / newCustomers",
+        COST_READERS,
+    ),
+    (
+        "ltvToCac",
+        "ratio",
+        "Lifetime value per acquisition cost (whole portfolio only)",
+        "ltv / cac, both unrounded",
+        COST_READERS,
+    ),
+    (
+        "cacPaybackMonths",
+        "months",
+        "Months of margin to earn back the CAC (whole portfolio only)",
+        "cac / (arpa * grossMargin)",
+        COST_READERS,
+    ),
+    (
+        "costToServe",
+        "currency",
+        "Customer-success cost (whole portfolio only)",
+        "sum(CS_SALARIES, CS_TRAINING, CS_TOOLS, CS_PROGRAMS costs with month in P)",
+        COST_READERS,
+    ),
+    (
+        "costToServePerAccount",
+        "currency",
+        "Cost to serve per active account (whole portfolio only)",
+        "costToServe / the mean over the months of P of activeCustomers(month)",
+        COST_READERS,
+    ),
+    (
+        "customerRetentionCost",
+        "currency",
+        "Cost to serve per retained opening customer (whole portfolio only)",
+        "costToServe / |{a in C : MRR(a, last) > 0}|",
+        COST_READERS,
+    ),
+];
+
+/// Every KPI the API computes today.
+pub fn metrics() -> Vec<MetricDefinition> {
+    REVENUE
+        .iter()
+        .chain(COSTS)
+        .map(|(name, unit, description, formula, roles)| MetricDefinition {
+            name: (*name).to_owned(),
+            description: (*description).to_owned(),
+            unit: (*unit).to_owned(),
+            formula: (*formula).to_owned(),
+            roles: roles.to_vec(),
+        })
+        .collect()
+}
