@@ -222,11 +222,114 @@ const COSTS: &[Entry] = &[
     ),
 ];
 
+const ACTIVITY: &[Entry] = &[
+    (
+        "nps",
+        "score",
+        "Net Promoter Score (-100 to 100)",
+        "100 * (promoters - detractors) / responses over NPS responses with respondedAt in P; promoter: 9-10, detractor: 0-6",
+        KPI_READERS,
+    ),
+    (
+        "npsResponses",
+        "count",
+        "NPS responses in the period",
+        "number of NPS responses with respondedAt in P",
+        KPI_READERS,
+    ),
+    (
+        "csat",
+        "ratio",
+        "Customer satisfaction: share of satisfied responses",
+        "share of CSAT responses (1-5) with respondedAt in P scoring 4 or 5",
+        KPI_READERS,
+    ),
+    (
+        "csatAverage",
+        "score",
+        "Mean CSAT score (1-5)",
+        "mean score of CSAT responses with respondedAt in P",
+        KPI_READERS,
+    ),
+    (
+        "ces",
+        "score",
+        "Customer effort score (1-7; higher = easier)",
+        "mean score of CES responses with respondedAt in P",
+        KPI_READERS,
+    ),
+    ("ticketsOpened", "count", "Support tickets opened", "tickets with openedAt in P", KPI_READERS),
+    (
+        "firstContactResolutionRate",
+        "ratio",
+        "Share of resolved tickets solved at the first contact",
+        "among tickets with resolvedAt in P (also those with contactsToResolve null): share with contactsToResolve = 1",
+        KPI_READERS,
+    ),
+    (
+        "medianFirstResponseHours",
+        "hours",
+        "Median time to the first response",
+        "median of (firstResponseAt - openedAt) in hours over tickets with openedAt in P and a first response (even count: mean of the two middle values)",
+        KPI_READERS,
+    ),
+    (
+        "medianResolutionHours",
+        "hours",
+        "Median time to resolution",
+        "median of (resolvedAt - openedAt) in hours over tickets with resolvedAt in P (selected by resolution)",
+        KPI_READERS,
+    ),
+    (
+        "medianTimeToFirstValueDays",
+        "days",
+        "Median time to first value",
+        "median of firstValueOn - startedOn in days over accounts with firstValueOn in P and a startedOn",
+        KPI_READERS,
+    ),
+    (
+        "onboardingCompletionRate",
+        "ratio",
+        "Share of active accounts that completed onboarding",
+        "among accounts active at the end of P: share with onboardingCompletedOn <= end(P)",
+        KPI_READERS,
+    ),
+    (
+        "seatUtilization",
+        "ratio",
+        "Licensed seats in use (not capped at 1)",
+        "over accounts active at the end of P with a usage record dated in (end(P)-30, end(P)]: sum(activeUsers) / sum(licensedSeats) of each one's latest such record",
+        KPI_READERS,
+    ),
+    (
+        "engagementRate",
+        "ratio",
+        "Share of active accounts with a touchpoint",
+        "among accounts active at the end of P: share with at least one touchpoint in P (whoever logged it)",
+        KPI_READERS,
+    ),
+    (
+        "executiveRelationships",
+        "count",
+        "Accounts with an executive touchpoint",
+        "accounts with at least one touchpoint withExecutive in P",
+        KPI_READERS,
+    ),
+    (
+        "referrals",
+        "count",
+        "Accounts referred by the scope's accounts",
+        "accounts whose referredByExternalId names an account of the scope and whose startedOn is in P",
+        KPI_READERS,
+    ),
+];
+
 /// Every KPI the API computes today.
 pub fn metrics() -> Vec<MetricDefinition> {
     REVENUE
         .iter()
         .chain(COSTS)
+        .chain(ACTIVITY)
         .map(|(name, unit, description, formula, roles)| MetricDefinition {
             name: (*name).to_owned(),
             description: (*description).to_owned(),

@@ -6,8 +6,7 @@ use std::collections::HashMap;
 use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
 
-use super::period::Period;
-use super::renewals::with_period_dates;
+use super::period::{Period, with_periods};
 use super::sql::{Sql, money};
 use crate::error::AppResult;
 
@@ -24,7 +23,7 @@ pub async fn costs(db: &DatabaseConnection, periods: &[Period]) -> AppResult<Has
     let backend = db.get_database_backend();
     let mut sql = Sql::new(backend);
     sql.push("WITH ");
-    with_period_dates(&mut sql, periods);
+    with_periods(&mut sql, periods);
     let amount = sql.money("c.amount");
     sql.push(&format!(
         " SELECT pr.p, SUM(CASE WHEN c.category = 'ACQUISITION' THEN {amount} ELSE 0 END) AS acquisition, \

@@ -1,5 +1,6 @@
 //! KPI snapshots per period (and group), the MRR movements behind them, and the metric catalog
 //! (KPIS.md). Each family of KPIs is computed only when the query selects one of its fields.
+mod adoption;
 mod catalog;
 mod costs;
 mod movements;
@@ -10,6 +11,8 @@ mod renewals;
 mod revenue;
 mod scope;
 mod sql;
+mod support;
+mod voice;
 
 use std::collections::HashMap;
 
@@ -20,11 +23,14 @@ use crate::error::{AppError, AppResult};
 use crate::loaders::database;
 use crate::org::Role;
 use crate::scalars::{Date, Decimal};
+use adoption::AdoptionKpis;
 use movements::{CohortWindow, GroupKey};
 use pending::PendingKpis;
 use period::{month_start, periods};
 use revenue::{CostKpis, GroupData, RenewalKpis, RevenueKpis};
 use scope::KpiScope;
+use support::SupportKpis;
+use voice::VoiceKpis;
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Granularity {
@@ -104,6 +110,12 @@ pub struct KpiSnapshot {
     #[graphql(flatten)]
     pub costs: CostKpis,
     #[graphql(flatten)]
+    pub voice: VoiceKpis,
+    #[graphql(flatten)]
+    pub support: SupportKpis,
+    #[graphql(flatten)]
+    pub adoption: AdoptionKpis,
+    #[graphql(flatten)]
     pub pending: PendingKpis,
 }
 
@@ -121,6 +133,9 @@ struct Families {
     revenue: bool,
     renewals: bool,
     costs: bool,
+    voice: bool,
+    support: bool,
+    adoption: bool,
 }
 
 impl Families {
@@ -140,6 +155,9 @@ impl Families {
             revenue: costs || any(revenue::REVENUE_FIELDS),
             renewals: any(&["renewalRate", "renewalDollarRate"]),
             costs,
+            voice: any(voice::FIELDS),
+            support: any(support::FIELDS),
+            adoption: any(adoption::FIELDS),
         }
     }
 }
@@ -185,6 +203,9 @@ async fn snapshots(
     let renewals = if families.renewals { renewals::renewals(db, &scope, &periods).await? } else { HashMap::new() };
     let costs =
         if families.costs && scope.whole_portfolio { costs::costs(db, &periods).await? } else { HashMap::new() };
+    let voice = if families.voice { voice::voice(db, &scope, &periods).await? } else { HashMap::new() };
+    let support = if families.support { support::support(db, &scope, &periods).await? } else { HashMap::new() };
+    let adoption = if families.adoption { adoption::adoption(db, &scope, &periods).await? } else { HashMap::new() };
 
     let mut out = Vec::with_capacity(periods.len() * groups.len());
     for (i, p) in periods.iter().enumerate() {
@@ -207,6 +228,9 @@ async fn snapshots(
                 revenue,
                 renewals: RenewalKpis::of(&renewals.get(&(i, group.clone())).cloned().unwrap_or_default()),
                 costs,
+                voice: voice.get(&(i, group.clone())).cloned().unwrap_or_default(),
+                support: support.get(&(i, group.clone())).cloned().unwrap_or_default(),
+                adoption: adoption.get(&(i, group.clone())).cloned().unwrap_or_default(),
                 pending: PendingKpis,
             });
         }

@@ -47,11 +47,9 @@ pub async fn months_needed(
 pub fn with_movements(sql: &mut Sql, scope: &KpiScope, months: RangeInclusive<MonthIndex>) {
     sql.push("WITH months(idx, month_end) AS (VALUES ");
     sql.values_rows(months, |m| vec![Value::from(m), Value::from(month_end(m))]);
-    sql.push("), scope_accounts(account_id, group_key) AS (SELECT a.id, ")
-        .push(scope.group_key())
-        .push(" FROM accounts a LEFT JOIN users u ON u.id = a.csm_id WHERE a.id IN (")
-        .select(&scope.accounts)
-        .push(")), ");
+    sql.push("), ");
+    scope.with_accounts(sql);
+    sql.push(", ");
     let mrr = sql.money("s.mrr");
     sql.push(&format!(
         "month_mrr(account_id, idx, mrr) AS (SELECT s.account_id, m.idx, SUM({mrr}) FROM months m \

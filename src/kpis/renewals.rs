@@ -11,9 +11,9 @@ use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
 
 use super::movements::GroupKey;
-use super::period::{Period, month_start};
+use super::period::Period;
 use super::scope::KpiScope;
-use super::sql::{Sql, count, money};
+use super::sql::{count, money};
 use crate::error::AppResult;
 
 #[derive(Clone, Debug, Default)]
@@ -24,15 +24,6 @@ pub struct Renewals {
     pub renewal_mrr: Decimal,
 }
 
-/// Appends `periods(p, start_date, next_start)`: each period's first day and the day after its end.
-pub fn with_period_dates(sql: &mut Sql, periods: &[Period]) {
-    sql.push("periods(p, start_date, next_start) AS (VALUES ");
-    sql.values_rows(periods.iter().enumerate(), |(i, p)| {
-        vec![sea_orm::Value::from(i as i32), p.start().into(), month_start(p.last + 1).into()]
-    });
-    sql.push(")");
-}
-
 /// Renewals per period (by position) and group.
 pub async fn renewals(
     db: &DatabaseConnection,
@@ -40,13 +31,7 @@ pub async fn renewals(
     periods: &[Period],
 ) -> AppResult<HashMap<(usize, GroupKey), Renewals>> {
     let backend = db.get_database_backend();
-    let mut sql = Sql::new(backend);
-    sql.push("WITH scope_accounts(account_id, group_key) AS (SELECT a.id, ")
-        .push(scope.group_key())
-        .push(" FROM accounts a LEFT JOIN users u ON u.id = a.csm_id WHERE a.id IN (")
-        .select(&scope.accounts)
-        .push(")), ");
-    with_period_dates(&mut sql, periods);
+    let mut sql = scope.sql_over(backend, periods);
     let (due_mrr, renewal_mrr) = (sql.money("s.mrr"), sql.money("r.mrr"));
     // Due in P: start(P) <= endDate - 1 <= end(P), i.e. start(P) < endDate <= end(P) + 1 day.
     sql.push(&format!(

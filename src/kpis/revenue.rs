@@ -26,8 +26,9 @@ fn ratio(a: Decimal, b: Decimal) -> Option<f64> {
     a.checked_div(b).and_then(|q| q.to_f64())
 }
 
-fn count_ratio(a: i64, b: i64) -> Option<f64> {
-    (b != 0).then(|| a as f64 / b as f64)
+/// `part / whole` for counts; `null` when `whole = 0`.
+pub fn share(part: i64, whole: i64) -> Option<f64> {
+    (whole != 0).then(|| part as f64 / whole as f64)
 }
 
 /// Money that is a quotient: computed exactly, shown rounded half-to-even to the cent.
@@ -90,7 +91,7 @@ pub struct RenewalKpis {
 impl RenewalKpis {
     pub fn of(renewals: &Renewals) -> Self {
         RenewalKpis {
-            renewal_rate: count_ratio(renewals.renewed, renewals.due),
+            renewal_rate: share(renewals.renewed, renewals.due),
             renewal_dollar_rate: ratio(renewals.renewal_mrr, renewals.due_mrr),
         }
     }
@@ -208,10 +209,10 @@ pub fn revenue_kpis(period: Period, data: &GroupData<'_>) -> (RevenueKpis, Exact
         new_customers: sum.new_customers as i32,
         reactivated_customers: sum.reactivated_customers as i32,
         churned_customers: sum.churned_customers as i32,
-        logo_churn_rate: count_ratio(sum.churned_customers, opening.active),
+        logo_churn_rate: share(sum.churned_customers, opening.active),
         gross_mrr_churn_rate: ratio(lost, opening.mrr),
         net_mrr_churn_rate: ratio(lost - sum.expansion_mrr - sum.reactivation_mrr, opening.mrr),
-        customer_retention_rate: count_ratio(cohort.retained, cohort.size),
+        customer_retention_rate: share(cohort.retained, cohort.size),
         net_revenue_retention: nrr,
         gross_revenue_retention: grr,
         net_revenue_retention_ttm: nrr_ttm,
@@ -219,7 +220,7 @@ pub fn revenue_kpis(period: Period, data: &GroupData<'_>) -> (RevenueKpis, Exact
         quick_ratio: ratio(won, lost),
         arpa: arpa.map(cents),
         ltv: ltv.and_then(Ratio::cents).map(Money),
-        upsell_rate: count_ratio(cohort.upsold, cohort.size),
+        upsell_rate: share(cohort.upsold, cohort.size),
     };
     let exact = Exact {
         arpa,

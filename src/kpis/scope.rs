@@ -3,6 +3,10 @@
 use async_graphql::Context;
 use sea_orm::sea_query::{Query, SelectStatement};
 
+use sea_orm::DatabaseBackend;
+
+use super::period::{Period, with_periods};
+use super::sql::Sql;
 use super::{Dimension, ScopeInput};
 use crate::accounts::AccountFilter;
 use crate::auth::{caller, scope::Visibility};
@@ -42,6 +46,25 @@ impl KpiScope {
             group_by,
             whole_portfolio: visibility.sees_everything() && !narrowed && group_by.is_none(),
         })
+    }
+
+    /// Appends the CTE `scope_accounts(account_id, group_key)`: the accounts of S and their group.
+    pub fn with_accounts(&self, sql: &mut Sql) {
+        sql.push("scope_accounts(account_id, group_key) AS (SELECT a.id, ")
+            .push(self.group_key())
+            .push(" FROM accounts a LEFT JOIN users u ON u.id = a.csm_id WHERE a.id IN (")
+            .select(&self.accounts)
+            .push("))");
+    }
+
+    /// A statement starting `WITH scope_accounts(...), periods(...)` (see [`with_periods`]).
+    pub fn sql_over(&self, backend: DatabaseBackend, periods: &[Period]) -> Sql {
+        let mut sql = Sql::new(backend);
+        sql.push("WITH ");
+        self.with_accounts(&mut sql);
+        sql.push(", ");
+        with_periods(&mut sql, periods);
+        sql
     }
 
     /// The SQL of an account's group key (over `accounts a` joined with its CSM as `u`).

@@ -100,3 +100,53 @@ pub fn money(backend: DatabaseBackend, row: &QueryResult, column: &str) -> Resul
 pub fn count(row: &QueryResult, column: &str) -> Result<i64, DbErr> {
     Ok(row.try_get::<Option<i64>>("", column)?.unwrap_or(0))
 }
+
+impl Sql {
+    /// Seconds since 1970 of an instant column. PostgreSQL: `EXTRACT(EPOCH ...)`, exact to the
+    /// microsecond; SQLite (instants stored as RFC 3339 text): `unixepoch`, whole seconds.
+    pub fn epoch_seconds(&self, column: &str) -> String {
+        match self.backend {
+            DatabaseBackend::Sqlite => format!("unixepoch({column})"),
+            _ => format!("EXTRACT(EPOCH FROM {column})"),
+        }
+    }
+
+    /// Days since 1970 of a date column. PostgreSQL subtracts dates as integers; SQLite (dates
+    /// stored as `YYYY-MM-DD` text) through `julianday`, exact for whole days.
+    pub fn day_number(&self, column: &str) -> String {
+        match self.backend {
+            DatabaseBackend::Sqlite => format!("CAST(julianday({column}) - 2440587.5 AS INTEGER)"),
+            _ => format!("({column} - DATE '1970-01-01')"),
+        }
+    }
+
+    /// Appends the exact median of `v` per `(p, group_key)` over the rows of `values` (a CTE
+    /// with those columns): the middle value, or the mean of the two middle ones for an even
+    /// count. Both backends rank with window functions (SQLite has no median aggregate, and
+    /// PostgreSQL's `percentile_cont` would go through floating point).
+    pub fn median(&mut self, values: &str) -> &mut Self {
+        self.push(&format!(
+            "SELECT p, group_key, AVG(v) AS median FROM (SELECT p, group_key, v, \
+             ROW_NUMBER() OVER (PARTITION BY p, group_key ORDER BY v) AS rn, \
+             COUNT(*) OVER (PARTITION BY p, group_key) AS n FROM {values}) ranked \
+             WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY p, group_key"
+        ))
+    }
+}
+
+/// Reads a number that PostgreSQL may type as `NUMERIC` and SQLite as `REAL` or `INTEGER`.
+pub fn number(row: &QueryResult, column: &str) -> Result<Option<f64>, DbErr> {
+    use rust_decimal::prelude::ToPrimitive;
+    if let Ok(value) = row.try_get::<Option<f64>>("", column) {
+        return Ok(value);
+    }
+    if let Ok(value) = row.try_get::<Option<i64>>("", column) {
+        return Ok(value.map(|v| v as f64));
+    }
+    Ok(row.try_get::<Option<Decimal>>("", column)?.and_then(|d| d.to_f64()))
+}
+
+/// The period position and group key of a row keyed by `p` and `group_key`.
+pub fn period_group(row: &QueryResult) -> Result<(usize, Option<String>), DbErr> {
+    Ok((row.try_get::<i32>("", "p")? as usize, row.try_get::<Option<String>>("", "group_key")?))
+}

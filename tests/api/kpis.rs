@@ -1,5 +1,5 @@
-//! Revenue and cost KPIs (KPIS.md, sections 1 and 2) against the expected values of the shared
-//! sample, their identities, and hand-made edge cases.
+//! KPIs (KPIS.md, sections 1 to 5) against the expected values of the shared sample, their
+//! identities, and hand-made edge cases.
 use std::collections::HashMap;
 use std::str::FromStr;
 
@@ -35,6 +35,21 @@ const RATIOS: &[&str] = &[
     "renewalRate",
     "renewalDollarRate",
 ];
+/// Sections 3 to 5: voice of the customer, support, adoption and engagement.
+const ACTIVITY_COUNTS: &[&str] = &["npsResponses", "ticketsOpened", "executiveRelationships", "referrals"];
+const ACTIVITY_RATIOS: &[&str] = &[
+    "nps",
+    "csat",
+    "csatAverage",
+    "ces",
+    "firstContactResolutionRate",
+    "medianFirstResponseHours",
+    "medianResolutionHours",
+    "medianTimeToFirstValueDays",
+    "onboardingCompletionRate",
+    "seatUtilization",
+    "engagementRate",
+];
 const COST_MONEY: &[&str] = &["cac", "costToServe", "costToServePerAccount", "customerRetentionCost"];
 const COST_RATIOS: &[&str] = &["ltvToCac", "cacPaybackMonths"];
 
@@ -46,8 +61,9 @@ fn kpis_query(fields: &[&str]) -> String {
     )
 }
 
-fn revenue_fields(with_costs: bool) -> Vec<&'static str> {
-    let mut fields: Vec<&str> = MONEY.iter().chain(COUNTS).chain(RATIOS).copied().collect();
+fn kpi_fields(with_costs: bool) -> Vec<&'static str> {
+    let mut fields: Vec<&str> =
+        MONEY.iter().chain(COUNTS).chain(RATIOS).chain(ACTIVITY_COUNTS).chain(ACTIVITY_RATIOS).copied().collect();
     if with_costs {
         fields.extend(COST_MONEY.iter().chain(COST_RATIOS));
     }
@@ -66,7 +82,7 @@ fn same(field: &str, got: &Value, want: &Value) -> bool {
     if MONEY.contains(&field) || COST_MONEY.contains(&field) {
         return decimal(got).map(|d| d.round_dp(2)) == decimal(want).map(|d| d.round_dp(2));
     }
-    if RATIOS.contains(&field) || COST_RATIOS.contains(&field) {
+    if RATIOS.contains(&field) || COST_RATIOS.contains(&field) || ACTIVITY_RATIOS.contains(&field) {
         return got.as_f64().zip(want.as_f64()).is_some_and(|(g, w)| (g - w).abs() <= 1e-9);
     }
     got == want
@@ -100,7 +116,7 @@ const KPI_FILES: &[&str] = &[
 ];
 
 #[tokio::test]
-async fn revenue_and_cost_kpis_match_the_expected_values() {
+async fn kpis_match_the_expected_values() {
     let app = TestApp::with_sample().await;
     let names = group_names(&app).await;
     let mut compared = 0;
@@ -109,7 +125,7 @@ async fn revenue_and_cost_kpis_match_the_expected_values() {
         let query = &expected["query"];
         let who = runner(query["role"].as_str().unwrap_or_default());
         let sees_costs = who == ADMIN || who.starts_with("finance");
-        let reply = app.gql(&who, &kpis_query(&revenue_fields(sees_costs)), query["variables"].clone()).await;
+        let reply = app.gql(&who, &kpis_query(&kpi_fields(sees_costs)), query["variables"].clone()).await;
         let rows = reply.data()["kpis"].as_array().cloned().unwrap_or_default();
         let wanted = expected["result"].as_array().cloned().unwrap_or_default();
         assert_eq!(rows.len(), wanted.len(), "{file}: rows");
@@ -117,7 +133,7 @@ async fn revenue_and_cost_kpis_match_the_expected_values() {
             let group = got["group"].as_str().map(|g| names.get(g).cloned().unwrap_or_else(|| g.to_owned()));
             assert_eq!((&got["periodStart"], &got["periodEnd"]), (&want["periodStart"], &want["periodEnd"]), "{file}");
             assert_eq!(group.as_deref(), want["group"].as_str(), "{file} {}", want["periodStart"]);
-            for field in revenue_fields(sees_costs) {
+            for field in kpi_fields(sees_costs) {
                 if let Some(w) = want.get(field) {
                     assert!(
                         same(field, &got[field], w),
@@ -187,7 +203,7 @@ fn money(v: &Value) -> Decimal {
 async fn identities_hold_and_books_do_not_leak() {
     let app = TestApp::with_sample().await;
     let months = json!({ "p": { "from": "2024-10-01", "to": "2026-10-31" } });
-    let all = revenue_fields(false);
+    let all = kpi_fields(false);
     let portfolio = by_period(&app.gql(ADMIN, &kpis_query(&all), months.clone()).await);
 
     // netNewMrr = MRR(last month of P) - MRR(last month of prev(P)), monthly and quarterly.
@@ -400,7 +416,7 @@ async fn hand_made_edge_cases() {
 }
 
 #[tokio::test]
-async fn the_metric_catalog_describes_every_revenue_and_cost_kpi() {
+async fn the_metric_catalog_describes_every_kpi_computed() {
     let app = TestApp::with_operators().await;
     let reply = app.gql(ADMIN, "{ metricCatalog { name description unit formula roles } }", json!({})).await;
     let catalog: HashMap<String, Value> = reply.data()["metricCatalog"]
@@ -409,7 +425,7 @@ async fn the_metric_catalog_describes_every_revenue_and_cost_kpi() {
         .flatten()
         .map(|m| (m["name"].as_str().unwrap_or_default().to_owned(), m.clone()))
         .collect();
-    for field in revenue_fields(true) {
+    for field in kpi_fields(true) {
         let entry = catalog.get(field).unwrap_or_else(|| panic!("{field} is not in the catalog"));
         assert!(
             ["description", "unit", "formula"].iter().all(|k| entry[*k].as_str().is_some_and(|s| !s.is_empty())),

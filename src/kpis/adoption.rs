@@ -1,0 +1,114 @@
+//! Adoption, onboarding and engagement (KPIS.md, section 5).
+//!
+//! | KPI | formula |
+//! |---|---|
+//! | `medianTimeToFirstValueDays` | median of `firstValueOn - startedOn` in days, accounts with `firstValueOn` in P and a `startedOn` |
+//! | `onboardingCompletionRate` | among accounts active at the end of P: share with `onboardingCompletedOn <= end(P)` |
+//! | `seatUtilization` | over accounts active at the end of P that have a usage record dated in `(end(P)-30, end(P)]`: `sum(activeUsers) / sum(licensedSeats)` of each one's latest such record (not capped at 1) |
+//! | `engagementRate` | among accounts active at the end of P: share with at least one touchpoint in P (touchpoints belong to their account, whoever logged them) |
+//! | `executiveRelationships` | accounts of S with at least one touchpoint `withExecutive` in P |
+//! | `referrals` | accounts whose `referredByExternalId` names an account of S and whose `startedOn` is in P |
+//!
+//! "Active at the end of P" is `MRR(a, end(P)) > 0`: some subscription with `mrr > 0` covers that day.
+use std::collections::HashMap;
+
+use async_graphql::SimpleObject;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+
+use super::movements::GroupKey;
+use super::period::Period;
+use super::revenue::share;
+use super::scope::KpiScope;
+use super::sql::{count, number, period_group};
+use crate::error::AppResult;
+
+#[derive(SimpleObject, Clone, Debug, Default)]
+pub struct AdoptionKpis {
+    pub median_time_to_first_value_days: Option<f64>,
+    pub onboarding_completion_rate: Option<f64>,
+    pub seat_utilization: Option<f64>,
+    pub engagement_rate: Option<f64>,
+    pub executive_relationships: i32,
+    pub referrals: i32,
+}
+
+pub const FIELDS: &[&str] = &[
+    "medianTimeToFirstValueDays",
+    "onboardingCompletionRate",
+    "seatUtilization",
+    "engagementRate",
+    "executiveRelationships",
+    "referrals",
+];
+
+pub async fn adoption(
+    db: &DatabaseConnection,
+    scope: &KpiScope,
+    periods: &[Period],
+) -> AppResult<HashMap<(usize, GroupKey), AdoptionKpis>> {
+    let mut out: HashMap<(usize, GroupKey), AdoptionKpis> = HashMap::new();
+
+    // Accounts active at the end of each period: onboarding, engagement, seat utilization.
+    let mut sql = scope.sql_over(db.get_database_backend(), periods);
+    let paying = sql.money("s.mrr");
+    sql.push(&format!(
+        ", active(p, account_id, group_key) AS (SELECT DISTINCT pr.p, sa.account_id, sa.group_key FROM periods pr \
+         JOIN subscriptions s ON s.start_date <= pr.end_date AND (s.end_date IS NULL OR s.end_date > pr.end_date) AND {paying} > 0 \
+         JOIN scope_accounts sa ON sa.account_id = s.account_id), \
+         latest_usage AS (SELECT ac.p, ac.account_id, u.active_users, u.licensed_seats, \
+         ROW_NUMBER() OVER (PARTITION BY ac.p, ac.account_id ORDER BY u.date DESC) AS rn \
+         FROM active ac JOIN periods pr ON pr.p = ac.p \
+         JOIN usage_records u ON u.account_id = ac.account_id AND u.date > pr.usage_from AND u.date <= pr.end_date) \
+         SELECT ac.p, ac.group_key, COUNT(*) AS active, \
+         SUM(CASE WHEN a.onboarding_completed_on <= pr.end_date THEN 1 ELSE 0 END) AS onboarded, \
+         SUM(CASE WHEN EXISTS (SELECT 1 FROM touchpoints t WHERE t.account_id = ac.account_id \
+         AND t.occurred_at >= pr.start_at AND t.occurred_at < pr.next_at) THEN 1 ELSE 0 END) AS engaged, \
+         SUM(COALESCE(lu.active_users, 0)) AS seats_used, SUM(COALESCE(lu.licensed_seats, 0)) AS seats \
+         FROM active ac JOIN periods pr ON pr.p = ac.p JOIN accounts a ON a.id = ac.account_id \
+         LEFT JOIN latest_usage lu ON lu.p = ac.p AND lu.account_id = ac.account_id AND lu.rn = 1 \
+         GROUP BY ac.p, ac.group_key"
+    ));
+    for row in db.query_all_raw(sql.statement()).await? {
+        let active = count(&row, "active")?;
+        let kpis = out.entry(period_group(&row)?).or_default();
+        kpis.onboarding_completion_rate = share(count(&row, "onboarded")?, active);
+        kpis.engagement_rate = share(count(&row, "engaged")?, active);
+        kpis.seat_utilization = share(count(&row, "seats_used")?, count(&row, "seats")?);
+    }
+
+    // Executive relationships.
+    let mut sql = scope.sql_over(db.get_database_backend(), periods);
+    sql.push(
+        " SELECT pr.p, sa.group_key, COUNT(DISTINCT t.account_id) AS executive FROM periods pr \
+         JOIN touchpoints t ON t.with_executive AND t.occurred_at >= pr.start_at AND t.occurred_at < pr.next_at \
+         JOIN scope_accounts sa ON sa.account_id = t.account_id GROUP BY pr.p, sa.group_key",
+    );
+    for row in db.query_all_raw(sql.statement()).await? {
+        out.entry(period_group(&row)?).or_default().executive_relationships = count(&row, "executive")? as i32;
+    }
+
+    // Referrals, in the group of the referrer (the referred account itself may be outside S).
+    let mut sql = scope.sql_over(db.get_database_backend(), periods);
+    sql.push(
+        " SELECT pr.p, sa.group_key, COUNT(*) AS referrals FROM periods pr \
+         JOIN accounts r ON r.started_on >= pr.start_date AND r.started_on <= pr.end_date \
+         JOIN scope_accounts sa ON sa.account_id = r.referred_by_id GROUP BY pr.p, sa.group_key",
+    );
+    for row in db.query_all_raw(sql.statement()).await? {
+        out.entry(period_group(&row)?).or_default().referrals = count(&row, "referrals")? as i32;
+    }
+
+    // Median time to first value.
+    let mut sql = scope.sql_over(db.get_database_backend(), periods);
+    let days = format!("{} - {}", sql.day_number("a.first_value_on"), sql.day_number("a.started_on"));
+    sql.push(&format!(
+        ", waits(p, group_key, v) AS (SELECT pr.p, sa.group_key, {days} FROM periods pr \
+         JOIN accounts a ON a.first_value_on >= pr.start_date AND a.first_value_on <= pr.end_date AND a.started_on IS NOT NULL \
+         JOIN scope_accounts sa ON sa.account_id = a.id) "
+    ));
+    sql.median("waits");
+    for row in db.query_all_raw(sql.statement()).await? {
+        out.entry(period_group(&row)?).or_default().median_time_to_first_value_days = number(&row, "median")?;
+    }
+    Ok(out)
+}
