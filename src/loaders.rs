@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use async_graphql::Context;
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use chrono::NaiveDate;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Order, QueryFilter, QueryOrder};
@@ -118,36 +118,40 @@ impl std::ops::Deref for Loaders {
 }
 
 pub struct LoaderSet {
-    pub users: DataLoader<ById<user::Entity>>,
-    pub teams: DataLoader<ById<team::Entity>>,
-    pub accounts: DataLoader<ById<account::Entity>>,
-    pub subscriptions_by_id: DataLoader<ById<subscription::Entity>>,
-    pub team_members: DataLoader<Children<user::Entity>>,
-    pub subscriptions: DataLoader<Children<subscription::Entity>>,
-    pub feedback: DataLoader<Children<feedback::Entity>>,
-    pub tickets: DataLoader<Children<ticket::Entity>>,
-    pub touchpoints: DataLoader<Children<touchpoint::Entity>>,
-    pub mrr_on: DataLoader<MrrOn>,
+    pub users: DataLoader<ById<user::Entity>, HashMapCache>,
+    pub teams: DataLoader<ById<team::Entity>, HashMapCache>,
+    pub accounts: DataLoader<ById<account::Entity>, HashMapCache>,
+    pub subscriptions_by_id: DataLoader<ById<subscription::Entity>, HashMapCache>,
+    pub team_members: DataLoader<Children<user::Entity>, HashMapCache>,
+    pub subscriptions: DataLoader<Children<subscription::Entity>, HashMapCache>,
+    pub feedback: DataLoader<Children<feedback::Entity>, HashMapCache>,
+    pub tickets: DataLoader<Children<ticket::Entity>, HashMapCache>,
+    pub touchpoints: DataLoader<Children<touchpoint::Entity>, HashMapCache>,
+    pub mrr_on: DataLoader<MrrOn, HashMapCache>,
 }
 
 impl Loaders {
     pub fn new(db: &DatabaseConnection) -> Self {
-        fn by_id<E: EntityTrait>(db: &DatabaseConnection) -> DataLoader<ById<E>>
+        fn by_id<E: EntityTrait>(db: &DatabaseConnection) -> DataLoader<ById<E>, HashMapCache>
         where
             E::Model: Record,
         {
-            DataLoader::new(ById { db: db.clone(), entity: PhantomData }, tokio::spawn)
+            DataLoader::with_cache(ById { db: db.clone(), entity: PhantomData }, tokio::spawn, HashMapCache::default())
         }
         fn children<E: EntityTrait>(
             db: &DatabaseConnection,
             parent: &'static str,
             order: &'static str,
             parent_of: fn(&E::Model) -> Option<i64>,
-        ) -> DataLoader<Children<E>>
+        ) -> DataLoader<Children<E>, HashMapCache>
         where
             E::Model: Record,
         {
-            DataLoader::new(Children { db: db.clone(), parent, order, parent_of }, tokio::spawn)
+            DataLoader::with_cache(
+                Children { db: db.clone(), parent, order, parent_of },
+                tokio::spawn,
+                HashMapCache::default(),
+            )
         }
         Loaders(Arc::new(LoaderSet {
             users: by_id(db),
@@ -159,7 +163,7 @@ impl Loaders {
             feedback: children(db, "account_id", "responded_at", |f: &feedback::Model| Some(f.account_id)),
             tickets: children(db, "account_id", "opened_at", |t: &ticket::Model| Some(t.account_id)),
             touchpoints: children(db, "account_id", "occurred_at", |t: &touchpoint::Model| Some(t.account_id)),
-            mrr_on: DataLoader::new(MrrOn { db: db.clone() }, tokio::spawn),
+            mrr_on: DataLoader::with_cache(MrrOn { db: db.clone() }, tokio::spawn, HashMapCache::default()),
         }))
     }
 }

@@ -3,7 +3,10 @@ mod ingest;
 
 pub use ingest::AccountMutation;
 
+use std::collections::HashSet;
+
 use async_graphql::{Context, ID, InputObject, Object};
+use chrono::NaiveDate;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
@@ -74,8 +77,7 @@ impl Account {
 
     /// MRR on the date (default: today).
     async fn mrr(&self, ctx: &Context<'_>, on: Option<Date>) -> async_graphql::Result<Decimal> {
-        let on = on.map_or_else(|| chrono::Utc::now().date_naive(), |d| d.0);
-        let mrr = loaders(ctx)?.mrr_on.load_one((self.0.id, on)).await?.unwrap_or_default();
+        let mrr = loaders(ctx)?.mrr_on.load_one((self.0.id, mrr_date(on))).await?.unwrap_or_default();
         Ok(mrr.into())
     }
 
@@ -103,6 +105,59 @@ impl Account {
         let rows = loaders(ctx)?.touchpoints.load_one(self.0.id).await?.unwrap_or_default();
         Ok(rows.into_iter().map(Touchpoint).collect())
     }
+}
+
+/// The day `Account.mrr(on:)` reads: `on`, or today.
+fn mrr_date(on: Option<Date>) -> NaiveDate {
+    on.map_or_else(|| chrono::Utc::now().date_naive(), |d| d.0)
+}
+
+/// Loads, for a whole page of accounts, every list and reference the query selects under
+/// `edges.node`: one query per kind, and the request's loaders serve the nodes from their cache.
+async fn prefetch(ctx: &Context<'_>, page: &[account::Model]) -> AppResult<()> {
+    let node = ctx.look_ahead().field("edges").field("node");
+    let loaders = loaders(ctx)?;
+    let ids: Vec<i64> = page.iter().map(|a| a.id).collect();
+    let mut users: HashSet<i64> = HashSet::new();
+    if node.field("csm").exists() {
+        users.extend(page.iter().filter_map(|a| a.csm_id));
+    }
+    if node.field("subscriptions").exists() {
+        let subscriptions = loaders.subscriptions.load_many(ids.iter().copied()).await?;
+        if node.field("subscriptions").field("renewsExternalId").exists() {
+            let renewed = subscriptions.values().flatten().filter_map(|s| s.renews_id);
+            loaders.subscriptions_by_id.load_many(renewed).await?;
+        }
+    }
+    if node.field("feedback").exists() {
+        loaders.feedback.load_many(ids.iter().copied()).await?;
+    }
+    if node.field("tickets").exists() {
+        loaders.tickets.load_many(ids.iter().copied()).await?;
+    }
+    if node.field("touchpoints").exists() {
+        let touchpoints = loaders.touchpoints.load_many(ids.iter().copied()).await?;
+        if node.field("touchpoints").field("csm").exists() {
+            users.extend(touchpoints.values().flatten().filter_map(|t| t.csm_id));
+        }
+    }
+    if !users.is_empty() {
+        loaders.users.load_many(users).await?;
+    }
+    for mrr in node.field("mrr").selection_fields() {
+        let arguments = mrr.arguments().map_err(|e| AppError::invalid(None, "on", e.message))?;
+        let on = arguments.into_iter().find(|(name, _)| name.as_str() == "on").map(|(_, value)| value);
+        let on = match on {
+            Some(value) => Some(
+                <Date as async_graphql::ScalarType>::parse(value)
+                    .map_err(|_| AppError::invalid(None, "on", "not a Date"))?,
+            ),
+            None => None,
+        };
+        let date = mrr_date(on);
+        loaders.mrr_on.load_many(ids.iter().map(|id| (*id, date))).await?;
+    }
+    Ok(())
 }
 
 #[derive(InputObject, Default)]
@@ -263,6 +318,7 @@ impl AccountQuery {
             .map_err(AppError::from)?;
         let has_next_page = page.len() > first as usize;
         page.truncate(first as usize);
+        prefetch(ctx, &page).await?;
         Ok(AccountConnection { condition, page, has_next_page })
     }
 }

@@ -124,3 +124,32 @@ async fn filters_search_and_page_limits() {
     let reply = app.gql(ADMIN, query, json!({ "first": 0 })).await;
     assert_eq!(reply.data()["accounts"]["edges"], json!([]));
 }
+
+#[tokio::test]
+async fn a_page_of_500_accounts_with_every_list_costs_a_constant_number_of_statements() {
+    let app = TestApp::with_operators().await;
+    let ids: Vec<String> = (0..520).map(|i| format!("ACC-{i:04}")).collect();
+    let rows = |f: &dyn Fn(&str) -> Value| ids.iter().map(|id| f(id)).collect::<Vec<_>>();
+    let integration = crate::helpers::INTEGRATION;
+    app.ingest_ok(integration, "upsertAccounts", "AccountInput", &rows(&|id| json!({ "externalId": id, "name": id })))
+        .await;
+    app.ingest_ok(integration, "upsertSubscriptions", "SubscriptionInput", &rows(&|id| json!({ "externalId": format!("S-{id}"), "accountExternalId": id, "mrr": "10", "startDate": "2026-01-01" }))).await;
+    app.ingest_ok(integration, "recordFeedback", "FeedbackInput", &rows(&|id| json!({ "externalId": format!("F-{id}"), "accountExternalId": id, "kind": "NPS", "score": 9, "respondedAt": "2026-02-01T10:00:00Z" }))).await;
+    app.ingest_ok(integration, "recordTickets", "TicketInput", &rows(&|id| json!({ "externalId": format!("T-{id}"), "accountExternalId": id, "openedAt": "2026-02-01T10:00:00Z" }))).await;
+    app.ingest_ok(integration, "recordTouchpoints", "TouchpointInput", &rows(&|id| json!({ "externalId": format!("P-{id}"), "accountExternalId": id, "kind": "CALL", "occurredAt": "2026-02-01T10:00:00Z" }))).await;
+
+    let query = "query($first: Int) { accounts(first: $first) { edges { node { externalId csm { email } mrr(on: \"2026-03-01\") subscriptions { externalId renewsExternalId } feedback { score } tickets { openedAt } touchpoints { kind csm { email } } } } } }";
+    let mut costs = Vec::new();
+    for first in [50, 500] {
+        let before = app.statements();
+        let reply = app.gql(ADMIN, query, json!({ "first": first })).await;
+        let edges = reply.data()["accounts"]["edges"].as_array().cloned().unwrap_or_default();
+        assert_eq!(edges.len(), first);
+        assert!(edges.iter().all(
+            |e| e["node"]["subscriptions"].as_array().is_some_and(|l| l.len() == 1) && e["node"]["mrr"] == "10.00"
+        ));
+        costs.push(app.statements() - before);
+    }
+    assert_eq!(costs[0], costs[1], "statements for 50 and for 500 accounts: {costs:?}");
+    assert!(costs[1] <= 12, "{costs:?}");
+}

@@ -1,6 +1,7 @@
 //! Shared test helpers: spawning the app on its own database, minting tokens, loading fixtures.
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use cs_kpi::auth::jwt::JwtKeys;
 use cs_kpi::org::{Role, UserInput, upsert_user_directly};
@@ -49,6 +50,8 @@ fn rand_suffix() -> u32 {
 pub struct TestApp {
     pub address: String,
     pub db: DatabaseConnection,
+    /// SQL statements the app has run (sea-orm's metric callback).
+    statements: Arc<AtomicU64>,
     pub keys: JwtKeys,
     client: reqwest::Client,
 }
@@ -83,12 +86,17 @@ impl TestApp {
     }
 
     pub async fn spawn_with(keys: JwtKeys) -> TestApp {
-        let db = fresh_database().await;
+        let mut db = fresh_database().await;
+        let statements = Arc::new(AtomicU64::new(0));
+        let counter = statements.clone();
+        db.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("address"));
         let app = router(AppState::new(db.clone(), keys.clone()));
         tokio::spawn(async move { axum::serve(listener, app).await });
-        TestApp { address, db, keys, client: reqwest::Client::new() }
+        TestApp { address, db, statements, keys, client: reqwest::Client::new() }
     }
 
     /// Creates or updates a user through the command line's path.
@@ -96,6 +104,11 @@ impl TestApp {
         let input =
             UserInput { email: email.into(), name: format!("User {email}"), role, team_name: team.map(str::to_owned) };
         upsert_user_directly(&self.db, input).await.unwrap_or_else(|e| panic!("create {email}: {}", e.detail()));
+    }
+
+    /// How many SQL statements the app has run so far.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::SeqCst)
     }
 
     /// A token for `email`, valid for an hour.

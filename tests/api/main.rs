@@ -2,6 +2,7 @@
 //! (SQLite by default; PostgreSQL when `TEST_DATABASE_URL` names one).
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "a failed expectation is a failed test")]
 mod accounts;
+mod activity;
 mod auth;
 mod demo;
 mod helpers;
