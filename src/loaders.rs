@@ -12,6 +12,7 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Order, QueryFilter, QueryOrder};
 
 use crate::error::{AppError, AppResult};
+use crate::health::HealthOn;
 use crate::ingest::Record;
 use entity::{Money, account, feedback, subscription, team, ticket, touchpoint, user};
 
@@ -128,6 +129,9 @@ pub struct LoaderSet {
     pub tickets: DataLoader<Children<ticket::Entity>, HashMapCache>,
     pub touchpoints: DataLoader<Children<touchpoint::Entity>, HashMapCache>,
     pub mrr_on: DataLoader<MrrOn, HashMapCache>,
+    pub health_on: DataLoader<HealthOn, HashMapCache>,
+    /// The health model in force, read at most once per request.
+    pub health_model: tokio::sync::OnceCell<crate::health::model::Model>,
 }
 
 impl Loaders {
@@ -164,6 +168,8 @@ impl Loaders {
             tickets: children(db, "account_id", "opened_at", |t: &ticket::Model| Some(t.account_id)),
             touchpoints: children(db, "account_id", "occurred_at", |t: &touchpoint::Model| Some(t.account_id)),
             mrr_on: DataLoader::with_cache(MrrOn { db: db.clone() }, tokio::spawn, HashMapCache::default()),
+            health_on: DataLoader::with_cache(HealthOn { db: db.clone() }, tokio::spawn, HashMapCache::default()),
+            health_model: tokio::sync::OnceCell::new(),
         }))
     }
 }

@@ -7,6 +7,7 @@ use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 use crate::accounts::{AccountMutation, AccountQuery};
 use crate::adoption::AdoptionMutation;
 use crate::engagement::EngagementMutation;
+use crate::health::{HealthMutation, HealthQuery};
 use crate::kpis::KpiQuery;
 use crate::org::{OrgMutation, OrgQuery};
 use crate::product::{ProductMutation, ProductQuery};
@@ -16,7 +17,7 @@ use crate::support::SupportMutation;
 use crate::voice::VoiceMutation;
 
 #[derive(MergedObject, Default)]
-pub struct Query(OrgQuery, AccountQuery, KpiQuery, ScorecardQuery, ProductQuery);
+pub struct Query(OrgQuery, AccountQuery, KpiQuery, HealthQuery, ScorecardQuery, ProductQuery);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
@@ -28,6 +29,7 @@ pub struct Mutation(
     AdoptionMutation,
     EngagementMutation,
     ProductMutation,
+    HealthMutation,
     ScorecardMutation,
 );
 

@@ -13,7 +13,7 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, 
 use crate::auth::{caller, scope::Visibility};
 use crate::engagement::Touchpoint;
 use crate::error::{AppError, AppResult};
-use crate::health::{HealthScore, HealthStatus};
+use crate::health::{HealthScore, HealthStatus, health_of};
 use crate::loaders::{database, loaders};
 use crate::org::{User, parse_id};
 use crate::revenue::Subscription;
@@ -82,8 +82,8 @@ impl Account {
     }
 
     /// Health on the date (default: today).
-    async fn health(&self, _on: Option<Date>) -> async_graphql::Result<HealthScore> {
-        Err(AppError::NotImplemented("Account.health").into())
+    async fn health(&self, ctx: &Context<'_>, on: Option<Date>) -> async_graphql::Result<HealthScore> {
+        Ok(health_of(ctx, self.0.id, mrr_date(on)).await?)
     }
 
     async fn subscriptions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Subscription>> {
@@ -144,20 +144,28 @@ async fn prefetch(ctx: &Context<'_>, page: &[account::Model]) -> AppResult<()> {
     if !users.is_empty() {
         loaders.users.load_many(users).await?;
     }
-    for mrr in node.field("mrr").selection_fields() {
-        let arguments = mrr.arguments().map_err(|e| AppError::invalid(None, "on", e.message))?;
-        let on = arguments.into_iter().find(|(name, _)| name.as_str() == "on").map(|(_, value)| value);
-        let on = match on {
-            Some(value) => Some(
-                <Date as async_graphql::ScalarType>::parse(value)
-                    .map_err(|_| AppError::invalid(None, "on", "not a Date"))?,
-            ),
-            None => None,
-        };
-        let date = mrr_date(on);
+    for field in node.field("mrr").selection_fields() {
+        let date = on_argument(&field)?;
         loaders.mrr_on.load_many(ids.iter().map(|id| (*id, date))).await?;
     }
+    for field in node.field("health").selection_fields() {
+        let date = on_argument(&field)?;
+        loaders.health_on.load_many(ids.iter().map(|id| (*id, date))).await?;
+    }
     Ok(())
+}
+
+/// The day an `on: Date` argument names (default: today).
+fn on_argument(field: &async_graphql::SelectionField<'_>) -> AppResult<NaiveDate> {
+    let arguments = field.arguments().map_err(|e| AppError::invalid(None, "on", e.message))?;
+    let on = match arguments.into_iter().find(|(name, _)| name.as_str() == "on") {
+        Some((_, value)) => Some(
+            <Date as async_graphql::ScalarType>::parse(value)
+                .map_err(|_| AppError::invalid(None, "on", "not a Date"))?,
+        ),
+        None => None,
+    };
+    Ok(mrr_date(on))
 }
 
 #[derive(InputObject, Default)]

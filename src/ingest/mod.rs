@@ -236,18 +236,19 @@ impl<'a> Batch<'a> {
 
     /// [`Batch::commit`] for a resolver: every row error goes into the response.
     pub async fn finish(self, ctx: &Context<'_>) -> async_graphql::Result<UpsertResult> {
-        match self.commit().await {
-            Ok(result) => Ok(result),
-            Err(errors) => {
-                let mut errors = errors.into_iter();
-                let first = errors.next().unwrap_or_else(|| AppError::internal("batch failed without an error"));
-                for other in errors {
-                    let mut error = async_graphql::Error::from(other).into_server_error(ctx.item.pos);
-                    error.path = vec![async_graphql::PathSegment::Field(ctx.item.node.response_key().node.to_string())];
-                    ctx.add_error(error);
-                }
-                Err(first.into())
-            }
-        }
+        self.commit().await.map_err(|errors| report(ctx, errors))
     }
+}
+
+/// Puts every error of a refused call into the response: the first as the field's error, the
+/// others next to it at the same path.
+pub fn report(ctx: &Context<'_>, errors: Vec<AppError>) -> async_graphql::Error {
+    let mut errors = errors.into_iter();
+    let first = errors.next().unwrap_or_else(|| AppError::internal("refused without an error"));
+    for other in errors {
+        let mut error = async_graphql::Error::from(other).into_server_error(ctx.item.pos);
+        error.path = vec![async_graphql::PathSegment::Field(ctx.item.node.response_key().node.to_string())];
+        ctx.add_error(error);
+    }
+    first.into()
 }

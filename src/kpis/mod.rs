@@ -5,12 +5,12 @@ mod catalog;
 mod costs;
 mod movements;
 mod pending;
-mod period;
+pub(crate) mod period;
 mod ratio;
 mod renewals;
 mod revenue;
-mod scope;
-mod sql;
+pub(crate) mod scope;
+pub(crate) mod sql;
 mod support;
 mod voice;
 

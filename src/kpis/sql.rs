@@ -96,9 +96,13 @@ pub fn money(backend: DatabaseBackend, row: &QueryResult, column: &str) -> Resul
     .normalize())
 }
 
-/// Reads a count (`COUNT(*)` or a `SUM` of 0/1 cases; `BIGINT` on both backends).
+/// Reads an integer: a count (`COUNT(*)` or a `SUM` of 0/1 cases, `BIGINT` on both backends) or
+/// an `INTEGER` column (`INT4` in PostgreSQL).
 pub fn count(row: &QueryResult, column: &str) -> Result<i64, DbErr> {
-    Ok(row.try_get::<Option<i64>>("", column)?.unwrap_or(0))
+    match row.try_get::<Option<i64>>("", column) {
+        Ok(value) => Ok(value.unwrap_or(0)),
+        Err(_) => Ok(row.try_get::<Option<i32>>("", column)?.map_or(0, i64::from)),
+    }
 }
 
 impl Sql {
@@ -118,6 +122,34 @@ impl Sql {
             DatabaseBackend::Sqlite => format!("CAST(julianday({column}) - 2440587.5 AS INTEGER)"),
             _ => format!("({column} - DATE '1970-01-01')"),
         }
+    }
+
+    /// The date `days` days before a date column.
+    pub fn days_before(&self, column: &str, days: u32) -> String {
+        match self.backend {
+            DatabaseBackend::Sqlite => format!("date({column}, '-{days} days')"),
+            _ => format!("({column} - {days})"),
+        }
+    }
+
+    /// The UTC calendar day of an instant column.
+    pub fn utc_day(&self, column: &str) -> String {
+        match self.backend {
+            DatabaseBackend::Sqlite => format!("date({column})"),
+            _ => format!("CAST(({column} AT TIME ZONE 'UTC') AS DATE)"),
+        }
+    }
+
+    /// A text column ordered by code points (PostgreSQL's default collation is not).
+    pub fn code_points(&self, column: &str) -> String {
+        match self.backend {
+            DatabaseBackend::Sqlite => column.to_owned(),
+            _ => format!("{column} COLLATE \"C\""),
+        }
+    }
+
+    pub fn backend(&self) -> DatabaseBackend {
+        self.backend
     }
 
     /// Appends the exact median of `v` per `(p, group_key)` over the rows of `values` (a CTE

@@ -2,7 +2,6 @@
 use async_graphql::{Enum, ID, InputObject, Object, SimpleObject};
 
 use crate::error::AppError;
-use crate::health::{HealthModel, HealthModelInput};
 use crate::kpis::PeriodInput;
 use crate::org::User;
 use crate::scalars::{Date, Decimal};
@@ -90,10 +89,6 @@ impl ScorecardQuery {
     ) -> async_graphql::Result<Vec<CsmScorecard>> {
         Err(AppError::NotImplemented("csmScorecards").into())
     }
-
-    async fn health_model(&self) -> async_graphql::Result<HealthModel> {
-        Err(AppError::NotImplemented("healthModel").into())
-    }
 }
 
 #[derive(Default)]
@@ -101,10 +96,6 @@ pub struct ScorecardMutation;
 
 #[Object]
 impl ScorecardMutation {
-    async fn set_health_model(&self, _input: HealthModelInput) -> async_graphql::Result<HealthModel> {
-        Err(AppError::NotImplemented("setHealthModel").into())
-    }
-
     async fn set_csm_goals(&self, _csm_id: ID, _goals: Vec<GoalInput>) -> async_graphql::Result<Vec<Goal>> {
         Err(AppError::NotImplemented("setCsmGoals").into())
     }

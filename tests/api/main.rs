@@ -5,6 +5,7 @@ mod accounts;
 mod activity;
 mod auth;
 mod demo;
+mod health;
 mod helpers;
 mod ingest;
 mod kpis;
