@@ -195,3 +195,28 @@ impl HealthMutation {
         }
     }
 }
+
+/// The accounts among `accounts` (a `SELECT id FROM accounts ...`) whose health on `on` has
+/// `status`, computed set-wise for all of them.
+pub async fn accounts_with_status(
+    ctx: &Context<'_>,
+    accounts: &sea_orm::sea_query::SelectStatement,
+    on: NaiveDate,
+    status: HealthStatus,
+) -> AppResult<Vec<i64>> {
+    let model = request_model(ctx).await?;
+    let targets = |sql: &mut crate::kpis::sql::Sql| {
+        sql.push("targets(tkey, account_id, day) AS (SELECT CAST(0 AS BIGINT), id, ")
+            .bind(on)
+            .push(" FROM accounts WHERE id IN (");
+        sql.select(accounts).push("))");
+    };
+    let components = score::components(database(ctx)?, &targets).await?;
+    let mut ids: Vec<i64> = components
+        .iter()
+        .filter(|(_, values)| model.score(values).map(|s| model.status(s)) == Some(status))
+        .map(|((_, account), _)| *account)
+        .collect();
+    ids.sort_unstable();
+    Ok(ids)
+}

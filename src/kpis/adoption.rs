@@ -50,12 +50,10 @@ pub async fn adoption(
 
     // Accounts active at the end of each period: onboarding, engagement, seat utilization.
     let mut sql = scope.sql_over(db.get_database_backend(), periods);
-    let paying = sql.money("s.mrr");
-    sql.push(&format!(
-        ", active(p, account_id, group_key) AS (SELECT DISTINCT pr.p, sa.account_id, sa.group_key FROM periods pr \
-         JOIN subscriptions s ON s.start_date <= pr.end_date AND (s.end_date IS NULL OR s.end_date > pr.end_date) AND {paying} > 0 \
-         JOIN scope_accounts sa ON sa.account_id = s.account_id), \
-         latest_usage AS (SELECT ac.p, ac.account_id, u.active_users, u.licensed_seats, \
+    sql.push(", ");
+    scope.with_active(&mut sql);
+    sql.push(
+        ", latest_usage AS (SELECT ac.p, ac.account_id, u.active_users, u.licensed_seats, \
          ROW_NUMBER() OVER (PARTITION BY ac.p, ac.account_id ORDER BY u.date DESC) AS rn \
          FROM active ac JOIN periods pr ON pr.p = ac.p \
          JOIN usage_records u ON u.account_id = ac.account_id AND u.date > pr.usage_from AND u.date <= pr.end_date) \
@@ -66,8 +64,8 @@ pub async fn adoption(
          SUM(COALESCE(lu.active_users, 0)) AS seats_used, SUM(COALESCE(lu.licensed_seats, 0)) AS seats \
          FROM active ac JOIN periods pr ON pr.p = ac.p JOIN accounts a ON a.id = ac.account_id \
          LEFT JOIN latest_usage lu ON lu.p = ac.p AND lu.account_id = ac.account_id AND lu.rn = 1 \
-         GROUP BY ac.p, ac.group_key"
-    ));
+         GROUP BY ac.p, ac.group_key",
+    );
     for row in db.query_all_raw(sql.statement()).await? {
         let active = count(&row, "active")?;
         let kpis = out.entry(period_group(&row)?).or_default();

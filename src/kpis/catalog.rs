@@ -322,6 +322,20 @@ const ACTIVITY: &[Entry] = &[
         "accounts whose referredByExternalId names an account of the scope and whose startedOn is in P",
         KPI_READERS,
     ),
+    (
+        "averageHealthScore",
+        "score",
+        "Mean health score (0-100) of the active accounts",
+        "mean health score on end(P) over accounts active at the end of P; health = sum(w_i * c_i) / sum(w_i) over the present components USAGE, NPS, CSAT, SUPPORT, ENGAGEMENT, REVENUE_TREND",
+        KPI_READERS,
+    ),
+    (
+        "dataCompleteness",
+        "ratio",
+        "Share of active accounts whose health has every component",
+        "among accounts active at the end of P: share whose health on end(P) has all six components present (present = has data, whatever its weight)",
+        KPI_READERS,
+    ),
 ];
 
 /// Every KPI the API computes today.

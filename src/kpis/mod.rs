@@ -3,6 +3,7 @@
 mod adoption;
 mod catalog;
 mod costs;
+mod health;
 mod movements;
 mod pending;
 pub(crate) mod period;
@@ -24,6 +25,7 @@ use crate::loaders::database;
 use crate::org::Role;
 use crate::scalars::{Date, Decimal};
 use adoption::AdoptionKpis;
+use health::HealthKpis;
 use movements::{CohortWindow, GroupKey};
 use pending::PendingKpis;
 use period::{month_start, periods};
@@ -116,6 +118,8 @@ pub struct KpiSnapshot {
     #[graphql(flatten)]
     pub adoption: AdoptionKpis,
     #[graphql(flatten)]
+    pub health: HealthKpis,
+    #[graphql(flatten)]
     pub pending: PendingKpis,
 }
 
@@ -136,6 +140,7 @@ struct Families {
     voice: bool,
     support: bool,
     adoption: bool,
+    health: bool,
 }
 
 impl Families {
@@ -158,6 +163,7 @@ impl Families {
             voice: any(voice::FIELDS),
             support: any(support::FIELDS),
             adoption: any(adoption::FIELDS),
+            health: any(health::FIELDS),
         }
     }
 }
@@ -206,6 +212,11 @@ async fn snapshots(
     let voice = if families.voice { voice::voice(db, &scope, &periods).await? } else { HashMap::new() };
     let support = if families.support { support::support(db, &scope, &periods).await? } else { HashMap::new() };
     let adoption = if families.adoption { adoption::adoption(db, &scope, &periods).await? } else { HashMap::new() };
+    let health = if families.health {
+        health::health(db, &scope, &periods, &crate::health::request_model(ctx).await?).await?
+    } else {
+        HashMap::new()
+    };
 
     let mut out = Vec::with_capacity(periods.len() * groups.len());
     for (i, p) in periods.iter().enumerate() {
@@ -231,6 +242,7 @@ async fn snapshots(
                 voice: voice.get(&(i, group.clone())).cloned().unwrap_or_default(),
                 support: support.get(&(i, group.clone())).cloned().unwrap_or_default(),
                 adoption: adoption.get(&(i, group.clone())).cloned().unwrap_or_default(),
+                health: health.get(&(i, group.clone())).cloned().unwrap_or_default(),
                 pending: PendingKpis,
             });
         }

@@ -1,5 +1,5 @@
-//! The `KpiSnapshot` fields of the KPI families whose issues have not landed yet (health,
-//! engagement depth, advocacy, feature requests, product-led growth, data completeness): each answers
+//! The `KpiSnapshot` fields of the KPI families whose issues have not landed yet (engagement
+//! depth, advocacy, feature requests, product-led growth): each answers
 //! `NOT_IMPLEMENTED` at its path.
 use async_graphql::Object;
 
@@ -21,7 +21,6 @@ macro_rules! pending_fields {
 }
 
 pending_fields!(
-    average_health_score: Option<f64>,
     logins_per_active_user: Option<f64>,
     average_session_minutes: Option<f64>,
     feature_adoption_rate: Option<f64>,
@@ -34,5 +33,4 @@ pending_fields!(
     activation_rate: Option<f64>,
     trial_conversion_rate: Option<f64>,
     viral_coefficient: Option<f64>,
-    data_completeness: Option<f64>,
 );

@@ -67,6 +67,18 @@ impl KpiScope {
         sql
     }
 
+    /// Appends the CTE `active(p, account_id, group_key)`: the accounts of S active at the end of
+    /// each period (`MRR(a, end(P)) > 0`: a subscription with `mrr > 0` covers that day). Needs
+    /// `scope_accounts` and `periods`.
+    pub fn with_active(&self, sql: &mut Sql) {
+        let paying = sql.money("s.mrr");
+        sql.push(&format!(
+            "active(p, account_id, group_key) AS (SELECT DISTINCT pr.p, sa.account_id, sa.group_key FROM periods pr \
+             JOIN subscriptions s ON s.start_date <= pr.end_date AND (s.end_date IS NULL OR s.end_date > pr.end_date) AND {paying} > 0 \
+             JOIN scope_accounts sa ON sa.account_id = s.account_id)"
+        ));
+    }
+
     /// The SQL of an account's group key (over `accounts a` joined with its CSM as `u`).
     pub fn group_key(&self) -> &'static str {
         match self.group_by {

@@ -49,6 +49,8 @@ const ACTIVITY_RATIOS: &[&str] = &[
     "onboardingCompletionRate",
     "seatUtilization",
     "engagementRate",
+    "averageHealthScore",
+    "dataCompleteness",
 ];
 const COST_MONEY: &[&str] = &["cac", "costToServe", "costToServePerAccount", "customerRetentionCost"];
 const COST_RATIOS: &[&str] = &["ltvToCac", "cacPaybackMonths"];
