@@ -338,12 +338,55 @@ const ACTIVITY: &[Entry] = &[
     ),
 ];
 
+/// Roles that read CSM scorecards.
+const SCORECARD_READERS: &[Role] = &[Role::Admin, Role::Manager, Role::Csm];
+
+const HEALTH_AND_SCORECARDS: &[Entry] = &[
+    (
+        "healthScore",
+        "score",
+        "An account's health on a day (Account.health), 0-100",
+        "sum(w_i * c_i) / sum(w_i) over the present components: USAGE 100*min(1, activeUsers/licensedSeats) of the latest usage record in (d-30, d]; NPS 10*score of the latest NPS response in (d-180, d]; CSAT 25*(mean - 1) in (d-180, d]; SUPPORT max(0, 100 - 25*open tickets); ENGAGEMENT 100*min(3, touchpoints in (d-90, d])/3; REVENUE_TREND 100/70/30/0 for MRR(d) vs MRR(d-90); null when no component is present or the weights sum to 0; GREEN >= 70, YELLOW >= 40 (settings)",
+        KPI_READERS,
+    ),
+    (
+        "scorecard.accounts",
+        "count",
+        "Accounts of the CSM's book active at the end of the period",
+        "|{a in book : MRR(a, end(P)) > 0}|",
+        SCORECARD_READERS,
+    ),
+    ("scorecard.bookMrr", "currency", "MRR of the CSM's book", "mrr with scope = the CSM's book", SCORECARD_READERS),
+    (
+        "scorecard.touchpoints",
+        "count",
+        "Touchpoints on the CSM's book",
+        "touchpoints with occurredAt in P on any account of the book, whoever logged them",
+        SCORECARD_READERS,
+    ),
+    (
+        "scorecard.goalAttainment",
+        "ratio",
+        "Attainment of one goal",
+        "min(max(actual / target, 0), 1.2); 0 when actual is null; the CSAT goal is measured on csat",
+        SCORECARD_READERS,
+    ),
+    (
+        "scorecard.attainment",
+        "ratio",
+        "Weighted goal attainment",
+        "sum(w_i * attainment_i) / sum(w_i) over the CSM's goals; null with no goals",
+        SCORECARD_READERS,
+    ),
+];
+
 /// Every KPI the API computes today.
 pub fn metrics() -> Vec<MetricDefinition> {
     REVENUE
         .iter()
         .chain(COSTS)
         .chain(ACTIVITY)
+        .chain(HEALTH_AND_SCORECARDS)
         .map(|(name, unit, description, formula, roles)| MetricDefinition {
             name: (*name).to_owned(),
             description: (*description).to_owned(),

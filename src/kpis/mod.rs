@@ -1,10 +1,10 @@
 //! KPI snapshots per period (and group), the MRR movements behind them, and the metric catalog
 //! (KPIS.md). Each family of KPIs is computed only when the query selects one of its fields.
-mod adoption;
+pub(crate) mod adoption;
 mod catalog;
 mod costs;
 mod health;
-mod movements;
+pub(crate) mod movements;
 mod pending;
 pub(crate) mod period;
 mod ratio;
@@ -133,7 +133,7 @@ pub struct MetricDefinition {
 }
 
 /// The KPI families a `kpis` selection asks for.
-struct Families {
+pub(crate) struct Families {
     revenue: bool,
     renewals: bool,
     costs: bool,
@@ -144,6 +144,19 @@ struct Families {
 }
 
 impl Families {
+    /// Every family a CSM scorecard shows (all but the portfolio-only costs).
+    pub(crate) fn scorecard() -> Families {
+        Families {
+            revenue: true,
+            renewals: true,
+            costs: false,
+            voice: true,
+            support: true,
+            adoption: true,
+            health: true,
+        }
+    }
+
     fn selected(ctx: &Context<'_>) -> Families {
         let look = ctx.look_ahead();
         let any = |fields: &[&str]| fields.iter().any(|f| look.field(f).exists());
@@ -184,16 +197,26 @@ async fn snapshots(
 ) -> AppResult<Vec<KpiSnapshot>> {
     let periods = periods(&period)?;
     let scope = KpiScope::resolve(ctx, scope, group_by).await?;
-    let families = Families::selected(ctx);
-    let db = database(ctx)?;
-    let mut groups = movements::group_keys(db, &scope).await?;
+    let mut groups = movements::group_keys(database(ctx)?, &scope).await?;
     sort_groups(&mut groups);
+    compute(ctx, &periods, &scope, &groups, &Families::selected(ctx)).await
+}
+
+/// The snapshots of `families` for every period and group of `scope`, period by period.
+pub(crate) async fn compute(
+    ctx: &Context<'_>,
+    periods: &[period::Period],
+    scope: &KpiScope,
+    groups: &[GroupKey],
+    families: &Families,
+) -> AppResult<Vec<KpiSnapshot>> {
+    let db = database(ctx)?;
     let (first, last) = (periods[0].first, periods[periods.len() - 1].last);
 
     let (mut months, mut cohorts) = (HashMap::new(), HashMap::new());
     if families.revenue {
         let range = movements::months_needed(db, first, last).await?;
-        months = movements::month_totals(db, &scope, range.clone()).await?;
+        months = movements::month_totals(db, scope, range.clone()).await?;
         // Two cohorts per period: opening month B, and B = last - 12 (trailing twelve months).
         let windows: Vec<CohortWindow> = periods
             .iter()
@@ -204,23 +227,22 @@ async fn snapshots(
                 ]
             })
             .collect();
-        cohorts = movements::cohorts(db, &scope, range, &windows).await?;
+        cohorts = movements::cohorts(db, scope, range, &windows).await?;
     }
-    let renewals = if families.renewals { renewals::renewals(db, &scope, &periods).await? } else { HashMap::new() };
-    let costs =
-        if families.costs && scope.whole_portfolio { costs::costs(db, &periods).await? } else { HashMap::new() };
-    let voice = if families.voice { voice::voice(db, &scope, &periods).await? } else { HashMap::new() };
-    let support = if families.support { support::support(db, &scope, &periods).await? } else { HashMap::new() };
-    let adoption = if families.adoption { adoption::adoption(db, &scope, &periods).await? } else { HashMap::new() };
+    let renewals = if families.renewals { renewals::renewals(db, scope, periods).await? } else { HashMap::new() };
+    let costs = if families.costs && scope.whole_portfolio { costs::costs(db, periods).await? } else { HashMap::new() };
+    let voice = if families.voice { voice::voice(db, scope, periods).await? } else { HashMap::new() };
+    let support = if families.support { support::support(db, scope, periods).await? } else { HashMap::new() };
+    let adoption = if families.adoption { adoption::adoption(db, scope, periods).await? } else { HashMap::new() };
     let health = if families.health {
-        health::health(db, &scope, &periods, &crate::health::request_model(ctx).await?).await?
+        health::health(db, scope, periods, &crate::health::request_model(ctx).await?).await?
     } else {
         HashMap::new()
     };
 
     let mut out = Vec::with_capacity(periods.len() * groups.len());
     for (i, p) in periods.iter().enumerate() {
-        for group in &groups {
+        for group in groups {
             let data = GroupData {
                 group,
                 months: &months,

@@ -48,6 +48,16 @@ impl KpiScope {
         })
     }
 
+    /// The books of `csms`, one group per CSM (the scope of CSM scorecards).
+    pub fn books(csms: &[i64]) -> KpiScope {
+        let accounts = Query::select()
+            .column(account::Column::Id)
+            .from(account::Entity)
+            .and_where(sea_orm::ColumnTrait::is_in(&account::Column::CsmId, csms.iter().copied()))
+            .to_owned();
+        KpiScope { accounts, group_by: Some(Dimension::Csm), whole_portfolio: false }
+    }
+
     /// Appends the CTE `scope_accounts(account_id, group_key)`: the accounts of S and their group.
     pub fn with_accounts(&self, sql: &mut Sql) {
         sql.push("scope_accounts(account_id, group_key) AS (SELECT a.id, ")

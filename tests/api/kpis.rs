@@ -440,6 +440,12 @@ async fn the_metric_catalog_describes_every_kpi_computed() {
         };
         assert_eq!(entry["roles"], roles, "{field}");
     }
+    for name in
+        ["healthScore", "scorecard.accounts", "scorecard.bookMrr", "scorecard.touchpoints", "scorecard.attainment"]
+    {
+        assert!(catalog.contains_key(name), "{name} is not in the catalog");
+    }
+    assert_eq!(catalog["scorecard.attainment"]["roles"], json!(["ADMIN", "MANAGER", "CSM"]));
     assert!(catalog["quickRatio"]["formula"].as_str().is_some_and(|f| f.contains("reactivationMrr")));
     assert!(catalog["ltv"]["formula"].as_str().is_some_and(|f| f.contains("6 months")));
 }

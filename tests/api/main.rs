@@ -10,4 +10,5 @@ mod helpers;
 mod ingest;
 mod kpis;
 mod schema;
+mod scorecards;
 mod visibility;
