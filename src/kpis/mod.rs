@@ -3,12 +3,13 @@
 pub(crate) mod adoption;
 mod catalog;
 mod costs;
+mod growth;
 mod health;
 pub(crate) mod movements;
-mod pending;
 pub(crate) mod period;
 mod ratio;
 mod renewals;
+pub(crate) mod requests;
 mod revenue;
 pub(crate) mod scope;
 pub(crate) mod sql;
@@ -25,9 +26,9 @@ use crate::loaders::database;
 use crate::org::Role;
 use crate::scalars::{Date, Decimal};
 use adoption::AdoptionKpis;
+use growth::GrowthKpis;
 use health::HealthKpis;
 use movements::{CohortWindow, GroupKey};
-use pending::PendingKpis;
 use period::{month_start, periods};
 use revenue::{CostKpis, GroupData, RenewalKpis, RevenueKpis};
 use scope::KpiScope;
@@ -120,7 +121,7 @@ pub struct KpiSnapshot {
     #[graphql(flatten)]
     pub health: HealthKpis,
     #[graphql(flatten)]
-    pub pending: PendingKpis,
+    pub growth: GrowthKpis,
 }
 
 #[derive(SimpleObject, Clone, Debug)]
@@ -141,6 +142,7 @@ pub(crate) struct Families {
     support: bool,
     adoption: bool,
     health: bool,
+    growth: bool,
 }
 
 impl Families {
@@ -154,6 +156,7 @@ impl Families {
             support: true,
             adoption: true,
             health: true,
+            growth: false,
         }
     }
 
@@ -170,13 +173,15 @@ impl Families {
         ]);
         Families {
             // The cost KPIs build on the revenue ones (new customers, ARPA, LTV, the cohort).
-            revenue: costs || any(revenue::REVENUE_FIELDS),
+            // ... and the viral coefficient on the opening customers.
+            revenue: costs || any(&["viralCoefficient"]) || any(revenue::REVENUE_FIELDS),
             renewals: any(&["renewalRate", "renewalDollarRate"]),
             costs,
             voice: any(voice::FIELDS),
             support: any(support::FIELDS),
             adoption: any(adoption::FIELDS),
             health: any(health::FIELDS),
+            growth: any(growth::FIELDS),
         }
     }
 }
@@ -234,6 +239,9 @@ pub(crate) async fn compute(
     let voice = if families.voice { voice::voice(db, scope, periods).await? } else { HashMap::new() };
     let support = if families.support { support::support(db, scope, periods).await? } else { HashMap::new() };
     let adoption = if families.adoption { adoption::adoption(db, scope, periods).await? } else { HashMap::new() };
+    let growth = if families.growth { growth::growth(db, scope, periods).await? } else { HashMap::new() };
+    let visitors =
+        if families.growth && scope.whole_portfolio { growth::visitors(db, periods).await? } else { HashMap::new() };
     let health = if families.health {
         health::health(db, scope, periods, &crate::health::request_model(ctx).await?).await?
     } else {
@@ -265,7 +273,15 @@ pub(crate) async fn compute(
                 support: support.get(&(i, group.clone())).cloned().unwrap_or_default(),
                 adoption: adoption.get(&(i, group.clone())).cloned().unwrap_or_default(),
                 health: health.get(&(i, group.clone())).cloned().unwrap_or_default(),
-                pending: PendingKpis,
+                growth: {
+                    let (mut kpis, referred) = growth.get(&(i, group.clone())).cloned().unwrap_or_default();
+                    kpis.viral_coefficient = revenue::share(referred, data.opening_customers(*p));
+                    kpis.visitor_conversion_rate = scope
+                        .whole_portfolio
+                        .then(|| revenue::share(i64::from(kpis.signups), visitors.get(&i).copied().unwrap_or(0)))
+                        .flatten();
+                    kpis
+                },
             });
         }
     }

@@ -137,6 +137,11 @@ impl GroupData<'_> {
         self.months.get(&(self.group.clone(), month)).cloned().unwrap_or_default()
     }
 
+    /// `startCustomers`: active customers in the month just before the period.
+    pub fn opening_customers(&self, period: Period) -> i64 {
+        self.month(period.opening()).active
+    }
+
     /// The monthly logo churn rate `churnedCustomers(m) / activeCustomers(m - 1)`, exactly.
     fn logo_churn(&self, month: MonthIndex) -> Option<Ratio> {
         Ratio::new(self.month(month).churned_customers.into(), self.month(month - 1).active.into())

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use async_graphql::{Context, InputObject, Object};
 
 use crate::db_enum::db_enum;
+use crate::error::AppError;
 use crate::ingest::{AccountRecordInput, AccountRef, Batch, RowCheck, UpsertResult, fetch_map, record_keys};
 use crate::org::Role;
 use crate::revenue::month_start;
@@ -111,6 +112,9 @@ pub struct FeatureRequestSummary {
     pub shipped: i32,
 }
 
+/// The most groups `featureRequests` returns.
+pub const MAX_REQUEST_GROUPS: i32 = 100;
+
 #[derive(Default)]
 pub struct ProductQuery;
 
@@ -119,10 +123,31 @@ impl ProductQuery {
     /// Feature requests of visible accounts requested in the period, grouped by title, most MRR at stake first.
     async fn feature_requests(
         &self,
-        _period: crate::kpis::PeriodInput,
-        _scope: Option<crate::kpis::ScopeInput>,
-        #[graphql(default = 20)] _first: Option<i32>,
+        ctx: &Context<'_>,
+        period: crate::kpis::PeriodInput,
+        scope: Option<crate::kpis::ScopeInput>,
+        #[graphql(default = 20)] first: Option<i32>,
     ) -> async_graphql::Result<Vec<FeatureRequestSummary>> {
-        Err(crate::error::AppError::NotImplemented("featureRequests").into())
+        let first = first.unwrap_or(20);
+        if !(1..=MAX_REQUEST_GROUPS).contains(&first) {
+            return Err(
+                AppError::invalid(None, "first", format!("first must be between 1 and {MAX_REQUEST_GROUPS}")).into()
+            );
+        }
+        let periods = crate::kpis::period::periods(&period)?;
+        let scope = crate::kpis::scope::KpiScope::resolve(ctx, scope, None).await?;
+        let (start, end) = (periods[0].start(), periods[periods.len() - 1].end());
+        let groups =
+            crate::kpis::requests::ranked(crate::loaders::database(ctx)?, &scope, start, end, first as usize).await?;
+        Ok(groups
+            .into_iter()
+            .map(|g| FeatureRequestSummary {
+                title: g.title,
+                accounts: g.accounts as i32,
+                mrr_at_stake: crate::scalars::Decimal(g.mrr_at_stake),
+                open: g.open as i32,
+                shipped: g.shipped as i32,
+            })
+            .collect())
     }
 }

@@ -1,4 +1,4 @@
-//! KPIs (KPIS.md, sections 1 to 5) against the expected values of the shared sample, their
+//! KPIs (KPIS.md, sections 1 to 8) against the expected values of the shared sample, their
 //! identities, and hand-made edge cases.
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -36,7 +36,17 @@ const RATIOS: &[&str] = &[
     "renewalDollarRate",
 ];
 /// Sections 3 to 5: voice of the customer, support, adoption and engagement.
-const ACTIVITY_COUNTS: &[&str] = &["npsResponses", "ticketsOpened", "executiveRelationships", "referrals"];
+const ACTIVITY_COUNTS: &[&str] = &[
+    "npsResponses",
+    "ticketsOpened",
+    "executiveRelationships",
+    "referrals",
+    "advocacyActivities",
+    "advocates",
+    "featureRequestsOpened",
+    "featureRequestsShipped",
+    "signups",
+];
 const ACTIVITY_RATIOS: &[&str] = &[
     "nps",
     "csat",
@@ -51,6 +61,13 @@ const ACTIVITY_RATIOS: &[&str] = &[
     "engagementRate",
     "averageHealthScore",
     "dataCompleteness",
+    "loginsPerActiveUser",
+    "averageSessionMinutes",
+    "featureAdoptionRate",
+    "visitorConversionRate",
+    "activationRate",
+    "trialConversionRate",
+    "viralCoefficient",
 ];
 const COST_MONEY: &[&str] = &["cac", "costToServe", "costToServePerAccount", "customerRetentionCost"];
 const COST_RATIOS: &[&str] = &["ltvToCac", "cacPaybackMonths"];
@@ -448,4 +465,42 @@ async fn the_metric_catalog_describes_every_kpi_computed() {
     assert_eq!(catalog["scorecard.attainment"]["roles"], json!(["ADMIN", "MANAGER", "CSM"]));
     assert!(catalog["quickRatio"]["formula"].as_str().is_some_and(|f| f.contains("reactivationMrr")));
     assert!(catalog["ltv"]["formula"].as_str().is_some_and(|f| f.contains("6 months")));
+}
+
+#[tokio::test]
+async fn feature_requests_are_ranked_by_mrr_at_stake() {
+    let app = TestApp::with_sample().await;
+    let expected = fixture("expected/feature_requests_month_2025-11_2026-10_portfolio_first20.json");
+    let query = "query($p: PeriodInput!, $s: ScopeInput, $f: Int) { featureRequests(period: $p, scope: $s, first: $f) { title accounts mrrAtStake open shipped } }";
+    let variables = expected["query"]["variables"].clone();
+    let reply = app.gql(ADMIN, query, variables.clone()).await;
+    let got = reply.data()["featureRequests"].as_array().cloned().unwrap_or_default();
+    let want = expected["result"].as_array().cloned().unwrap_or_default();
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(
+            (&g["title"], &g["accounts"], &g["open"], &g["shipped"]),
+            (&w["title"], &w["accounts"], &w["open"], &w["shipped"])
+        );
+        assert_eq!(money(&g["mrrAtStake"]).round_dp(2), money(&w["mrrAtStake"]).round_dp(2), "{}", w["title"]);
+    }
+    // Identical titles from accounts of two CSMs: each CSM sees only their own account in the group.
+    let shared = "Custom fields on accounts";
+    let group = |reply: &crate::helpers::Reply| {
+        reply.data()["featureRequests"].as_array().into_iter().flatten().find(|g| g["title"] == shared).cloned()
+    };
+    let all = group(&app.gql(ADMIN, query, json!({ "p": variables["p"], "f": 100 })).await).expect("the shared title");
+    assert!(all["accounts"].as_i64() >= Some(2), "{all}");
+    let mut seen = 0;
+    for csm in (1..=12).map(|i| format!("csm{i:02}@acme.example")) {
+        if let Some(mine) = group(&app.gql(&csm, query, json!({ "p": variables["p"], "f": 100 })).await) {
+            assert!(mine["accounts"].as_i64() < all["accounts"].as_i64(), "{csm}: {mine}");
+            seen += mine["accounts"].as_i64().unwrap_or(0);
+        }
+    }
+    assert_eq!(Some(seen), all["accounts"].as_i64());
+    for first in [0, 101] {
+        let reply = app.gql(ADMIN, query, json!({ "p": variables["p"], "f": first })).await;
+        assert_eq!(reply.codes(), vec!["BAD_USER_INPUT"]);
+    }
 }
