@@ -5,6 +5,7 @@ mod accounts;
 mod activity;
 mod auth;
 mod demo;
+mod growth;
 mod health;
 mod helpers;
 mod ingest;
