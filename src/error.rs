@@ -13,8 +13,6 @@ pub mod code {
     pub const CONFLICT: &str = "CONFLICT";
     pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
     pub const INTERNAL: &str = "INTERNAL";
-    /// A contract field whose implementation has not landed yet.
-    pub const NOT_IMPLEMENTED: &str = "NOT_IMPLEMENTED";
 }
 
 /// Deliberately not `Display`: async-graphql converts any `Display` error into an error without
@@ -26,7 +24,6 @@ pub enum AppError {
     NotFound(String),
     BadInput { message: String, row: Option<usize>, field: Option<String> },
     Conflict(String),
-    NotImplemented(&'static str),
     Internal(String),
 }
 
@@ -60,7 +57,6 @@ impl AppError {
             AppError::Unauthenticated(reason) => format!("authentication required: {reason}"),
             AppError::Forbidden(m) | AppError::NotFound(m) | AppError::Conflict(m) => m.clone(),
             AppError::BadInput { message, .. } => message.clone(),
-            AppError::NotImplemented(what) => format!("{what} is not implemented yet"),
             AppError::Internal(_) => "internal error".to_owned(),
         }
     }
@@ -80,7 +76,6 @@ impl AppError {
             AppError::NotFound(_) => code::NOT_FOUND,
             AppError::BadInput { .. } => code::BAD_USER_INPUT,
             AppError::Conflict(_) => code::CONFLICT,
-            AppError::NotImplemented(_) => code::NOT_IMPLEMENTED,
             AppError::Internal(_) => code::INTERNAL,
         }
     }
