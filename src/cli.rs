@@ -1,6 +1,7 @@
 //! The `cs-kpi` command line: `serve` (the default), `migrate`, `seed --demo`, `user`, `token`
 //! and `schema`. Every subcommand honours `DATABASE_URL` and `JWT_SECRET`.
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder};
@@ -8,7 +9,7 @@ use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder};
 use crate::auth::jwt::JwtKeys;
 use crate::error::AppError;
 use crate::org::{Role, UserInput, upsert_user_directly};
-use crate::server::{AppState, router, serve};
+use crate::server::{AppState, Limits, router, serve};
 
 #[derive(Parser)]
 #[command(name = "cs-kpi", version, about = "Customer-success KPIs over GraphQL")]
@@ -37,6 +38,9 @@ pub struct Config {
     /// Required `aud` claim, when set.
     #[arg(long, env = "JWT_AUDIENCE", global = true)]
     pub jwt_audience: Option<String>,
+    /// Seconds one SQL statement may run on PostgreSQL before it is cancelled (0: no limit).
+    #[arg(long, env = "DATABASE_STATEMENT_TIMEOUT", default_value_t = 30, global = true)]
+    pub statement_timeout: u64,
 }
 
 #[derive(Subcommand)]
@@ -75,7 +79,8 @@ pub enum Command {
     Schema,
 }
 
-#[derive(Args, Default)]
+/// `serve`'s flags (also what a bare `cs-kpi` runs with).
+#[derive(Parser)]
 pub struct ServeArgs {
     #[arg(long, env = "LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: Option<SocketAddr>,
@@ -85,6 +90,12 @@ pub struct ServeArgs {
     /// Load the demo company before serving.
     #[arg(long)]
     pub demo: bool,
+    /// Seconds one request may run before it is cut short (`QUERY_TOO_COMPLEX`).
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value_t = 30)]
+    pub request_timeout: u64,
+    /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
+    #[arg(long, env = "SHUTDOWN_GRACE", default_value_t = 20)]
+    pub shutdown_grace: u64,
 }
 
 impl Config {
@@ -128,7 +139,8 @@ fn user_error(e: impl std::fmt::Display) -> AppError {
 }
 
 async fn connect(config: &Config) -> Result<DatabaseConnection, AppError> {
-    crate::db::connect_and_migrate(&config.database_url)
+    let statement_timeout = Some(Duration::from_secs(config.statement_timeout)).filter(|t| !t.is_zero());
+    crate::db::connect_and_migrate_with(&config.database_url, statement_timeout)
         .await
         .map_err(|e| AppError::internal(format!("database {}: {e}", redact(&config.database_url))))
 }
@@ -143,14 +155,15 @@ fn redact(url: &str) -> String {
 
 pub async fn run(cli: Cli) -> Result<(), AppError> {
     let config = cli.config;
-    match cli.command.unwrap_or(Command::Serve(ServeArgs { listen: None, dev: false, demo: false })) {
-        Command::Serve(args) => run_server(&config, args).await,
-        Command::Migrate => {
+    match cli.command {
+        None => run_server(&config, ServeArgs::parse_from(["serve"])).await,
+        Some(Command::Serve(args)) => run_server(&config, args).await,
+        Some(Command::Migrate) => {
             connect(&config).await?;
             println!("migrations applied");
             Ok(())
         }
-        Command::Seed { demo } => {
+        Some(Command::Seed { demo }) => {
             if !demo {
                 return Err(AppError::bad_input("nothing to seed: pass --demo"));
             }
@@ -159,7 +172,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
             println!("{summary}");
             Ok(())
         }
-        Command::User { email, name, role, team } => {
+        Some(Command::User { email, name, role, team }) => {
             let role =
                 Role::from_db(&role.to_uppercase()).ok_or_else(|| user_error(format!("unknown role {role:?}")))?;
             let db = connect(&config).await?;
@@ -175,14 +188,14 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
             println!("user {email}: {outcome}");
             Ok(())
         }
-        Command::Token { email, ttl } => {
+        Some(Command::Token { email, ttl }) => {
             let keys = config.jwt_keys()?.ok_or_else(|| user_error("JWT_SECRET is not set"))?;
             let db = connect(&config).await?;
             crate::auth::Caller::load(&db, &email).await.map_err(|_| user_error(format!("no user {email}")))?;
             println!("{}", keys.mint(&email, parse_ttl(&ttl)?)?);
             Ok(())
         }
-        Command::Schema => {
+        Some(Command::Schema) => {
             print!("{}", crate::schema::sdl());
             Ok(())
         }
@@ -211,7 +224,12 @@ async fn run_server(config: &Config, args: ServeArgs) -> Result<(), AppError> {
         .await
         .map_err(|e| user_error(format!("cannot listen on {listen}: {e}")))?;
     tracing::info!("cs-kpi listening on http://{listen}/graphql");
-    serve(listener, router(AppState::new(db, keys))).await.map_err(AppError::internal)
+    let limits = Limits { request_timeout: Duration::from_secs(args.request_timeout), ..Limits::default() };
+    let state = AppState::with_limits(db.clone(), keys, limits, args.dev);
+    let served = serve(listener, router(state), Duration::from_secs(args.shutdown_grace)).await;
+    db.close().await?;
+    tracing::info!("database pool closed; bye");
+    served.map_err(AppError::internal)
 }
 
 /// Prints a ready-to-paste token (12 hours) for the first user of each role.

@@ -1,21 +1,71 @@
 //! Connecting to the database, running migrations, and the few SQL spellings that differ
 //! between SQLite and PostgreSQL.
+use std::time::Duration;
+
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+/// How long one SQL statement may run on PostgreSQL before the server cancels it
+/// (`statement_timeout`), unless configured otherwise.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a SQLite writer waits for another to finish before giving up (`CONFLICT`).
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Connects to `url` (`sqlite://...` or `postgres://...`) and brings the schema up to date.
 pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr> {
+    connect_and_migrate_with(url, Some(DEFAULT_STATEMENT_TIMEOUT)).await
+}
+
+/// [`connect_and_migrate`] with an explicit statement timeout (`None`: no limit). SQLite has no
+/// statement timeout; there the request timeout bounds the work.
+pub async fn connect_and_migrate_with(
+    url: &str,
+    statement_timeout: Option<Duration>,
+) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
-    options.sqlx_logging(false).max_connections(if url.starts_with("sqlite") { 8 } else { 16 });
+    options
+        .sqlx_logging(false)
+        .max_connections(if url.starts_with("sqlite") { 8 } else { 16 })
+        // Every connection of the pool waits for a busy SQLite database, not just the first.
+        .map_sqlx_sqlite_opts(|sqlite| sqlite.busy_timeout(SQLITE_BUSY_TIMEOUT));
+    if let Some(timeout) = statement_timeout {
+        options.statement_timeout(timeout);
+    }
     let db = Database::connect(options).await?;
     if db.get_database_backend() == DatabaseBackend::Sqlite {
-        // WAL lets readers run while a batch is being written; the busy timeout makes concurrent
-        // writers wait for each other instead of failing.
-        use sea_orm::ConnectionTrait;
-        db.execute_unprepared("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;").await?;
+        // WAL (a property of the file) lets readers run while a batch is being written.
+        db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
     }
     Migrator::up(&db, None).await?;
     Ok(db)
+}
+
+/// The advisory lock key every PostgreSQL write transaction holds ("cs-kpi" in ASCII).
+const WRITE_LOCK_KEY: i64 = 0x63_73_2d_6b_70_69;
+
+/// Starts a write transaction that holds the database's one writer slot until it ends, so that
+/// concurrent batches with the same natural keys apply one after the other and never race to
+/// insert the same record: SQLite takes its write lock at `BEGIN IMMEDIATE`; PostgreSQL takes a
+/// transaction-scoped advisory lock (readers are never blocked on either).
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    match db.get_database_backend() {
+        DatabaseBackend::Sqlite => {
+            let immediate = TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            };
+            db.begin_with_options(immediate).await
+        }
+        _ => {
+            let txn = db.begin().await?;
+            txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")).await?;
+            Ok(txn)
+        }
+    }
 }
 
 /// SQL for the exact sum of a money column (or expression).

@@ -22,8 +22,14 @@ pub enum AppError {
     Unauthenticated(String),
     Forbidden(String),
     NotFound(String),
-    BadInput { message: String, row: Option<usize>, field: Option<String> },
+    BadInput {
+        message: String,
+        row: Option<usize>,
+        field: Option<String>,
+    },
     Conflict(String),
+    /// Refused for its cost: too large, too deep, or over a time limit.
+    TooComplex(String),
     Internal(String),
 }
 
@@ -55,7 +61,9 @@ impl AppError {
     pub fn message(&self) -> String {
         match self {
             AppError::Unauthenticated(reason) => format!("authentication required: {reason}"),
-            AppError::Forbidden(m) | AppError::NotFound(m) | AppError::Conflict(m) => m.clone(),
+            AppError::Forbidden(m) | AppError::NotFound(m) | AppError::Conflict(m) | AppError::TooComplex(m) => {
+                m.clone()
+            }
             AppError::BadInput { message, .. } => message.clone(),
             AppError::Internal(_) => "internal error".to_owned(),
         }
@@ -76,14 +84,45 @@ impl AppError {
             AppError::NotFound(_) => code::NOT_FOUND,
             AppError::BadInput { .. } => code::BAD_USER_INPUT,
             AppError::Conflict(_) => code::CONFLICT,
+            AppError::TooComplex(_) => code::QUERY_TOO_COMPLEX,
             AppError::Internal(_) => code::INTERNAL,
         }
     }
 }
 
+/// What a database error means for the client. Only the outcome of a race (a concurrent writer,
+/// a lock wait that gave up) or of a time limit is the client's business; anything else is
+/// `INTERNAL`, its detail for the log only.
 impl From<sea_orm::DbErr> for AppError {
     fn from(e: sea_orm::DbErr) -> Self {
-        AppError::Internal(format!("database: {e}"))
+        match database_error_code(&e).as_deref() {
+            // Unique violations (PostgreSQL; SQLite primary key and unique index), serialization
+            // failures and deadlocks (PostgreSQL), busy or locked database (SQLite).
+            Some("23505" | "1555" | "2067" | "40001" | "40P01" | "5" | "6" | "261" | "517") => {
+                tracing::warn!(error = %e, "write conflict");
+                AppError::Conflict("a concurrent request changed the same data; retry the request".into())
+            }
+            // PostgreSQL `query_canceled`: the statement timeout.
+            Some("57014") => {
+                tracing::warn!(error = %e, "statement timeout");
+                AppError::TooComplex("the query took longer than the database allows; narrow it".into())
+            }
+            _ => AppError::Internal(format!("database: {e}")),
+        }
+    }
+}
+
+/// The SQLSTATE (PostgreSQL) or extended result code (SQLite) of a database error.
+fn database_error_code(e: &sea_orm::DbErr) -> Option<String> {
+    use sea_orm::{DbErr, RuntimeErr};
+    match e {
+        DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e))
+        | DbErr::Conn(RuntimeErr::SqlxError(e)) => match &**e {
+            sea_orm::sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

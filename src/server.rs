@@ -1,18 +1,25 @@
-//! The HTTP surface: `POST /graphql` (authenticated), GraphiQL on `GET /graphql`, `/healthz`
-//! and `/readyz`.
+//! The HTTP surface: `POST /graphql` (authenticated, JSON only), `GET /graphql` (queries only;
+//! GraphiQL in development), `/healthz` and `/readyz`.
+//!
+//! Before a request reaches the schema it passes, in order: the CSRF rules (mutations only by
+//! POST; POST only as `application/json`), authentication, the body-size limit, and the cap on
+//! operations per batch. The schema then applies its own limits (depth, complexity, recursion,
+//! directives) before any resolver runs, and the whole execution is bounded by a timeout.
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql::{BatchResponse, ErrorExtensionValues, ServerError};
-use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use async_graphql::parser::types::OperationType;
+use async_graphql::{BatchRequest, BatchResponse, ErrorExtensionValues, ServerError};
+use async_graphql_axum::GraphQLResponse;
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::Caller;
@@ -21,35 +28,52 @@ use crate::error::{AppError, code, correlation_id};
 use crate::loaders::Loaders;
 use crate::schema::{CsKpiSchema, schema_builder};
 
-/// The largest request body accepted (a batch of 5,000 rows fits comfortably).
-pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// What one request may cost before any of it runs.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// The largest request body (a batch of 5,000 ingest rows fits comfortably).
+    pub max_body_bytes: usize,
+    /// The most operations one batched request may carry.
+    pub max_batch_operations: usize,
+    /// How long one request (every operation of a batch) may run; a mutation cut short rolls back.
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_body_bytes: 16 * 1024 * 1024, max_batch_operations: 20, request_timeout: Duration::from_secs(30) }
+    }
+}
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
     pub schema: CsKpiSchema,
     pub keys: Arc<JwtKeys>,
+    pub limits: Arc<Limits>,
+    /// Development mode: GraphiQL is served without a token.
+    pub dev: bool,
 }
 
 impl AppState {
+    /// The production posture with the default limits.
     pub fn new(db: DatabaseConnection, keys: JwtKeys) -> Self {
+        Self::with_limits(db, keys, Limits::default(), false)
+    }
+
+    pub fn with_limits(db: DatabaseConnection, keys: JwtKeys, limits: Limits, dev: bool) -> Self {
         let schema = schema_builder().data(db.clone()).finish();
-        AppState { db, schema, keys: Arc::new(keys) }
+        AppState { db, schema, keys: Arc::new(keys), limits: Arc::new(limits), dev }
     }
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
-}
-
-async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").title("cs-kpi").finish())
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
@@ -62,45 +86,171 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// An error response outside GraphQL execution (authentication).
+/// An error response outside GraphQL execution.
 fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(json!({ "errors": [{ "message": message, "extensions": { "code": code } }] }))).into_response()
 }
 
-/// The caller a bearer token names, or why there is none.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, AppError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .ok_or_else(|| AppError::Unauthenticated("a bearer token is required".into()))?;
-    let email = state.keys.verify(token.trim())?;
-    Caller::load(&state.db, &email).await
+/// The response for a request refused before it ran.
+fn refusal(status: StatusCode, error: &AppError) -> Response {
+    error_response(status, error.code(), &error.message())
 }
 
-async fn graphql(State(state): State<AppState>, headers: HeaderMap, request: GraphQLBatchRequest) -> Response {
-    let caller = match authenticate(&state, &headers).await {
-        Ok(caller) => caller,
-        Err(AppError::Unauthenticated(reason)) => {
+/// The caller a bearer token names, or the 401 (or masked 500) response that says why not.
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
+    let verified = async {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .ok_or_else(|| AppError::Unauthenticated("a bearer token is required".into()))?;
+        let email = state.keys.verify(token.trim())?;
+        Caller::load(&state.db, &email).await
+    };
+    verified.await.map_err(|error| match error {
+        AppError::Unauthenticated(reason) => {
             tracing::debug!(%reason, "unauthenticated request");
-            return error_response(
-                StatusCode::UNAUTHORIZED,
-                code::UNAUTHENTICATED,
-                &format!("authentication required: {reason}"),
-            );
+            refusal(StatusCode::UNAUTHORIZED, &AppError::Unauthenticated(reason))
         }
-        Err(other) => {
+        other => {
             let id = correlation_id();
             tracing::error!(correlation_id = %id, error = %other.detail(), "authentication failed");
-            return error_response(
+            error_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 code::INTERNAL,
                 &format!("internal error (correlation id {id})"),
-            );
+            )
+        }
+    })
+}
+
+/// Whether a `Content-Type` header names JSON (`application/json`, any parameters).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// `POST /graphql`: one operation or a batch, as JSON.
+///
+/// Only `application/json` is accepted: a browser can send `text/plain`, form and multipart
+/// bodies cross-site without a preflight, so refusing them closes that CSRF route.
+async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    if !is_json(&headers) {
+        let error = AppError::bad_input("POST /graphql takes a JSON body (Content-Type: application/json)");
+        return refusal(StatusCode::UNSUPPORTED_MEDIA_TYPE, &error);
+    }
+    let caller = match authenticate(&state, &headers).await {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    let limit = state.limits.max_body_bytes;
+    let too_large = || {
+        refusal(StatusCode::PAYLOAD_TOO_LARGE, &AppError::bad_input(format!("the request body exceeds {limit} bytes")))
+    };
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return too_large();
+    }
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            tracing::debug!(error = %e, "request body not read");
+            return too_large();
         }
     };
-    let request = request.into_inner().data(caller).data(Loaders::new(&state.db));
-    let mut response = state.schema.execute_batch(request).await;
+    // serde_json refuses nesting deeper than 128 levels, so deeply nested variables are refused here.
+    let request: BatchRequest = match serde_json::from_slice(&bytes) {
+        Ok(request) => request,
+        Err(e) => {
+            let error = AppError::bad_input(format!("the body is not a GraphQL request: {e}"));
+            return refusal(StatusCode::BAD_REQUEST, &error);
+        }
+    };
+    execute(&state, caller, request).await
+}
+
+/// `GET /graphql`: a query in the URL (`?query=...&variables=...`), never a mutation; without
+/// one, GraphiQL (for authenticated callers, or anyone in development mode).
+async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let request = match query.as_deref().filter(|q| !q.is_empty()) {
+        None => None,
+        Some(query) => match async_graphql::http::parse_query_string(query) {
+            Ok(request) if !request.query.is_empty() => Some(request),
+            Ok(_) => None,
+            Err(e) => return refusal(StatusCode::BAD_REQUEST, &AppError::bad_input(format!("bad query string: {e}"))),
+        },
+    };
+    let Some(request) = request else {
+        if !state.dev
+            && let Err(response) = authenticate(&state, &headers).await
+        {
+            return response;
+        }
+        return Html(GraphiQLSource::build().endpoint("/graphql").title("cs-kpi").finish()).into_response();
+    };
+    if is_mutation(&request.query) {
+        let error = AppError::bad_input("mutations must be sent with POST");
+        let mut response = refusal(StatusCode::METHOD_NOT_ALLOWED, &error);
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    match authenticate(&state, &headers).await {
+        Ok(caller) => execute(&state, caller, BatchRequest::Single(request)).await,
+        Err(response) => response,
+    }
+}
+
+/// Whether a request carries U+0000 in its document (raw or as a `\u0000` escape) or in a
+/// variable: no stored text can hold one (PostgreSQL refuses it), so it is refused up front
+/// rather than failing deep inside a resolver.
+fn carries_nul(request: &async_graphql::Request) -> bool {
+    fn in_value(value: &async_graphql::Value) -> bool {
+        match value {
+            async_graphql::Value::String(s) => s.contains('\0'),
+            async_graphql::Value::List(items) => items.iter().any(in_value),
+            async_graphql::Value::Object(fields) => fields.iter().any(|(name, v)| name.contains('\0') || in_value(v)),
+            _ => false,
+        }
+    }
+    request.query.contains('\0') || request.query.contains("\\u0000") || request.variables.values().any(in_value)
+}
+
+/// Whether a document holds a mutation (a document that does not parse is left to execution,
+/// which reports why).
+fn is_mutation(query: &str) -> bool {
+    async_graphql::parser::parse_query(query)
+        .is_ok_and(|doc| doc.operations.iter().any(|(_, op)| op.node.ty == OperationType::Mutation))
+}
+
+/// Runs an authenticated request within the batch cap and the request timeout.
+async fn execute(state: &AppState, caller: Caller, request: BatchRequest) -> Response {
+    let limits = &state.limits;
+    if let BatchRequest::Batch(operations) = &request
+        && operations.len() > limits.max_batch_operations
+    {
+        let error = AppError::TooComplex(format!(
+            "a batch may carry at most {} operations, got {}",
+            limits.max_batch_operations,
+            operations.len()
+        ));
+        return refusal(StatusCode::BAD_REQUEST, &error);
+    }
+    if request.iter().any(carries_nul) {
+        return refusal(StatusCode::BAD_REQUEST, &AppError::bad_input("text must not contain NUL characters (U+0000)"));
+    }
+    let request = request.data(caller).data(Loaders::new(&state.db));
+    let Ok(mut response) = tokio::time::timeout(limits.request_timeout, state.schema.execute_batch(request)).await
+    else {
+        tracing::warn!(timeout = ?limits.request_timeout, "request timed out");
+        let error = AppError::TooComplex(format!(
+            "the request did not finish within {} ms; narrow it (a mutation cut short wrote nothing)",
+            limits.request_timeout.as_millis()
+        ));
+        return refusal(StatusCode::OK, &error);
+    };
     match &mut response {
         BatchResponse::Single(r) => r.errors.iter_mut().for_each(ensure_code),
         BatchResponse::Batch(rs) => rs.iter_mut().flat_map(|r| r.errors.iter_mut()).for_each(ensure_code),
@@ -108,35 +258,57 @@ async fn graphql(State(state): State<AppState>, headers: HeaderMap, request: Gra
     GraphQLResponse::from(response).into_response()
 }
 
+/// How async-graphql words a refusal by one of the schema's limits (complexity, depth, recursion
+/// in the parser and in fragments, directives per field).
+const LIMIT_MESSAGES: &[&str] =
+    &["too complex", "nested too deep", "recursion depth", "recursion limit", "number of directives"];
+
 /// Gives every error an `extensions.code`. Errors of ours carry one already; the rest come from
 /// parsing and validating the request (`BAD_USER_INPUT`, or `QUERY_TOO_COMPLEX` for the limits),
 /// except an uncoded error inside a resolver, which is masked as `INTERNAL`.
 fn ensure_code(error: &mut ServerError) {
-    let extensions = error.extensions.get_or_insert_with(ErrorExtensionValues::default);
-    if extensions.get("code").is_some() {
+    if error.extensions.as_ref().is_some_and(|extensions| extensions.get("code").is_some()) {
         return;
     }
     let message = error.message.to_lowercase();
-    let code = if message.contains("too complex") || message.contains("nested too deep") || message.contains("too deep")
-    {
-        code::QUERY_TOO_COMPLEX
+    let extensions = error.extensions.get_or_insert_with(ErrorExtensionValues::default);
+    if LIMIT_MESSAGES.iter().any(|m| message.contains(m)) {
+        extensions.set("code", code::QUERY_TOO_COMPLEX);
     } else if !error.path.is_empty() && !message.starts_with("failed to parse") && !message.starts_with("invalid value")
     {
         let id = correlation_id();
         tracing::error!(correlation_id = %id, detail = %error.message, "uncoded resolver error");
         error.message = format!("internal error (correlation id {id})");
-        code::INTERNAL
+        extensions.set("code", code::INTERNAL);
+        extensions.set("correlationId", id);
     } else {
-        code::BAD_USER_INPUT
-    };
-    if let Some(extensions) = error.extensions.as_mut() {
-        extensions.set("code", code);
+        extensions.set("code", code::BAD_USER_INPUT);
     }
 }
 
-/// Serves `router` on `listener` until Ctrl-C or SIGTERM, letting in-flight requests finish.
-pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await
+/// Serves `router` on `listener` until Ctrl-C or SIGTERM. Then it stops accepting connections
+/// and lets the requests in flight finish, for at most `grace`; the caller closes the pool.
+pub async fn serve(listener: tokio::net::TcpListener, router: Router, grace: Duration) -> std::io::Result<()> {
+    let (stopping, mut stop) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        // The receiver lives as long as this function; nothing to do if it is gone.
+        let _ = stopping.send(true);
+    });
+    let deadline = async move {
+        if stop.wait_for(|stopping| *stopping).await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = server.into_future() => served,
+        () = deadline => {
+            tracing::warn!(?grace, "requests still in flight after the grace period; stopping anyway");
+            Ok(())
+        }
+    }
 }
 
 async fn shutdown_signal() {

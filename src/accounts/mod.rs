@@ -86,21 +86,25 @@ impl Account {
         Ok(health_of(ctx, self.0.id, mrr_date(on)).await?)
     }
 
+    #[graphql(complexity = "crate::schema::cost::nested_list(child_complexity)")]
     async fn subscriptions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Subscription>> {
         let rows = loaders(ctx)?.subscriptions.load_one(self.0.id).await?.unwrap_or_default();
         Ok(rows.into_iter().map(Subscription).collect())
     }
 
+    #[graphql(complexity = "crate::schema::cost::nested_list(child_complexity)")]
     async fn feedback(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Feedback>> {
         let rows = loaders(ctx)?.feedback.load_one(self.0.id).await?.unwrap_or_default();
         Ok(rows.into_iter().map(Feedback).collect())
     }
 
+    #[graphql(complexity = "crate::schema::cost::nested_list(child_complexity)")]
     async fn tickets(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Ticket>> {
         let rows = loaders(ctx)?.tickets.load_one(self.0.id).await?.unwrap_or_default();
         Ok(rows.into_iter().map(Ticket).collect())
     }
 
+    #[graphql(complexity = "crate::schema::cost::nested_list(child_complexity)")]
     async fn touchpoints(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Touchpoint>> {
         let rows = loaders(ctx)?.touchpoints.load_one(self.0.id).await?.unwrap_or_default();
         Ok(rows.into_iter().map(Touchpoint).collect())
@@ -291,6 +295,7 @@ pub struct AccountQuery;
 #[Object]
 impl AccountQuery {
     /// One visible account, by id or externalId; NOT_FOUND when it does not exist or is not visible.
+    #[graphql(complexity = "crate::schema::cost::lookup(child_complexity)")]
     async fn account(
         &self,
         ctx: &Context<'_>,
@@ -308,6 +313,7 @@ impl AccountQuery {
         found.map(|a| Some(Account(a))).ok_or_else(|| AppError::not_found("no such account").into())
     }
 
+    #[graphql(complexity = "crate::schema::cost::QUERY + crate::schema::cost::page(first, child_complexity)")]
     async fn accounts(
         &self,
         ctx: &Context<'_>,

@@ -167,6 +167,7 @@ pub struct HealthQuery;
 
 #[Object]
 impl HealthQuery {
+    #[graphql(complexity = "crate::schema::cost::lookup(child_complexity)")]
     async fn health_model(&self, ctx: &Context<'_>) -> async_graphql::Result<HealthModel> {
         crate::auth::scope::Visibility::for_reads(caller(ctx)?)?;
         Ok(HealthModel::of(&request_model(ctx).await?))

@@ -1,7 +1,7 @@
 //! The health model: a weight per component (0 switches it off) and the status thresholds.
 //! An ADMIN may change it (`setHealthModel`); a change applies to every later query.
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
 
 use super::{COMPONENTS, HealthComponentKind, HealthStatus};
 use crate::error::{AppError, AppResult};
@@ -100,7 +100,7 @@ pub async fn load(db: &impl ConnectionTrait) -> AppResult<Model> {
 
 /// Stores `model` (replacing the one in force) and audits the change, in one transaction.
 pub async fn save(db: &sea_orm::DatabaseConnection, actor: &crate::auth::Caller, model: Model) -> AppResult<()> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let before = load(&txn).await?;
     if health_model::Entity::find_by_id(ROW_ID).one(&txn).await?.is_some() {
         model.to_row().update(&txn).await?;

@@ -60,8 +60,12 @@ impl<'b> RowCheck<'b> {
         self.max_chars(field, value, MAX_COMMENT);
     }
 
+    /// At most `max` characters, and no NUL (PostgreSQL text cannot hold one; SQLite would cut
+    /// the value short on reading).
     fn max_chars(&mut self, field: &str, value: Option<&str>, max: usize) {
-        if value.is_some_and(|v| v.chars().count() > max) {
+        if value.is_some_and(|v| v.contains('\0')) {
+            self.fail(field, "must not contain NUL characters");
+        } else if value.is_some_and(|v| v.chars().count() > max) {
             self.fail(field, format!("longer than {max} characters"));
         }
     }

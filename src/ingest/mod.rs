@@ -19,7 +19,7 @@ use async_graphql::{Context, SimpleObject};
 use chrono::Utc;
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ActiveValue::NotSet, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, TransactionTrait,
+    IntoActiveModel,
 };
 use serde::Serialize;
 
@@ -135,7 +135,7 @@ impl<'a> Batch<'a> {
             Actor::CommandLine => Visibility::All,
         };
         Ok(Batch {
-            txn: db.begin().await?,
+            txn: crate::db::begin_write(db).await?,
             actor,
             visibility,
             action,

@@ -333,6 +333,7 @@ pub struct KpiQuery;
 #[Object]
 impl KpiQuery {
     /// One row per period (and per group when groupBy is given), oldest first.
+    #[graphql(complexity = "crate::schema::cost::report(child_complexity)")]
     async fn kpis(
         &self,
         ctx: &Context<'_>,
@@ -344,6 +345,7 @@ impl KpiQuery {
     }
 
     /// Each account's movement per month in the period: the drill-down behind the MRR KPIs.
+    #[graphql(complexity = "crate::schema::cost::report(child_complexity)")]
     async fn mrr_movements(
         &self,
         ctx: &Context<'_>,

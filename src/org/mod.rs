@@ -81,6 +81,7 @@ impl Team {
         Ok(User::load(ctx, self.0.manager_id).await?)
     }
 
+    #[graphql(complexity = "crate::schema::cost::nested_list(child_complexity)")]
     async fn members(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<User>> {
         let members = loaders(ctx)?.team_members.load_one(self.0.id).await?.unwrap_or_default();
         Ok(User::from_models(members)?)
@@ -124,6 +125,7 @@ impl OrgQuery {
         Ok(User::from_model(model)?)
     }
 
+    #[graphql(complexity = "crate::schema::cost::listing(child_complexity)")]
     async fn users(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<User>> {
         let me = caller(ctx)?;
         let teams = visible_teams(me)?;
@@ -141,6 +143,7 @@ impl OrgQuery {
         Ok(User::from_models(query.all(database(ctx)?).await.map_err(AppError::from)?)?)
     }
 
+    #[graphql(complexity = "crate::schema::cost::listing(child_complexity)")]
     async fn teams(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Team>> {
         let condition = visible_teams(caller(ctx)?)?;
         let teams = team::Entity::find()

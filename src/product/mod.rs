@@ -121,6 +121,7 @@ pub struct ProductQuery;
 #[Object]
 impl ProductQuery {
     /// Feature requests of visible accounts requested in the period, grouped by title, most MRR at stake first.
+    #[graphql(complexity = "crate::schema::cost::REPORT + crate::schema::cost::page(first, child_complexity)")]
     async fn feature_requests(
         &self,
         ctx: &Context<'_>,

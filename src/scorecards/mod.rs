@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::Utc;
 use rust_decimal::prelude::ToPrimitive;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use crate::auth::scope::Visibility;
 use crate::auth::{Caller, caller};
@@ -208,6 +208,7 @@ pub struct ScorecardQuery;
 #[Object]
 impl ScorecardQuery {
     /// One scorecard per visible CSM (or just csmId) and period.
+    #[graphql(complexity = "crate::schema::cost::report(child_complexity)")]
     async fn csm_scorecards(
         &self,
         ctx: &Context<'_>,
@@ -270,7 +271,7 @@ async fn replace_goals(
     csm: i64,
     goals: &[GoalInput],
 ) -> AppResult<Vec<Goal>> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let before = goals_of(db, &[csm]).await?.remove(&csm).unwrap_or_default();
     csm_goal::Entity::delete_many().filter(csm_goal::Column::CsmId.eq(csm)).exec(&txn).await?;
     for g in goals {

@@ -76,6 +76,11 @@ async fn bad_tokens_are_unauthenticated() {
     let forged_payload = hs256(json!({ "sub": "other@acme.example", "exp": now() + 600 }), SECRET);
     let forged = format!("{}.{}.{}", parts[0], forged_payload.split('.').nth(1).unwrap_or_default(), parts[2]);
     assert_unauthenticated(&app, Some(&forged)).await;
+    // Tampered signature: one character of it changed.
+    let mut tampered = genuine.clone().into_bytes();
+    let last = tampered.len() - 2;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    assert_unauthenticated(&app, Some(&String::from_utf8(tampered).expect("ascii"))).await;
     // alg: none.
     use base64_url::encode as b64;
     let none = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), b64(&valid.to_string()));

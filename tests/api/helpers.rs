@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use cs_kpi::auth::jwt::JwtKeys;
 use cs_kpi::org::{Role, UserInput, upsert_user_directly};
-use cs_kpi::server::{AppState, router};
+use cs_kpi::server::{AppState, Limits, router};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 
@@ -22,12 +22,12 @@ pub fn rows(name: &str) -> Vec<Value> {
     fixture(name).as_array().cloned().unwrap_or_else(|| panic!("{name} is not a list"))
 }
 
-/// A fresh database for one test: a new SQLite file, or a new PostgreSQL database on the
-/// server `TEST_DATABASE_URL` points at.
-async fn fresh_database() -> DatabaseConnection {
+/// The URL of a fresh database for one test: a new SQLite file, or a new PostgreSQL database on
+/// the server `TEST_DATABASE_URL` points at.
+pub async fn fresh_database_url() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let unique = format!("cskpi_t{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), rand_suffix());
-    let url = match std::env::var("TEST_DATABASE_URL") {
+    match std::env::var("TEST_DATABASE_URL") {
         Ok(base) if base.starts_with("postgres") => {
             let admin = Database::connect(&base).await.expect("connect to TEST_DATABASE_URL");
             admin.execute_unprepared(&format!("CREATE DATABASE {unique}")).await.expect("create test database");
@@ -39,8 +39,11 @@ async fn fresh_database() -> DatabaseConnection {
             let path = std::env::temp_dir().join(format!("{unique}.db"));
             format!("sqlite://{}?mode=rwc", path.display())
         }
-    };
-    cs_kpi::db::connect_and_migrate(&url).await.expect("connect and migrate")
+    }
+}
+
+async fn fresh_database() -> DatabaseConnection {
+    cs_kpi::db::connect_and_migrate(&fresh_database_url().await).await.expect("connect and migrate")
 }
 
 fn rand_suffix() -> u32 {
@@ -86,6 +89,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(keys: JwtKeys) -> TestApp {
+        Self::spawn_configured(keys, Limits::default(), false).await
+    }
+
+    /// Starts the app with its own limits and, with `dev`, in development mode.
+    pub async fn spawn_configured(keys: JwtKeys, limits: Limits, dev: bool) -> TestApp {
         let mut db = fresh_database().await;
         let statements = Arc::new(AtomicU64::new(0));
         let counter = statements.clone();
@@ -94,7 +102,7 @@ impl TestApp {
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("address"));
-        let app = router(AppState::new(db.clone(), keys.clone()));
+        let app = router(AppState::with_limits(db.clone(), keys.clone(), limits, dev));
         tokio::spawn(async move { axum::serve(listener, app).await });
         TestApp { address, db, statements, keys, client: reqwest::Client::new() }
     }
@@ -117,14 +125,52 @@ impl TestApp {
     }
 
     pub async fn post(&self, token: Option<&str>, body: Value) -> Reply {
-        let mut request = self.client.post(format!("{}/graphql", self.address)).json(&body);
+        let mut request = self.client.post(self.url("/graphql")).json(&body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
+        let reply = self.send(request).await;
+        assert!(!reply.body.is_string(), "a JSON body: {}", reply.body);
+        reply
+    }
+
+    /// The app's URL for `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// A request to the app, for the tests that shape their own.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    /// Sends a request; a body that is not JSON is kept as a JSON string.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
-        let body = response.json().await.expect("json body");
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Reply { status, body }
+    }
+
+    /// Asserts that `email` still gets a normal answer: the server survived what came before.
+    pub async fn assert_still_answers(&self, email: &str) {
+        let reply = self.gql(email, "{ me { email } }", json!({})).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.data()["me"]["email"], email);
+    }
+
+    /// Sends `body` as `email` and asserts it ran no SQL beyond authenticating the caller
+    /// (measured against `{ __typename }`, which needs nothing else).
+    pub async fn send_touching_no_table(&self, email: &str, body: Value) -> Reply {
+        let token = self.token(email);
+        let before = self.statements();
+        self.post(Some(&token), json!({ "query": "{ __typename }" })).await.data();
+        let authentication = self.statements() - before;
+        let before = self.statements();
+        let reply = self.post(Some(&token), body).await;
+        assert_eq!(self.statements() - before, authentication, "statements beyond authentication: {}", reply.body);
+        reply
     }
 
     /// Runs `query` with `variables` as the user `email`.

@@ -194,3 +194,91 @@ async fn csms_write_activity_only_on_their_own_accounts() {
         (1, 0, 0)
     );
 }
+
+#[tokio::test]
+async fn a_csm_reaches_no_other_book_by_any_path() {
+    let app = TestApp::with_sample().await;
+    let other = "csm02@acme.example";
+    let foreign = book(&[other]).into_iter().next().unwrap_or_default();
+    let foreign_id = id_of(&app, &foreign).await;
+    let other_id = id_in(&app, "users", "email", other).await;
+    let growth = id_in(&app, "teams", "name", "Growth").await;
+    let own_ids: BTreeSet<String> = book(&[CSM]).into_iter().collect();
+    let period = json!({ "from": "2025-01-01", "to": "2026-10-31" });
+
+    // An admin reads the foreign account first: nothing it loads may be served to the CSM.
+    app.gql(ADMIN, "query($x: ID) { account(id: $x) { name } }", json!({ "x": foreign_id })).await.data();
+
+    // By id and by externalId: NOT_FOUND.
+    for (query, variables) in [
+        ("query($x: ID) { account(id: $x) { name mrr } }", json!({ "x": foreign_id })),
+        ("query($x: String) { account(externalId: $x) { name } }", json!({ "x": foreign })),
+    ] {
+        let reply = app.gql(CSM, query, variables).await;
+        assert_eq!(reply.codes(), vec!["NOT_FOUND"], "{}", reply.body);
+    }
+    // Through a scope or a filter naming the other CSM or their team: FORBIDDEN.
+    for (query, variables) in [
+        (
+            "query($p: PeriodInput!, $s: ScopeInput) { mrrMovements(period: $p, scope: $s) { account { externalId } } }",
+            json!({ "p": period, "s": { "csmId": other_id } }),
+        ),
+        (
+            "query($p: PeriodInput!, $s: ScopeInput) { kpis(period: $p, scope: $s) { mrr } }",
+            json!({ "p": period, "s": { "teamId": growth } }),
+        ),
+        (
+            "query($p: PeriodInput!, $s: ScopeInput) { kpis(period: $p, scope: $s, groupBy: CSM) { group mrr } }",
+            json!({ "p": period, "s": { "csmId": other_id } }),
+        ),
+        (PAGE, json!({ "f": { "csmId": other_id } })),
+    ] {
+        let reply = app.gql(CSM, query, variables).await;
+        assert_eq!(reply.codes(), vec!["FORBIDDEN"], "{query}: {}", reply.body);
+    }
+    // Unscoped, the drill-down holds only the CSM's own accounts ...
+    let reply = app
+        .gql(
+            CSM,
+            "query($p: PeriodInput!) { mrrMovements(period: $p) { account { externalId csm { email } } } }",
+            json!({ "p": period }),
+        )
+        .await;
+    let movements = reply.data()["mrrMovements"].as_array().cloned().unwrap_or_default();
+    assert!(!movements.is_empty());
+    assert!(
+        movements.iter().all(|m| own_ids.contains(m["account"]["externalId"].as_str().unwrap_or_default())),
+        "{}",
+        reply.body
+    );
+    // ... and a grouped report has exactly one group: the CSM's own.
+    let own_id = id_in(&app, "users", "email", CSM).await;
+    for dimension in ["CSM", "TEAM", "SEGMENT"] {
+        let query = format!("query($p: PeriodInput!) {{ kpis(period: $p, groupBy: {dimension}) {{ group mrr }} }}");
+        let reply = app.gql(CSM, &query, json!({ "p": period })).await;
+        let groups: BTreeSet<String> = reply.data()["kpis"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["group"].as_str().map(str::to_owned))
+            .collect();
+        if dimension == "CSM" {
+            assert_eq!(groups, BTreeSet::from([own_id.clone()]), "{}", reply.body);
+        }
+        let manager_view = app.gql(MANAGER, &query, json!({ "p": period })).await;
+        assert!(groups.len() <= manager_view.data()["kpis"].as_array().map_or(0, Vec::len));
+    }
+    // The CSM's own book's MRR equals the grouped figure: nothing of another book leaks into it.
+    let whole = app.gql(CSM, "query($p: PeriodInput!) { kpis(period: $p) { mrr } }", json!({ "p": period })).await;
+    let grouped = app
+        .gql(CSM, "query($p: PeriodInput!) { kpis(period: $p, groupBy: CSM) { mrr } }", json!({ "p": period }))
+        .await;
+    assert_eq!(whole.data()["kpis"], grouped.data()["kpis"]);
+    // A team's members are users, never their accounts; the CSM sees only their own team.
+    let reply = app.gql(CSM, "{ teams { name members { email team { name } } } }", json!({})).await;
+    let teams = reply.data()["teams"].as_array().cloned().unwrap_or_default();
+    assert_eq!(teams.len(), 1, "{}", reply.body);
+    assert!(teams[0]["members"].as_array().is_some_and(|m| m.iter().any(|u| u["email"] == CSM)));
+    let reply = app.gql(CSM, "{ users { email } }", json!({})).await;
+    assert!(reply.data()["users"].as_array().into_iter().flatten().all(|u| u["email"] != other), "{}", reply.body);
+}

@@ -1,0 +1,87 @@
+//! Faults: a database error reaches the client as `INTERNAL` with a correlation id and nothing
+//! else; time limits cut a request short (a cut-short mutation writes nothing).
+use std::time::Duration;
+
+use cs_kpi::auth::jwt::JwtKeys;
+use cs_kpi::server::Limits;
+use sea_orm::{ConnectionTrait, DatabaseBackend};
+use serde_json::json;
+
+use crate::helpers::{ADMIN, INTEGRATION, SECRET, TestApp};
+
+const GROWTH: &str =
+    r#"{ kpis(period: { from: "2026-01-01", to: "2026-03-31" }) { periodStart visitorConversionRate } }"#;
+
+#[tokio::test]
+async fn a_database_error_is_internal_with_a_correlation_id_and_no_detail() {
+    let app = TestApp::with_operators().await;
+    app.gql(ADMIN, GROWTH, json!({})).await.data();
+    // Break the database under the running server.
+    app.db.execute_unprepared("DROP TABLE traffic").await.expect("drop");
+
+    let reply = app.gql(ADMIN, GROWTH, json!({})).await;
+    assert_eq!(reply.codes(), vec!["INTERNAL"], "{}", reply.body);
+    let error = &reply.errors()[0];
+    let message = error["message"].as_str().unwrap_or_default();
+    let id = error["extensions"]["correlationId"].as_str().unwrap_or_default();
+    assert_eq!(id.len(), 16, "{error}");
+    assert_eq!(message, format!("internal error (correlation id {id})"));
+    let text = reply.body.to_string().to_lowercase();
+    for leak in
+        ["traffic", "select", "no such table", "does not exist", "sqlx", "sea_orm", "sea-orm", "database", ".rs", "/"]
+    {
+        assert!(!text.contains(leak), "{leak:?} leaked: {text}");
+    }
+    app.assert_still_answers(ADMIN).await;
+}
+
+#[tokio::test]
+async fn a_request_over_its_time_limit_is_cut_short_and_writes_nothing() {
+    let keys = JwtKeys::hs256(SECRET.as_bytes(), None, None).expect("keys");
+    let limits = Limits { request_timeout: Duration::from_millis(1), ..Limits::default() };
+    let app = TestApp::spawn_configured(keys, limits, false).await;
+    app.user(ADMIN, cs_kpi::org::Role::Admin, None).await;
+    app.user(INTEGRATION, cs_kpi::org::Role::Integration, None).await;
+
+    let reply = app.gql(ADMIN, GROWTH, json!({})).await;
+    assert_eq!(reply.codes(), vec!["QUERY_TOO_COMPLEX"], "{}", reply.body);
+    assert!(reply.body["data"].is_null());
+
+    let accounts: Vec<_> =
+        (0..300).map(|i| json!({ "externalId": format!("ACC-{i}"), "name": format!("Account {i}") })).collect();
+    let audited = app.count("audit_log").await;
+    let reply = app.ingest(INTEGRATION, "upsertAccounts", "AccountInput", &accounts).await;
+    assert_eq!(reply.codes(), vec!["QUERY_TOO_COMPLEX"], "{}", reply.body);
+    assert_eq!(app.count("accounts").await, 0);
+    assert_eq!(app.count("audit_log").await, audited);
+    // The transaction was rolled back and its write lock released: another writer gets through.
+    let txn = tokio::time::timeout(Duration::from_secs(10), cs_kpi::db::begin_write(&app.db))
+        .await
+        .expect("the write lock is free")
+        .expect("begin");
+    txn.commit().await.expect("commit");
+    // The server still answers what needs no database within the limit.
+    let reply = app.gql(ADMIN, "{ __typename }", json!({})).await;
+    assert_eq!(reply.data()["__typename"], "Query");
+}
+
+#[tokio::test]
+async fn postgres_cancels_statements_over_the_statement_timeout() {
+    let app = TestApp::with_operators().await;
+    if app.db.get_database_backend() != DatabaseBackend::Postgres {
+        // SQLite has no statement timeout; the request timeout above bounds its work.
+        return;
+    }
+    let row =
+        app.db.query_one_raw(sea_orm::Statement::from_string(DatabaseBackend::Postgres, "SHOW statement_timeout"));
+    let timeout: String = row.await.expect("show").expect("a row").try_get("", "statement_timeout").expect("value");
+    assert_eq!(timeout, "30s");
+
+    let url = crate::helpers::fresh_database_url().await;
+    let db = cs_kpi::db::connect_and_migrate_with(&url, Some(Duration::from_millis(200))).await.expect("connect");
+    let error = db.execute_unprepared("SELECT pg_sleep(2)").await.expect_err("cancelled");
+    let error = cs_kpi::error::AppError::from(error);
+    assert_eq!(error.code(), "QUERY_TOO_COMPLEX", "{}", error.detail());
+    assert!(!error.message().contains("pg_sleep"));
+    app.assert_still_answers(ADMIN).await;
+}
