@@ -80,3 +80,76 @@ impl From<entity::Money> for Decimal {
         Decimal(m.0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The scalars' parsers are the first code to see client input: whatever arrives, they answer
+    //! with a value or an error, never a panic, and what they print they read back unchanged.
+    #![allow(clippy::unwrap_used, reason = "a failed expectation is a failed test")]
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn parse<T: ScalarType>(value: Value) -> Option<T> {
+        T::parse(value).ok()
+    }
+
+    /// Strings shaped like the scalars' inputs, with their usual ways of going wrong.
+    fn scalar_like() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("-".to_owned()),
+            Just("+".to_owned()),
+            Just(".".to_owned()),
+            Just("e".to_owned()),
+            Just("E".to_owned()),
+            Just("T".to_owned()),
+            Just(":".to_owned()),
+            Just("Z".to_owned()),
+            Just(" ".to_owned()),
+            (0u64..u64::MAX).prop_map(|n| n.to_string()),
+            (0u32..100).prop_map(|n| format!("{n:02}")),
+            any::<char>().prop_map(String::from),
+        ];
+        proptest::collection::vec(piece, 0..12).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn any_string_parses_or_is_refused_without_panic(text in scalar_like()) {
+            if let Some(date) = parse::<Date>(Value::String(text.clone())) {
+                prop_assert_eq!(parse::<Date>(date.to_value()), Some(date));
+            }
+            if let Some(time) = parse::<DateTime>(Value::String(text.clone())) {
+                prop_assert_eq!(parse::<DateTime>(time.to_value()), Some(time));
+            }
+            if let Some(amount) = parse::<Decimal>(Value::String(text)) {
+                prop_assert_eq!(parse::<Decimal>(amount.to_value()), Some(amount));
+            }
+        }
+
+        #[test]
+        fn any_json_number_is_a_decimal_or_refused(number in any::<f64>()) {
+            if let Some(n) = serde_json::Number::from_f64(number) {
+                let _ = parse::<Decimal>(Value::Number(n));
+            }
+        }
+
+        #[test]
+        fn dates_round_trip(days in -100_000i64..100_000) {
+            let date = Date(NaiveDate::from_ymd_opt(2000, 1, 1).unwrap() + chrono::Duration::days(days));
+            prop_assert_eq!(parse::<Date>(date.to_value()), Some(date));
+        }
+
+        #[test]
+        fn instants_round_trip(seconds in -5_000_000_000i64..5_000_000_000, nanos in 0u32..1_000_000_000) {
+            let time = DateTime(ChronoDateTime::from_timestamp(seconds, nanos).unwrap());
+            prop_assert_eq!(parse::<DateTime>(time.to_value()), Some(time));
+        }
+
+        #[test]
+        fn decimals_round_trip_exactly(mantissa in any::<i64>(), scale in 0u32..=28) {
+            let amount = Decimal(RustDecimal::new(mantissa, scale).normalize());
+            prop_assert_eq!(parse::<Decimal>(amount.to_value()), Some(amount));
+        }
+    }
+}

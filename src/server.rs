@@ -20,6 +20,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::Caller;
@@ -72,8 +73,22 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// A bug that panics in a request answers that request `INTERNAL` (the detail goes to the log)
+/// instead of dropping the connection; the server carries on.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message");
+    let id = correlation_id();
+    tracing::error!(correlation_id = %id, %detail, "request panicked");
+    error_response(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL, &format!("internal error (correlation id {id})"))
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
@@ -154,11 +169,16 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
     if declared.is_some_and(|length| length > limit) {
         return too_large();
     }
-    let bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => bytes,
-        Err(e) => {
+    // A client trickling its body in is held to the request timeout as well.
+    let bytes = match tokio::time::timeout(state.limits.request_timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => {
             tracing::debug!(error = %e, "request body not read");
             return too_large();
+        }
+        Err(_) => {
+            let error = AppError::bad_input("the request body did not arrive within the request timeout");
+            return refusal(StatusCode::REQUEST_TIMEOUT, &error);
         }
     };
     // serde_json refuses nesting deeper than 128 levels, so deeply nested variables are refused here.

@@ -176,3 +176,30 @@ async fn huge_bodies_are_refused() {
     assert_eq!(reply.codes(), vec!["BAD_USER_INPUT"]);
     app.assert_still_answers(ADMIN).await;
 }
+
+#[tokio::test]
+async fn a_body_that_trickles_in_is_cut_off_at_the_request_timeout() {
+    use std::io::{Read, Write};
+    let keys = cs_kpi::auth::jwt::JwtKeys::hs256(crate::helpers::SECRET.as_bytes(), None, None).expect("keys");
+    let limits =
+        cs_kpi::server::Limits { request_timeout: std::time::Duration::from_millis(300), ..Default::default() };
+    let app = TestApp::spawn_configured(keys, limits, false).await;
+    app.user(ADMIN, cs_kpi::org::Role::Admin, None).await;
+    let (address, token) = (app.url("").trim_start_matches("http://").to_owned(), app.token(ADMIN));
+    let response = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(&address).expect("connect");
+        let head = format!(
+            "POST /graphql HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"query\":"
+        );
+        stream.write_all(head.as_bytes()).expect("head");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("response");
+        response
+    })
+    .await
+    .expect("client");
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(response.contains("BAD_USER_INPUT"), "{response}");
+    let reply = app.gql(ADMIN, "{ __typename }", json!({})).await;
+    assert_eq!(reply.data()["__typename"], "Query");
+}
