@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder};
 
 use crate::auth::jwt::JwtKeys;
+use crate::bench::{BenchConfig, Company};
 use crate::error::AppError;
 use crate::org::{Role, UserInput, upsert_user_directly};
 use crate::server::{AppState, Limits, router, serve};
@@ -77,6 +78,30 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Load a synthetic company into DATABASE_URL (an empty database) and measure the scenarios
+    /// of the performance issue; prints a table and writes the figures as JSON.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[arg(long, default_value_t = 100_000)]
+    pub accounts: usize,
+    #[arg(long, default_value_t = 36)]
+    pub months: u32,
+    /// Timed runs of each scenario, after the warm-up runs.
+    #[arg(long, default_value_t = 10)]
+    pub runs: usize,
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Concurrent clients of the mixed load, and its duration in seconds.
+    #[arg(long, default_value_t = 16)]
+    pub clients: usize,
+    #[arg(long, default_value_t = 30)]
+    pub mixed_seconds: u64,
+    /// Where the figures go as JSON.
+    #[arg(long, default_value = "bench-results.json")]
+    pub out: std::path::PathBuf,
 }
 
 /// `serve`'s flags (also what a bare `cs-kpi` runs with).
@@ -197,6 +222,25 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         }
         Some(Command::Schema) => {
             print!("{}", crate::schema::sdl());
+            Ok(())
+        }
+        Some(Command::Bench(args)) => {
+            if args.months < 24 {
+                return Err(user_error("--months must be at least 24 (the dashboards cover 24 months)"));
+            }
+            let bench = BenchConfig {
+                company: Company { accounts: args.accounts, months: args.months },
+                runs: args.runs.max(1),
+                warmup: args.warmup,
+                clients: args.clients.max(1),
+                mixed_load: Duration::from_secs(args.mixed_seconds),
+            };
+            let report = crate::bench::run(&config.database_url, &bench).await?;
+            println!("{}", report.table());
+            let json = serde_json::to_string_pretty(&report.json()).map_err(AppError::internal)?;
+            std::fs::write(&args.out, json)
+                .map_err(|e| user_error(format!("cannot write {}: {e}", args.out.display())))?;
+            println!("figures written to {}", args.out.display());
             Ok(())
         }
     }

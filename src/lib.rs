@@ -2,6 +2,7 @@
 pub mod accounts;
 pub mod adoption;
 pub mod auth;
+pub mod bench;
 pub mod cli;
 pub mod db;
 mod db_enum;
@@ -15,6 +16,7 @@ pub mod loaders;
 pub mod org;
 pub mod product;
 pub mod revenue;
+mod rng;
 pub mod scalars;
 pub mod schema;
 pub mod scorecards;

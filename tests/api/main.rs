@@ -4,6 +4,7 @@
 mod accounts;
 mod activity;
 mod auth;
+mod bench;
 mod concurrency;
 mod demo;
 mod errors;

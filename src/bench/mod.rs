@@ -1,0 +1,237 @@
+//! `cs-kpi bench`: loads a synthetic company through the real ingest path (GraphQL mutations
+//! over HTTP, 1,000 rows a request) into the configured database, runs the named scenarios
+//! through HTTP with real tokens, and reports their latencies, a hand-written SQL floor and the
+//! peak memory of the process (which runs the server; the generator streams one block at a time).
+mod company;
+mod scenarios;
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+pub use company::Company;
+use scenarios::{Client, Scenario, Stats};
+
+use crate::auth::jwt::JwtKeys;
+use crate::error::AppError;
+use crate::org::{Role, UserInput, upsert_user_directly};
+use crate::server::{AppState, Limits, router};
+
+pub const ADMIN: &str = "admin@bench.example";
+pub const INTEGRATION: &str = "integration@bench.example";
+pub const FINANCE: &str = "finance@bench.example";
+
+/// Rows per ingest request.
+const BATCH: usize = 1_000;
+
+/// How big a company, and how hard to measure.
+#[derive(Clone, Debug)]
+pub struct BenchConfig {
+    pub company: Company,
+    /// Timed runs of each scenario (after the warm-up runs).
+    pub runs: usize,
+    pub warmup: usize,
+    /// Concurrent clients and duration of the mixed load.
+    pub clients: usize,
+    pub mixed_load: Duration,
+}
+
+#[derive(Serialize, Debug)]
+pub struct Ingest {
+    pub rows: usize,
+    pub seconds: f64,
+    pub rows_per_second: f64,
+    pub repush_rows: usize,
+    pub repush_rows_per_second: f64,
+}
+
+#[derive(Serialize, Debug)]
+pub struct ScenarioFigures {
+    pub name: &'static str,
+    pub runs: usize,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+}
+
+#[derive(Serialize, Debug)]
+pub struct MixedLoad {
+    pub clients: usize,
+    pub seconds: f64,
+    pub requests: usize,
+    pub errors: usize,
+    pub requests_per_second: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+}
+
+#[derive(Serialize, Debug)]
+pub struct Report {
+    pub backend: String,
+    pub accounts: usize,
+    pub months: u32,
+    pub ingest: Ingest,
+    pub scenarios: Vec<ScenarioFigures>,
+    pub mixed_load: MixedLoad,
+    /// The MRR movements of the portfolio dashboard's months by one hand-written statement.
+    pub sql_floor: ScenarioFigures,
+    /// `portfolio_dashboard` p50 / `sql_floor` p50.
+    pub portfolio_to_floor: f64,
+    /// Whether the API's movements equal the hand-written statement's, month by month.
+    pub movements_match_floor: bool,
+    pub peak_rss_mb: f64,
+}
+
+/// Runs the benchmark on `database_url`, which must hold no accounts yet.
+pub async fn run(database_url: &str, config: &BenchConfig) -> Result<Report, AppError> {
+    // Generous limits: the benchmark measures slow answers rather than refusing them.
+    let slow = Duration::from_secs(600);
+    let db = crate::db::connect_and_migrate_with(database_url, Some(slow)).await?;
+    if !is_empty(&db).await? {
+        return Err(AppError::bad_input("bench needs a database without accounts (a fresh one)"));
+    }
+    for (email, role) in [(ADMIN, Role::Admin), (INTEGRATION, Role::Integration), (FINANCE, Role::Finance)] {
+        let user = UserInput { email: email.into(), name: email.into(), role, team_name: None };
+        upsert_user_directly(&db, user).await?;
+    }
+    let secret: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+    let keys = JwtKeys::hs256(secret.as_bytes(), None, None)?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(AppError::internal)?;
+    let address = listener.local_addr().map_err(AppError::internal)?;
+    let limits = Limits { request_timeout: slow, ..Limits::default() };
+    let app = router(AppState::with_limits(db.clone(), keys.clone(), limits, false));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = Client::new(format!("http://{address}/graphql"), keys);
+
+    let ingest = load(&client, &config.company).await?;
+    let scenarios = Scenario::all(&client, &config.company).await?;
+    let mut figures = Vec::new();
+    let mut portfolio = None;
+    for scenario in &scenarios {
+        let stats = scenario.measure(&client, config.warmup, config.runs).await?;
+        if scenario.name == "portfolio_dashboard" {
+            portfolio = Some((stats.p50(), scenario.last_answer(&client).await?));
+        }
+        figures.push(stats.figures(scenario.name));
+    }
+    let mixed_load = scenarios::mixed_load(&client, &scenarios, config.clients, config.mixed_load).await;
+    let floor = scenarios::SqlFloor::new(&db, &config.company);
+    let floor_stats = floor.measure(config.warmup, config.runs).await?;
+    let (portfolio_p50, portfolio_answer) =
+        portfolio.ok_or_else(|| AppError::internal("the portfolio dashboard did not run"))?;
+    let movements_match_floor = floor.matches(&portfolio_answer).await?;
+    server.abort();
+    Ok(Report {
+        backend: format!("{:?}", db.get_database_backend()),
+        accounts: config.company.accounts,
+        months: config.company.months,
+        ingest,
+        scenarios: figures,
+        mixed_load,
+        portfolio_to_floor: portfolio_p50 / floor_stats.p50(),
+        sql_floor: floor_stats.figures("sql_floor"),
+        movements_match_floor,
+        peak_rss_mb: peak_rss_mb(),
+    })
+}
+
+async fn is_empty(db: &sea_orm::DatabaseConnection) -> Result<bool, AppError> {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    Ok(entity::account::Entity::find().count(db).await? == 0)
+}
+
+/// Pushes the whole company as INTEGRATION, then re-pushes 10,000 unchanged tickets.
+async fn load(client: &Client, company: &Company) -> Result<Ingest, AppError> {
+    let started = Instant::now();
+    let mut rows = 0;
+    let mut push_all = async |lists: Vec<company::Rows>| -> Result<(), AppError> {
+        for list in lists {
+            for chunk in list.rows.chunks(BATCH) {
+                client.ingest(list.mutation, list.input_type, chunk).await?;
+                rows += chunk.len();
+            }
+        }
+        Ok(())
+    };
+    push_all(company.organisation()).await?;
+    for block in 0..company.blocks() {
+        push_all(company.block(block)).await?;
+        if block % 10 == 9 {
+            tracing::info!(accounts = (block + 1) * company::BLOCK, "loaded");
+        }
+    }
+    push_all(company.monthly()).await?;
+    let seconds = started.elapsed().as_secs_f64();
+
+    let tickets =
+        company.block(0).into_iter().find(|l| l.mutation == "recordTickets").map(|l| l.rows).unwrap_or_default();
+    let started = Instant::now();
+    for chunk in tickets.chunks(BATCH) {
+        let counts = client.ingest("recordTickets", "TicketInput", chunk).await?;
+        if counts["unchanged"] != json!(chunk.len()) {
+            return Err(AppError::internal(format!("re-push changed rows: {counts}")));
+        }
+    }
+    let repush_seconds = started.elapsed().as_secs_f64();
+    Ok(Ingest {
+        rows,
+        seconds,
+        rows_per_second: rows as f64 / seconds,
+        repush_rows: tickets.len(),
+        repush_rows_per_second: tickets.len() as f64 / repush_seconds,
+    })
+}
+
+/// The process's peak resident set (VmHWM), in MB; 0 where /proc is not available.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+impl Report {
+    /// The figures as a table, for the terminal and the README.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "cs-kpi bench: {} accounts, {} months, {}\n\n| scenario | figure |\n|---|---|\n",
+            self.accounts, self.months, self.backend
+        );
+        let i = &self.ingest;
+        out.push_str(&format!(
+            "| ingest | {:.0} rows/s ({} rows in {:.1} s); re-push of {} unchanged rows: {:.0} rows/s |\n",
+            i.rows_per_second, i.rows, i.seconds, i.repush_rows, i.repush_rows_per_second
+        ));
+        for s in &self.scenarios {
+            out.push_str(&format!(
+                "| {} | p50 {:.1} ms, p95 {:.1} ms ({} runs) |\n",
+                s.name, s.p50_ms, s.p95_ms, s.runs
+            ));
+        }
+        let m = &self.mixed_load;
+        out.push_str(&format!(
+            "| mixed_load | {} clients, {:.0} s: {} requests ({:.1}/s), {} errors, p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms |\n",
+            m.clients, m.seconds, m.requests, m.requests_per_second, m.errors, m.p50_ms, m.p95_ms, m.p99_ms
+        ));
+        out.push_str(&format!(
+            "| sql_floor | p50 {:.1} ms, p95 {:.1} ms; portfolio_dashboard / sql_floor = {:.2}; movements match: {} |\n",
+            self.sql_floor.p50_ms, self.sql_floor.p95_ms, self.portfolio_to_floor, self.movements_match_floor
+        ));
+        out.push_str(&format!("| peak RSS | {:.0} MB |\n", self.peak_rss_mb));
+        out
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+impl Stats {
+    fn figures(&self, name: &'static str) -> ScenarioFigures {
+        ScenarioFigures { name, runs: self.len(), p50_ms: self.p50(), p95_ms: self.percentile(0.95) }
+    }
+}

@@ -1,0 +1,29 @@
+//! The benchmark as a smoke test: a small synthetic company loads through HTTP, every scenario
+//! answers without an error, and the dashboard's MRR movements equal the hand-written SQL's.
+use std::time::Duration;
+
+use cs_kpi::bench::{BenchConfig, Company};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_benchmark_completes_and_agrees_with_the_sql_floor() {
+    let url = crate::helpers::fresh_database_url().await;
+    let config = BenchConfig {
+        company: Company { accounts: 150, months: 24 },
+        runs: 1,
+        warmup: 0,
+        clients: 4,
+        mixed_load: Duration::from_secs(1),
+    };
+    let report = cs_kpi::bench::run(&url, &config).await.unwrap_or_else(|e| panic!("{}", e.detail()));
+    assert!(report.ingest.rows > 150 * 35, "{report:?}");
+    assert_eq!(report.ingest.repush_rows, 1_500);
+    let names: Vec<&str> = report.scenarios.iter().map(|s| s.name).collect();
+    assert_eq!(names, ["portfolio_dashboard", "csm_dashboard", "grouped", "accounts_page", "scorecards"]);
+    assert!(report.scenarios.iter().all(|s| s.runs == 1 && s.p50_ms > 0.0));
+    assert_eq!(report.mixed_load.errors, 0, "{report:?}");
+    assert!(report.mixed_load.requests > 0);
+    assert!(report.movements_match_floor, "the API's movements differ from the SQL floor");
+    assert!(report.table().contains("portfolio_dashboard"));
+    // A second run on the same database is refused: the company is loaded once.
+    assert!(cs_kpi::bench::run(&url, &config).await.is_err());
+}
