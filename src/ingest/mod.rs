@@ -8,10 +8,12 @@
 //! - one audit-log row (who, when, what, before, after) per accepted change.
 mod check;
 mod lookup;
+mod pending;
 mod records;
 
 pub use check::RowCheck;
 pub use lookup::{AccountRef, Lookups, fetch_map, hidden_accounts};
+use pending::{INSERT_CHUNK, Pending, PendingTable};
 pub(crate) use records::record_keys;
 pub use records::{AccountRecord, AccountRecordInput, RecordKeys};
 
@@ -47,7 +49,7 @@ pub trait Record: Clone + PartialEq + Serialize + Send + Sync + IntoActiveModel<
     fn table() -> &'static str;
     fn id(&self) -> i64;
     fn with_id(self, id: i64) -> Self;
-    /// Every column set but the id, which the database assigns.
+    /// Every column set, the id included (see `pending`: ids are reserved before the insert).
     fn for_insert(self) -> Self::Active;
 }
 
@@ -67,9 +69,7 @@ macro_rules! record {
                 self
             }
             fn for_insert(self) -> Self::Active {
-                let mut active = entity::$module::ActiveModel::from(self).reset_all();
-                active.id = NotSet;
-                active
+                entity::$module::ActiveModel::from(self).reset_all()
             }
         }
     )+};
@@ -109,6 +109,8 @@ pub struct Batch<'a> {
     forbidden: Option<AppError>,
     /// Audit rows of the accepted changes, written with the batch's commit.
     audit: Vec<audit_log::ActiveModel>,
+    /// Records created and not written yet (of one table at a time).
+    pending: Option<Box<dyn PendingTable>>,
     /// When the batch was written, as the audit log records it.
     at: chrono::DateTime<Utc>,
 }
@@ -143,6 +145,7 @@ impl<'a> Batch<'a> {
             errors: Vec::new(),
             forbidden: None,
             audit: Vec::new(),
+            pending: None,
             at: Utc::now(),
         })
     }
@@ -171,10 +174,16 @@ impl<'a> Batch<'a> {
     }
 
     /// Writes `new` (whose id is ignored) over `existing`, the stored record with the same
-    /// natural key, if any; counts the outcome and audits a change. Returns the stored record.
+    /// natural key, if any; counts the outcome and audits a change. Returns the record as stored
+    /// (a new one with its id, though its row is written later: see [`pending`]).
     pub async fn upsert<R: Record>(&mut self, key: &str, existing: Option<&R>, new: R) -> AppResult<R> {
         let Some(old) = existing else {
-            let saved = new.for_insert().insert(&self.txn).await?;
+            let pending = pending_of::<R>(&mut self.pending, &self.txn).await?;
+            let saved = new.with_id(pending.next_id(&self.txn).await?);
+            pending.push(saved.clone());
+            if pending.len() >= INSERT_CHUNK {
+                pending.flush(&self.txn).await?;
+            }
             self.audit(key, None, &saved)?;
             self.result.created += 1;
             return Ok(saved);
@@ -184,10 +193,13 @@ impl<'a> Batch<'a> {
             self.result.unchanged += 1;
             return Ok(new);
         }
-        let saved = new.into_active_model().reset_all().update(&self.txn).await?;
-        self.audit(key, Some(old), &saved)?;
+        let created_by_this_batch = pending_of::<R>(&mut self.pending, &self.txn).await?.replace(&new);
+        if !created_by_this_batch {
+            new.clone().into_active_model().reset_all().update(&self.txn).await?;
+        }
+        self.audit(key, Some(old), &new)?;
         self.result.updated += 1;
-        Ok(saved)
+        Ok(new)
     }
 
     fn audit<R: Record>(&mut self, key: &str, before: Option<&R>, after: &R) -> AppResult<()> {
@@ -218,6 +230,9 @@ impl<'a> Batch<'a> {
         };
         if failure.is_empty() {
             let write = async {
+                if let Some(mut pending) = self.pending {
+                    pending.flush(&self.txn).await?;
+                }
                 let mut audit = self.audit.into_iter().peekable();
                 while audit.peek().is_some() {
                     audit_log::Entity::insert_many(audit.by_ref().take(AUDIT_CHUNK).collect::<Vec<_>>())
@@ -238,6 +253,19 @@ impl<'a> Batch<'a> {
     pub async fn finish(self, ctx: &Context<'_>) -> async_graphql::Result<UpsertResult> {
         self.commit().await.map_err(|errors| report(ctx, errors))
     }
+}
+
+/// The pending records of `R`'s table, writing another table's first.
+async fn pending_of<'p, R: Record>(
+    pending: &'p mut Option<Box<dyn PendingTable>>,
+    txn: &DatabaseTransaction,
+) -> AppResult<&'p mut Pending<R>> {
+    if let Some(other) = pending.as_mut().filter(|p| p.table() != R::table()) {
+        other.flush(txn).await?;
+        *pending = None;
+    }
+    let pending = pending.get_or_insert_with(|| Box::new(Pending::<R>::new()));
+    pending.as_any().downcast_mut::<Pending<R>>().ok_or_else(|| AppError::internal("pending records of another table"))
 }
 
 /// Puts every error of a refused call into the response: the first as the field's error, the

@@ -415,3 +415,52 @@ async fn an_integration_never_creates_changes_or_demotes_an_admin() {
     app.user("ops@acme.example", Role::Admin, None).await;
     assert_eq!(app.count("users").await, 4);
 }
+
+#[tokio::test]
+async fn a_large_batch_repeating_and_referring_to_its_own_rows_is_written_exactly() {
+    let app = TestApp::with_operators().await;
+    app.ingest_ok(INTEGRATION, "upsertAccounts", "AccountInput", &[json!({ "externalId": "ACC-1", "name": "One" })])
+        .await;
+    // 1,200 subscriptions: more than one multi-row INSERT. Row 1,100 renews row 3 (written by
+    // then); row 1,150 repeats row 1,120's externalId (not written yet) with another MRR; row
+    // 1,199 repeats row 0's.
+    let mut batch: Vec<Value> = (0..1200)
+        .map(|i| json!({ "externalId": format!("S-{i}"), "accountExternalId": "ACC-1", "mrr": format!("{i}.25"), "startDate": "2026-01-01" }))
+        .collect();
+    batch[1100]["renewsExternalId"] = json!("S-3");
+    batch[1150]["externalId"] = json!("S-1120");
+    batch[1150]["mrr"] = json!("7.5");
+    batch[1199]["externalId"] = json!("S-0");
+    batch[1199]["mrr"] = json!("1.75");
+    let audited = app.count("audit_log").await;
+    assert_eq!(app.ingest_ok(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &batch).await, (1198, 2, 0));
+    assert_eq!(app.count("subscriptions").await, 1198);
+    assert_eq!(app.count("audit_log").await - audited, 1200, "one audit row per accepted change");
+
+    let reply = app
+        .gql(
+            ADMIN,
+            r#"{ account(externalId: "ACC-1") { subscriptions { externalId mrr renewsExternalId } } }"#,
+            json!({}),
+        )
+        .await;
+    let stored = reply.data()["account"]["subscriptions"].as_array().cloned().unwrap_or_default();
+    let find = |id: &str| stored.iter().find(|s| s["externalId"] == id).cloned().unwrap_or_default();
+    assert_eq!(find("S-0")["mrr"], "1.75");
+    assert_eq!(find("S-1120")["mrr"], "7.50");
+    assert_eq!(find("S-1100")["renewsExternalId"], "S-3");
+    assert_eq!(find("S-999")["mrr"], "999.25");
+    // New records after the batch get fresh ids: nothing collides with the reserved ones.
+    let next = app
+        .ingest_ok(
+            INTEGRATION,
+            "upsertSubscriptions",
+            "SubscriptionInput",
+            &[json!({ "externalId": "S-NEXT", "accountExternalId": "ACC-1", "mrr": "1", "startDate": "2026-02-01" })],
+        )
+        .await;
+    assert_eq!(next, (1, 0, 0));
+    // A replay applies the rows in order again: each repeated externalId changes twice (to its
+    // first row's MRR and back), everything else is unchanged.
+    assert_eq!(app.ingest_ok(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &batch).await, (0, 4, 1196));
+}
