@@ -218,10 +218,12 @@ pub(crate) async fn compute(
     let db = database(ctx)?;
     let (first, last) = (periods[0].first, periods[periods.len() - 1].last);
 
-    let (mut months, mut cohorts) = (HashMap::new(), HashMap::new());
-    if families.revenue {
+    // The families are independent: their statements run at once, each on its own connection.
+    let revenue = async {
+        if !families.revenue {
+            return Ok((HashMap::new(), HashMap::new()));
+        }
         let range = movements::months_needed(db, first, last).await?;
-        months = movements::month_totals(db, scope, range.clone()).await?;
         // Two cohorts per period: opening month B, and B = last - 12 (trailing twelve months).
         let windows: Vec<CohortWindow> = periods
             .iter()
@@ -232,21 +234,26 @@ pub(crate) async fn compute(
                 ]
             })
             .collect();
-        cohorts = movements::cohorts(db, scope, range, &windows).await?;
-    }
-    let renewals = if families.renewals { renewals::renewals(db, scope, periods).await? } else { HashMap::new() };
-    let costs = if families.costs && scope.whole_portfolio { costs::costs(db, periods).await? } else { HashMap::new() };
-    let voice = if families.voice { voice::voice(db, scope, periods).await? } else { HashMap::new() };
-    let support = if families.support { support::support(db, scope, periods).await? } else { HashMap::new() };
-    let adoption = if families.adoption { adoption::adoption(db, scope, periods).await? } else { HashMap::new() };
-    let growth = if families.growth { growth::growth(db, scope, periods).await? } else { HashMap::new() };
-    let visitors =
-        if families.growth && scope.whole_portfolio { growth::visitors(db, periods).await? } else { HashMap::new() };
-    let health = if families.health {
-        health::health(db, scope, periods, &crate::health::request_model(ctx).await?).await?
-    } else {
-        HashMap::new()
+        tokio::try_join!(
+            movements::month_totals(db, scope, range.clone()),
+            movements::cohorts(db, scope, range.clone(), &windows)
+        )
     };
+    let renewals = when(families.renewals, renewals::renewals(db, scope, periods));
+    let costs = when(families.costs && scope.whole_portfolio, costs::costs(db, periods));
+    let voice = when(families.voice, voice::voice(db, scope, periods));
+    let support = when(families.support, support::support(db, scope, periods));
+    let adoption = when(families.adoption, adoption::adoption(db, scope, periods));
+    let growth = when(families.growth, growth::growth(db, scope, periods));
+    let visitors = when(families.growth && scope.whole_portfolio, growth::visitors(db, periods));
+    let health = async {
+        match families.health {
+            true => health::health(db, scope, periods, &crate::health::request_model(ctx).await?).await,
+            false => Ok(HashMap::new()),
+        }
+    };
+    let ((months, cohorts), renewals, costs, voice, support, adoption, growth, visitors, health) =
+        tokio::try_join!(revenue, renewals, costs, voice, support, adoption, growth, visitors, health)?;
 
     let mut out = Vec::with_capacity(periods.len() * groups.len());
     for (i, p) in periods.iter().enumerate() {
@@ -286,6 +293,11 @@ pub(crate) async fn compute(
         }
     }
     Ok(out)
+}
+
+/// `family`'s figures when `wanted`, else none (without running its queries).
+async fn when<K, V>(wanted: bool, family: impl Future<Output = AppResult<HashMap<K, V>>>) -> AppResult<HashMap<K, V>> {
+    if wanted { family.await } else { Ok(HashMap::new()) }
 }
 
 async fn movements_of(
