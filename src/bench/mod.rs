@@ -7,6 +7,7 @@ mod scenarios;
 
 use std::time::{Duration, Instant};
 
+use sea_orm::ConnectionTrait;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -105,6 +106,9 @@ pub async fn run(database_url: &str, config: &BenchConfig) -> Result<Report, App
     let client = Client::new(format!("http://{address}/graphql"), keys);
 
     let ingest = load(&client, &config.company).await?;
+    // Fresh planner statistics, as autovacuum (or a scheduled ANALYZE on SQLite) would give a
+    // database that has been running for a while.
+    db.execute_unprepared("ANALYZE").await?;
     let scenarios = Scenario::all(&client, &config.company).await?;
     let mut figures = Vec::new();
     let mut portfolio = None;
