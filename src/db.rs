@@ -12,6 +12,9 @@ use sea_orm::{
 /// (`statement_timeout`), unless configured otherwise.
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a statement may wait for a free connection of the pool.
+const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// How long a SQLite writer waits for another to finish before giving up (`CONFLICT`).
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -30,6 +33,9 @@ pub async fn connect_and_migrate_with(
     options
         .sqlx_logging(false)
         .max_connections(if url.starts_with("sqlite") { 8 } else { 16 })
+        // A request's statements run concurrently, so under load a statement may wait for a
+        // connection; the request timeout, not the pool, decides when waiting is too long.
+        .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
         // Every connection of the pool waits for a busy SQLite database, not just the first.
         .map_sqlx_sqlite_opts(|sqlite| sqlite.busy_timeout(SQLITE_BUSY_TIMEOUT));
     if let Some(timeout) = statement_timeout {

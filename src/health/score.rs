@@ -40,84 +40,89 @@ pub async fn components(
         sql.push(" ");
         sql
     };
-    let mut out: HashMap<Target, Components> = HashMap::new();
-    let mut set = |key: Target, component: HealthComponentKind, value: f64| {
-        out.entry(key).or_insert([None; 6])[component as usize] = Some(value);
-    };
     let key = |row: &sea_orm::QueryResult| -> Result<Target, sea_orm::DbErr> {
         Ok((row.try_get::<i64>("", "tkey")?, row.try_get::<i64>("", "account_id")?))
     };
+    // The six queries are independent: they run at once, each on its own connection.
+    let rows = |sql: Sql| async move { db.query_all_raw(sql.statement()).await };
 
     // USAGE: the latest record dated in (d-30, d].
-    let mut sql = start();
-    let from = sql.days_before("t.day", 30);
-    sql.push(&format!(
+    let mut usage = start();
+    let from = usage.days_before("t.day", 30);
+    usage.push(&format!(
         "SELECT tkey, account_id, active_users, licensed_seats FROM (SELECT t.tkey, t.account_id, u.active_users, u.licensed_seats, \
          ROW_NUMBER() OVER (PARTITION BY t.tkey, t.account_id ORDER BY u.date DESC) AS rn FROM targets t \
          JOIN usage_records u ON u.account_id = t.account_id AND u.date > {from} AND u.date <= t.day) latest WHERE rn = 1"
     ));
-    for row in db.query_all_raw(sql.statement()).await? {
-        let (used, seats) = (count(&row, "active_users")? as f64, count(&row, "licensed_seats")? as f64);
-        set(key(&row)?, Usage, 100.0 * (used / seats).min(1.0));
-    }
 
     // NPS: the latest response in (d-180, d], ties broken by the greatest externalId.
-    let mut sql = start();
+    let mut nps = start();
     let (day, from, external_id) =
-        (sql.utc_day("f.responded_at"), sql.days_before("t.day", 180), sql.code_points("f.external_id"));
-    sql.push(&format!(
+        (nps.utc_day("f.responded_at"), nps.days_before("t.day", 180), nps.code_points("f.external_id"));
+    nps.push(&format!(
         "SELECT tkey, account_id, score FROM (SELECT t.tkey, t.account_id, f.score, ROW_NUMBER() OVER (PARTITION BY t.tkey, t.account_id \
          ORDER BY f.responded_at DESC, {external_id} DESC) AS rn FROM targets t JOIN feedback f ON f.account_id = t.account_id \
          AND f.kind = 'NPS' AND {day} > {from} AND {day} <= t.day) latest WHERE rn = 1"
     ));
-    for row in db.query_all_raw(sql.statement()).await? {
-        set(key(&row)?, Nps, 10.0 * count(&row, "score")? as f64);
-    }
 
     // CSAT: the mean of the responses in (d-180, d].
-    let mut sql = start();
-    sql.push(&format!(
+    let mut csat = start();
+    csat.push(&format!(
         "SELECT t.tkey, t.account_id, SUM(f.score) AS total, COUNT(*) AS responses FROM targets t JOIN feedback f \
          ON f.account_id = t.account_id AND f.kind = 'CSAT' AND {day} > {from} AND {day} <= t.day GROUP BY t.tkey, t.account_id"
     ));
-    for row in db.query_all_raw(sql.statement()).await? {
-        let mean = count(&row, "total")? as f64 / count(&row, "responses")? as f64;
-        set(key(&row)?, Csat, 25.0 * (mean - 1.0));
-    }
 
     // SUPPORT: tickets opened by d and not resolved by d (always present).
-    let mut sql = start();
-    let (opened, resolved) = (sql.utc_day("k.opened_at"), sql.utc_day("k.resolved_at"));
-    sql.push(&format!(
+    let mut support = start();
+    let (opened, resolved) = (support.utc_day("k.opened_at"), support.utc_day("k.resolved_at"));
+    support.push(&format!(
         "SELECT t.tkey, t.account_id, COUNT(k.id) AS open FROM targets t LEFT JOIN tickets k ON k.account_id = t.account_id \
          AND {opened} <= t.day AND (k.resolved_at IS NULL OR {resolved} > t.day) GROUP BY t.tkey, t.account_id"
     ));
-    for row in db.query_all_raw(sql.statement()).await? {
-        set(key(&row)?, Support, (100.0 - 25.0 * count(&row, "open")? as f64).max(0.0));
-    }
 
     // ENGAGEMENT: touchpoints in (d-90, d] (always present).
-    let mut sql = start();
-    let (day, from) = (sql.utc_day("p.occurred_at"), sql.days_before("t.day", 90));
-    sql.push(&format!(
+    let mut engagement = start();
+    let (day, from) = (engagement.utc_day("p.occurred_at"), engagement.days_before("t.day", 90));
+    engagement.push(&format!(
         "SELECT t.tkey, t.account_id, COUNT(p.id) AS touchpoints FROM targets t LEFT JOIN touchpoints p ON p.account_id = t.account_id \
          AND {day} > {from} AND {day} <= t.day GROUP BY t.tkey, t.account_id"
     ));
-    for row in db.query_all_raw(sql.statement()).await? {
-        set(key(&row)?, Engagement, 100.0 * (count(&row, "touchpoints")?.min(3) as f64) / 3.0);
-    }
 
     // REVENUE_TREND: MRR on d against MRR on d-90 (absent when that is 0).
-    let mut sql = start();
-    let (mrr, before) = (sql.money("s.mrr"), sql.days_before("t.day", 90));
-    sql.push(&format!(
+    let mut trend = start();
+    let (mrr, before) = (trend.money("s.mrr"), trend.days_before("t.day", 90));
+    trend.push(&format!(
         "SELECT t.tkey, t.account_id, \
          SUM(CASE WHEN s.start_date <= t.day AND (s.end_date IS NULL OR s.end_date > t.day) THEN {mrr} ELSE 0 END) AS now_mrr, \
          SUM(CASE WHEN s.start_date <= {before} AND (s.end_date IS NULL OR s.end_date > {before}) THEN {mrr} ELSE 0 END) AS then_mrr \
          FROM targets t JOIN subscriptions s ON s.account_id = t.account_id GROUP BY t.tkey, t.account_id"
     ));
-    for row in db.query_all_raw(sql.statement()).await? {
-        let (now, then) = (money(backend, &row, "now_mrr")?, money(backend, &row, "then_mrr")?);
+
+    let (usage, nps, csat, support, engagement, trend) =
+        tokio::try_join!(rows(usage), rows(nps), rows(csat), rows(support), rows(engagement), rows(trend))?;
+    let mut out: HashMap<Target, Components> = HashMap::new();
+    let mut set = |key: Target, component: HealthComponentKind, value: f64| {
+        out.entry(key).or_insert([None; 6])[component as usize] = Some(value);
+    };
+    for row in &usage {
+        let (used, seats) = (count(row, "active_users")? as f64, count(row, "licensed_seats")? as f64);
+        set(key(row)?, Usage, 100.0 * (used / seats).min(1.0));
+    }
+    for row in &nps {
+        set(key(row)?, Nps, 10.0 * count(row, "score")? as f64);
+    }
+    for row in &csat {
+        let mean = count(row, "total")? as f64 / count(row, "responses")? as f64;
+        set(key(row)?, Csat, 25.0 * (mean - 1.0));
+    }
+    for row in &support {
+        set(key(row)?, Support, (100.0 - 25.0 * count(row, "open")? as f64).max(0.0));
+    }
+    for row in &engagement {
+        set(key(row)?, Engagement, 100.0 * (count(row, "touchpoints")?.min(3) as f64) / 3.0);
+    }
+    for row in &trend {
+        let (now, then) = (money(backend, row, "now_mrr")?, money(backend, row, "then_mrr")?);
         if then > Decimal::ZERO {
             let trend = if now > then {
                 100.0
@@ -128,7 +133,7 @@ pub async fn components(
             } else {
                 0.0
             };
-            set(key(&row)?, RevenueTrend, trend);
+            set(key(row)?, RevenueTrend, trend);
         }
     }
     Ok(out)
