@@ -14,9 +14,9 @@
 use std::collections::HashMap;
 
 use rust_decimal::Decimal;
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
 
-use super::HealthComponentKind::{self, Csat, Engagement, Nps, RevenueTrend, Support, Usage};
+use super::HealthComponentKind::{Csat, Engagement, Nps, RevenueTrend, Support, Usage};
 use crate::error::AppResult;
 use crate::kpis::sql::{Sql, count, money};
 
@@ -25,6 +25,22 @@ pub type Components = [Option<f64>; 6];
 
 /// A target: `(tkey, account_id)`, the day coming from the `targets` CTE.
 pub type Target = (i64, i64);
+
+/// Runs one component's query: the value `value` reads from each row (none: not present), by target.
+async fn values(
+    db: &DatabaseConnection,
+    sql: Sql,
+    value: impl Fn(&QueryResult) -> Result<Option<f64>, DbErr>,
+) -> Result<Vec<(Target, f64)>, DbErr> {
+    let rows = db.query_all_raw(sql.statement()).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if let Some(v) = value(row)? {
+            out.push(((row.try_get::<i64>("", "tkey")?, row.try_get::<i64>("", "account_id")?), v));
+        }
+    }
+    Ok(out)
+}
 
 /// Computes the components of every row of the CTE `targets(tkey, account_id, day)`, which
 /// `with_targets` appends after `WITH`.
@@ -40,11 +56,6 @@ pub async fn components(
         sql.push(" ");
         sql
     };
-    let key = |row: &sea_orm::QueryResult| -> Result<Target, sea_orm::DbErr> {
-        Ok((row.try_get::<i64>("", "tkey")?, row.try_get::<i64>("", "account_id")?))
-    };
-    // The six queries are independent: they run at once, each on its own connection.
-    let rows = |sql: Sql| async move { db.query_all_raw(sql.statement()).await };
 
     // USAGE: the latest record dated in (d-30, d].
     let mut usage = start();
@@ -98,42 +109,41 @@ pub async fn components(
          FROM targets t JOIN subscriptions s ON s.account_id = t.account_id GROUP BY t.tkey, t.account_id"
     ));
 
-    let (usage, nps, csat, support, engagement, trend) =
-        tokio::try_join!(rows(usage), rows(nps), rows(csat), rows(support), rows(engagement), rows(trend))?;
+    // The six queries are independent: they run at once, each on its own connection, and each
+    // keeps only its values, not the rows.
+    let (usage, nps, csat, support, engagement, trend) = tokio::try_join!(
+        values(db, usage, |row| {
+            let (used, seats) = (count(row, "active_users")? as f64, count(row, "licensed_seats")? as f64);
+            Ok(Some(100.0 * (used / seats).min(1.0)))
+        }),
+        values(db, nps, |row| Ok(Some(10.0 * count(row, "score")? as f64))),
+        values(db, csat, |row| {
+            let mean = count(row, "total")? as f64 / count(row, "responses")? as f64;
+            Ok(Some(25.0 * (mean - 1.0)))
+        }),
+        values(db, support, |row| Ok(Some((100.0 - 25.0 * count(row, "open")? as f64).max(0.0)))),
+        values(db, engagement, |row| Ok(Some(100.0 * (count(row, "touchpoints")?.min(3) as f64) / 3.0))),
+        values(db, trend, |row| {
+            let (now, then) = (money(backend, row, "now_mrr")?, money(backend, row, "then_mrr")?);
+            Ok((then > Decimal::ZERO).then(|| {
+                if now > then {
+                    100.0
+                } else if now == then {
+                    70.0
+                } else if now > Decimal::ZERO {
+                    30.0
+                } else {
+                    0.0
+                }
+            }))
+        }),
+    )?;
     let mut out: HashMap<Target, Components> = HashMap::new();
-    let mut set = |key: Target, component: HealthComponentKind, value: f64| {
-        out.entry(key).or_insert([None; 6])[component as usize] = Some(value);
-    };
-    for row in &usage {
-        let (used, seats) = (count(row, "active_users")? as f64, count(row, "licensed_seats")? as f64);
-        set(key(row)?, Usage, 100.0 * (used / seats).min(1.0));
-    }
-    for row in &nps {
-        set(key(row)?, Nps, 10.0 * count(row, "score")? as f64);
-    }
-    for row in &csat {
-        let mean = count(row, "total")? as f64 / count(row, "responses")? as f64;
-        set(key(row)?, Csat, 25.0 * (mean - 1.0));
-    }
-    for row in &support {
-        set(key(row)?, Support, (100.0 - 25.0 * count(row, "open")? as f64).max(0.0));
-    }
-    for row in &engagement {
-        set(key(row)?, Engagement, 100.0 * (count(row, "touchpoints")?.min(3) as f64) / 3.0);
-    }
-    for row in &trend {
-        let (now, then) = (money(backend, row, "now_mrr")?, money(backend, row, "then_mrr")?);
-        if then > Decimal::ZERO {
-            let trend = if now > then {
-                100.0
-            } else if now == then {
-                70.0
-            } else if now > Decimal::ZERO {
-                30.0
-            } else {
-                0.0
-            };
-            set(key(row)?, RevenueTrend, trend);
+    for (component, values) in
+        [(Usage, usage), (Nps, nps), (Csat, csat), (Support, support), (Engagement, engagement), (RevenueTrend, trend)]
+    {
+        for (key, value) in values {
+            out.entry(key).or_insert([None; 6])[component as usize] = Some(value);
         }
     }
     Ok(out)
