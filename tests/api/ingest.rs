@@ -1,6 +1,7 @@
 //! Ingest (PRODUCT.md, "Writing data"): upserts by natural key, atomic batches with one error
 //! per invalid row, references to earlier rows, roles, and the audit log.
 use cs_kpi::org::Role;
+use sea_orm::QueryOrder;
 use serde_json::{Value, json};
 
 use crate::helpers::{ADMIN, INTEGRATION, TestApp, fixture, rows};
@@ -319,7 +320,11 @@ async fn new_content_updates_and_is_audited_with_before_and_after() {
     );
     assert_eq!(app.ingest_ok(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &[changed]).await, (0, 0, 1));
 
-    let rows = <entity::audit_log::Entity as sea_orm::EntityTrait>::find().all(&app.db).await.expect("audit rows");
+    let rows = <entity::audit_log::Entity as sea_orm::EntityTrait>::find()
+        .order_by_asc(entity::audit_log::Column::Id)
+        .all(&app.db)
+        .await
+        .expect("audit rows");
     let update = rows.iter().rfind(|r| r.entity == "subscriptions").expect("an audit row for the subscription");
     assert_eq!(
         (update.action.as_str(), update.record_key.as_str(), update.actor_email.as_str()),
