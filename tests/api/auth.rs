@@ -150,7 +150,9 @@ async fn public_keys_pin_their_algorithm_and_reject_hmac_forgeries() {
         .await;
         // HS256 "signed" with the public key's text: the classic algorithm-confusion forgery.
         let public_text = String::from_utf8(fixture_key(public)).expect("utf8");
-        assert_unauthenticated(&app, Some(&hs256(good, &public_text))).await;
+        assert_unauthenticated(&app, Some(&hs256(good.clone(), &public_text))).await;
+        // The genuine token still works after all of that.
+        assert_eq!(app.post(Some(&sign(good)), json!({ "query": ME })).await.data()["me"]["email"], EMAIL);
     }
 }
 
