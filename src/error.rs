@@ -131,6 +131,11 @@ pub fn correlation_id() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
+/// All a client learns of an internal error: that it happened, and the id of its log line.
+pub fn internal_message(correlation_id: &str) -> String {
+    format!("internal error (correlation id {correlation_id})")
+}
+
 impl From<AppError> for async_graphql::Error {
     fn from(e: AppError) -> Self {
         let code = e.code();
@@ -138,7 +143,7 @@ impl From<AppError> for async_graphql::Error {
             AppError::Internal(detail) => {
                 let id = correlation_id();
                 tracing::error!(correlation_id = %id, %detail, "internal error");
-                async_graphql::Error::new(format!("internal error (correlation id {id})")).extend_with(|_, ext| {
+                async_graphql::Error::new(internal_message(&id)).extend_with(|_, ext| {
                     ext.set("code", code);
                     ext.set("correlationId", id.clone());
                 })

@@ -25,7 +25,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::Caller;
 use crate::auth::jwt::JwtKeys;
-use crate::error::{AppError, code, correlation_id};
+use crate::error::{AppError, code, correlation_id, internal_message};
 use crate::loaders::Loaders;
 use crate::schema::{CsKpiSchema, schema_builder};
 
@@ -88,7 +88,7 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .unwrap_or("a panic without a message");
     let id = correlation_id();
     tracing::error!(correlation_id = %id, %detail, "request panicked");
-    error_response(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL, &format!("internal error (correlation id {id})"))
+    error_response(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL, &internal_message(&id))
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
@@ -130,11 +130,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, R
         other => {
             let id = correlation_id();
             tracing::error!(correlation_id = %id, error = %other.detail(), "authentication failed");
-            error_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                code::INTERNAL,
-                &format!("internal error (correlation id {id})"),
-            )
+            error_response(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL, &internal_message(&id))
         }
     })
 }
@@ -298,7 +294,7 @@ fn ensure_code(error: &mut ServerError) {
     {
         let id = correlation_id();
         tracing::error!(correlation_id = %id, detail = %error.message, "uncoded resolver error");
-        error.message = format!("internal error (correlation id {id})");
+        error.message = internal_message(&id);
         extensions.set("code", code::INTERNAL);
         extensions.set("correlationId", id);
     } else {
