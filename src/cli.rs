@@ -115,7 +115,7 @@ pub struct ServeArgs {
     /// Load the demo company before serving.
     #[arg(long)]
     pub demo: bool,
-    /// Seconds one request may run before it is cut short (`QUERY_TOO_COMPLEX`).
+    /// Seconds a query may run before it is cut short (`QUERY_TOO_COMPLEX`); mutations run to the end.
     #[arg(long, env = "REQUEST_TIMEOUT", default_value_t = 30)]
     pub request_timeout: u64,
     /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
