@@ -47,6 +47,7 @@ pub async fn connect_and_migrate_with(
         db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
     }
     Migrator::up(&db, None).await?;
+    crate::ledger::ensure_built(&db).await?;
     Ok(db)
 }
 

@@ -12,6 +12,7 @@ pub mod error;
 pub mod health;
 pub mod ingest;
 pub mod kpis;
+pub mod ledger;
 pub mod loaders;
 pub mod org;
 pub mod product;

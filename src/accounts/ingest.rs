@@ -3,6 +3,7 @@ use async_graphql::{Context, InputObject, Object};
 
 use crate::error::AppResult;
 use crate::ingest::{AccountRef, Batch, Lookups, UpsertResult, fetch_map};
+use crate::ledger::{Book, LedgerChanges};
 use crate::org::Role;
 use crate::scalars::Date;
 use entity::account;
@@ -38,6 +39,13 @@ impl AccountMutation {
         let mut batch = Batch::begin(ctx, "upsertAccounts", &[Role::Admin, Role::Integration], input.len()).await?;
         apply(&mut batch, &input).await?;
         batch.finish(ctx).await
+    }
+}
+
+/// An account that changes CSM or segment moves to another book of the MRR ledger.
+pub fn follow(before: Option<&account::Model>, after: &account::Model, ledger: &mut LedgerChanges) {
+    if let Some(before) = before.filter(|b| (b.csm_id, &b.segment) != (after.csm_id, &after.segment)) {
+        ledger.account_moved(before.id, Book::of(before.csm_id, before.segment.as_deref()));
     }
 }
 

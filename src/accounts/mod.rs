@@ -1,5 +1,5 @@
 //! Accounts: the `Account` type, `account`, and the filtered, cursor-paginated `accounts`.
-mod ingest;
+pub(crate) mod ingest;
 
 pub use ingest::AccountMutation;
 

@@ -27,6 +27,7 @@ use serde::Serialize;
 
 use crate::auth::{Caller, caller, scope::Visibility};
 use crate::error::{AppError, AppResult};
+use crate::ledger::LedgerChanges;
 use crate::org::Role;
 use entity::audit_log;
 
@@ -51,10 +52,13 @@ pub trait Record: Clone + PartialEq + Serialize + Send + Sync + IntoActiveModel<
     fn with_id(self, id: i64) -> Self;
     /// Every column set, the id included (see `pending`: ids are reserved before the insert).
     fn for_insert(self) -> Self::Active;
+    /// Tells the MRR ledger what writing `after` over `before` changes (nothing, but for
+    /// subscriptions and accounts).
+    fn follow(_before: Option<&Self>, _after: &Self, _ledger: &mut LedgerChanges) {}
 }
 
 macro_rules! record {
-    ($($module:ident),+) => {$(
+    ($($module:ident $(=> $follow:path)?),+) => {$(
         impl Record for entity::$module::Model {
             type Active = entity::$module::ActiveModel;
             type Entity = entity::$module::Entity;
@@ -71,6 +75,9 @@ macro_rules! record {
             fn for_insert(self) -> Self::Active {
                 entity::$module::ActiveModel::from(self).reset_all()
             }
+            $(fn follow(before: Option<&Self>, after: &Self, ledger: &mut LedgerChanges) {
+                $follow(before, after, ledger)
+            })?
         }
     )+};
 }
@@ -78,8 +85,8 @@ macro_rules! record {
 record!(
     team,
     user,
-    account,
-    subscription,
+    account => crate::accounts::ingest::follow,
+    subscription => crate::revenue::follow,
     feedback,
     ticket,
     usage_record,
@@ -113,6 +120,8 @@ pub struct Batch<'a> {
     pending: Option<Box<dyn PendingTable>>,
     /// When the batch was written, as the audit log records it.
     at: chrono::DateTime<Utc>,
+    /// What the MRR ledger must follow before the batch commits.
+    ledger: LedgerChanges,
 }
 
 /// Audit rows inserted per statement (9 columns each, well within both backends' parameter limits).
@@ -147,6 +156,7 @@ impl<'a> Batch<'a> {
             audit: Vec::new(),
             pending: None,
             at: Utc::now(),
+            ledger: LedgerChanges::default(),
         })
     }
 
@@ -180,6 +190,7 @@ impl<'a> Batch<'a> {
         let Some(old) = existing else {
             let pending = pending_of::<R>(&mut self.pending, &self.txn).await?;
             let saved = new.with_id(pending.next_id(&self.txn).await?);
+            R::follow(None, &saved, &mut self.ledger);
             pending.push(saved.clone());
             if pending.len() >= INSERT_CHUNK {
                 pending.flush(&self.txn).await?;
@@ -197,6 +208,7 @@ impl<'a> Batch<'a> {
         if !created_by_this_batch {
             new.clone().into_active_model().reset_all().update(&self.txn).await?;
         }
+        R::follow(Some(old), &new, &mut self.ledger);
         self.audit(key, Some(old), &new)?;
         self.result.updated += 1;
         Ok(new)
@@ -232,6 +244,9 @@ impl<'a> Batch<'a> {
             let write = async {
                 if let Some(mut pending) = self.pending {
                     pending.flush(&self.txn).await?;
+                }
+                if !self.ledger.is_empty() {
+                    crate::ledger::apply(&self.txn, &self.ledger).await?;
                 }
                 let mut audit = self.audit.into_iter().peekable();
                 while audit.peek().is_some() {

@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 
 use crate::accounts::Account;
+use crate::db_enum::db_enum;
 use crate::error::{AppError, AppResult};
 use crate::loaders::database;
 use crate::org::Role;
@@ -56,19 +57,16 @@ pub enum Dimension {
     Team,
 }
 
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MovementKind {
-    #[graphql(name = "NEW")]
-    New,
-    #[graphql(name = "EXPANSION")]
-    Expansion,
-    #[graphql(name = "CONTRACTION")]
-    Contraction,
-    #[graphql(name = "CHURN")]
-    Churn,
-    #[graphql(name = "REACTIVATION")]
-    Reactivation,
-}
+db_enum!(
+    /// The kind of an MRR movement (KPIS.md, section 1).
+    MovementKind {
+        New => "NEW",
+        Expansion => "EXPANSION",
+        Contraction => "CONTRACTION",
+        Churn => "CHURN",
+        Reactivation => "REACTIVATION",
+    }
+);
 
 #[derive(InputObject, Clone, Copy, Debug)]
 pub struct PeriodInput {
@@ -223,21 +221,23 @@ pub(crate) async fn compute(
         if !families.revenue {
             return Ok((HashMap::new(), HashMap::new()));
         }
-        let range = movements::months_needed(db, first, last).await?;
+        // Month totals back to 12 months before the first period: the trailing-twelve-month
+        // cohorts open there, and LTV looks at the 6 months before each period's end.
+        let range = first - 12..=last;
         // Two cohorts per period: opening month B, and B = last - 12 (trailing twelve months).
         let windows: Vec<CohortWindow> = periods
             .iter()
             .flat_map(|p| {
                 [
-                    CohortWindow { opening: p.opening(), first: p.first, last: p.last },
-                    CohortWindow { opening: p.last - 12, first: p.first, last: p.last },
+                    CohortWindow { opening: p.opening(), last: p.last },
+                    CohortWindow { opening: p.last - 12, last: p.last },
                 ]
             })
             .collect();
-        tokio::try_join!(
-            movements::month_totals(db, scope, range.clone()),
-            movements::cohorts(db, scope, range.clone(), &windows)
-        )
+        let (months, cohorts) =
+            tokio::try_join!(movements::month_totals(db, scope, range), movements::cohorts(db, scope, &windows))?;
+        let cohorts = movements::open_cohorts(&windows, cohorts, &months);
+        Ok((months, cohorts))
     };
     let renewals = when(families.renewals, renewals::renewals(db, scope, periods));
     let costs = when(families.costs && scope.whole_portfolio, costs::costs(db, periods));
@@ -309,8 +309,7 @@ async fn movements_of(
     let scope = KpiScope::resolve(ctx, scope, None).await?;
     let db = database(ctx)?;
     let shown = periods[0].first..=periods[periods.len() - 1].last;
-    let range = movements::months_needed(db, *shown.start(), *shown.end()).await?;
-    let rows = movements::account_movements(db, &scope, range, shown).await?;
+    let rows = movements::account_movements(db, &scope, shown).await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.account_id).collect();
     let accounts = crate::loaders::loaders(ctx)?.accounts.load_many(ids).await?;
     rows.into_iter()

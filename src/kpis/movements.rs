@@ -1,4 +1,8 @@
-//! Month-end MRR and MRR movements (KPIS.md, section 1), computed set-wise in SQL.
+//! Month-end MRR, MRR movements and revenue cohorts (KPIS.md, section 1), read from the MRR
+//! ledger (`crate::ledger`) that ingest keeps exact: per book (CSM x segment) and month, the sums
+//! of the movements and the changes of month-end MRR and active customers; per book, window
+//! length and opening month, the changes of the cohort sums. A scope is a set of books, so each
+//! figure is a sum over a few thousand rollup rows, whatever the number of subscriptions.
 //!
 //! **MRR of an account on a date d**: `MRR(a, d) = sum(s.mrr)` over its subscriptions with
 //! `s.startDate <= d` and (`s.endDate` is null or `d < s.endDate`); month-end MRR
@@ -8,70 +12,35 @@
 //! NEW `p = 0, c > 0` and `MRR(a, m) = 0` for every `m < M` (amount `c`);
 //! REACTIVATION `p = 0, c > 0` and `MRR(a, m) > 0` for some `m < M-1` (`c`);
 //! EXPANSION `p > 0, c > p` (`c - p`); CONTRACTION `p > 0, 0 < c < p` (`p - c`);
-//! CHURN `p > 0, c = 0` (`p`). "Every month m < M" reaches back to the earliest subscription
-//! start in the data.
-use std::collections::HashMap;
+//! CHURN `p > 0, c = 0` (`p`).
+use std::collections::{BTreeMap, HashMap};
 use std::ops::RangeInclusive;
 
 use rust_decimal::Decimal;
-use sea_orm::sea_query::Value;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
 
-use super::period::{MonthIndex, month_end, month_index};
+use super::period::MonthIndex;
 use super::scope::KpiScope;
-use super::sql::{Sql, count, money};
-use crate::error::AppResult;
+use super::sql::{Sql, count};
+use crate::error::{AppError, AppResult};
+use crate::ledger::series::COHORT_WINDOWS;
+use crate::ledger::{BOOK_KEY_SQL, read_amount, select_amount};
 
-/// The months a query over `periods` needs: back to the earliest subscription start in the
-/// data (movements look at every earlier month) and at least 12 months before the first
-/// period (its trailing-twelve-month cohort and 6-month LTV window), up to the last period's end.
-pub async fn months_needed(
-    db: &DatabaseConnection,
-    first: MonthIndex,
-    last: MonthIndex,
-) -> AppResult<RangeInclusive<MonthIndex>> {
-    let row = db
-        .query_one_raw(sea_orm::Statement::from_string(
-            db.get_database_backend(),
-            "SELECT MIN(start_date) AS first FROM subscriptions",
-        ))
-        .await?;
-    let data_start =
-        row.map(|r| r.try_get::<Option<chrono::NaiveDate>>("", "first")).transpose()?.flatten().map(month_index);
-    Ok(data_start.map_or(first - 12, |start| start.min(first - 12))..=last)
+/// Starts a statement with the CTE `scope_books(csm_key, segment_key, group_key)`: the books
+/// of the accounts of S, each with its group (books never straddle groups: a group is a
+/// segment, a CSM or a CSM's team).
+fn over_books(db: &DatabaseConnection, scope: &KpiScope) -> Sql {
+    let mut sql = Sql::new(db.get_database_backend());
+    sql.push(&format!("WITH scope_books(csm_key, segment_key, group_key) AS (SELECT DISTINCT {BOOK_KEY_SQL}, "))
+        .push(scope.group_key())
+        .push(" FROM accounts a LEFT JOIN users u ON u.id = a.csm_id WHERE a.id IN (")
+        .select(&scope.accounts)
+        .push(")) ");
+    sql
 }
 
-/// Appends the CTEs `months`, `scope_accounts`, `month_mrr`, `series`, `flagged` and
-/// `movements(account_id, group_key, idx, c, p, kind)`: every account of S for every month of
-/// `months`, with its month-end MRR `c`, the previous month's `p`, and its movement kind.
-pub fn with_movements(sql: &mut Sql, scope: &KpiScope, months: RangeInclusive<MonthIndex>) {
-    sql.push("WITH months(idx, month_end) AS (VALUES ");
-    sql.values_rows(months, |m| vec![Value::from(m), Value::from(month_end(m))]);
-    sql.push("), ");
-    scope.with_accounts(sql);
-    sql.push(", ");
-    let mrr = sql.money("s.mrr");
-    sql.push(&format!(
-        "month_mrr(account_id, idx, mrr) AS (SELECT s.account_id, m.idx, SUM({mrr}) FROM months m \
-         JOIN subscriptions s ON s.start_date <= m.month_end AND (s.end_date IS NULL OR s.end_date > m.month_end) \
-         WHERE s.account_id IN (SELECT account_id FROM scope_accounts) GROUP BY s.account_id, m.idx), "
-    ));
-    sql.push(
-        "series(account_id, group_key, idx, c) AS (SELECT sa.account_id, sa.group_key, m.idx, COALESCE(mm.mrr, 0) \
-         FROM scope_accounts sa CROSS JOIN months m LEFT JOIN month_mrr mm ON mm.account_id = sa.account_id AND mm.idx = m.idx), \
-         flagged AS (SELECT account_id, group_key, idx, c, \
-         COALESCE(LAG(c) OVER (PARTITION BY account_id ORDER BY idx), 0) AS p, \
-         COALESCE(MAX(CASE WHEN c > 0 THEN 1 ELSE 0 END) OVER (PARTITION BY account_id ORDER BY idx \
-         ROWS BETWEEN UNBOUNDED PRECEDING AND 2 PRECEDING), 0) AS seen_before \
-         FROM series), \
-         movements AS (SELECT account_id, group_key, idx, c, p, CASE \
-         WHEN p = 0 AND c > 0 AND seen_before = 0 THEN 'NEW' \
-         WHEN p = 0 AND c > 0 THEN 'REACTIVATION' \
-         WHEN p > 0 AND c > p THEN 'EXPANSION' \
-         WHEN p > 0 AND c > 0 AND c < p THEN 'CONTRACTION' \
-         WHEN p > 0 AND c = 0 THEN 'CHURN' END AS kind FROM flagged) ",
-    );
-}
+/// The join of a rollup table `r` with the books of S.
+const JOIN_BOOKS: &str = "JOIN scope_books b ON b.csm_key = r.csm_key AND b.segment_key = r.segment_key";
 
 /// One group's month: month-end MRR, active customers, and its movements by kind.
 #[derive(Clone, Debug, Default)]
@@ -90,45 +59,72 @@ pub struct MonthTotals {
 
 pub type GroupKey = Option<String>;
 
-/// Month totals per group and month.
+/// Month totals per group for every month of `months`: the movements of the month, and month-end
+/// MRR and active customers as running sums of their changes over every earlier month.
 pub async fn month_totals(
     db: &DatabaseConnection,
     scope: &KpiScope,
     months: RangeInclusive<MonthIndex>,
 ) -> AppResult<HashMap<(GroupKey, MonthIndex), MonthTotals>> {
     let backend = db.get_database_backend();
-    let mut sql = Sql::new(backend);
-    with_movements(&mut sql, scope, months);
-    sql.push(
-        "SELECT group_key, idx, SUM(c) AS mrr, SUM(CASE WHEN c > 0 THEN 1 ELSE 0 END) AS active, \
-         SUM(CASE WHEN kind = 'NEW' THEN c ELSE 0 END) AS new_mrr, SUM(CASE WHEN kind = 'NEW' THEN 1 ELSE 0 END) AS new_customers, \
-         SUM(CASE WHEN kind = 'EXPANSION' THEN c - p ELSE 0 END) AS expansion_mrr, \
-         SUM(CASE WHEN kind = 'CONTRACTION' THEN p - c ELSE 0 END) AS contraction_mrr, \
-         SUM(CASE WHEN kind = 'CHURN' THEN p ELSE 0 END) AS churned_mrr, SUM(CASE WHEN kind = 'CHURN' THEN 1 ELSE 0 END) AS churned_customers, \
-         SUM(CASE WHEN kind = 'REACTIVATION' THEN c ELSE 0 END) AS reactivation_mrr, \
-         SUM(CASE WHEN kind = 'REACTIVATION' THEN 1 ELSE 0 END) AS reactivated_customers \
-         FROM movements GROUP BY group_key, idx",
-    );
+    let mut sql = over_books(db, scope);
+    let amount = |column: &str, alias: &str| select_amount(backend, true, "r", column, alias);
+    sql.push(&format!(
+        "SELECT b.group_key, r.month, {}, CAST(SUM(r.active_delta) AS BIGINT) AS active, \
+         {}, CAST(SUM(r.new_customers) AS BIGINT) AS new_customers, {}, {}, \
+         {}, CAST(SUM(r.churned_customers) AS BIGINT) AS churned_customers, \
+         {}, CAST(SUM(r.reactivated_customers) AS BIGINT) AS reactivated_customers \
+         FROM mrr_book_months r {JOIN_BOOKS} WHERE r.month <= ",
+        amount("mrr_delta", "mrr"),
+        amount("new_mrr", "new_mrr"),
+        amount("expansion_mrr", "expansion_mrr"),
+        amount("contraction_mrr", "contraction_mrr"),
+        amount("churned_mrr", "churned_mrr"),
+        amount("reactivation_mrr", "reactivation_mrr"),
+    ))
+    .bind(*months.end())
+    .push(" GROUP BY b.group_key, r.month");
     let read = |row: &QueryResult| -> Result<((GroupKey, MonthIndex), MonthTotals), DbErr> {
-        let key = (row.try_get::<Option<String>>("", "group_key")?, row.try_get::<i32>("", "idx")?);
+        let key = (row.try_get::<Option<String>>("", "group_key")?, row.try_get::<i32>("", "month")?);
         Ok((
             key,
             MonthTotals {
-                mrr: money(backend, row, "mrr")?,
+                mrr: read_amount(backend, row, "mrr")?,
                 active: count(row, "active")?,
-                new_mrr: money(backend, row, "new_mrr")?,
+                new_mrr: read_amount(backend, row, "new_mrr")?,
                 new_customers: count(row, "new_customers")?,
-                expansion_mrr: money(backend, row, "expansion_mrr")?,
-                contraction_mrr: money(backend, row, "contraction_mrr")?,
-                churned_mrr: money(backend, row, "churned_mrr")?,
+                expansion_mrr: read_amount(backend, row, "expansion_mrr")?,
+                contraction_mrr: read_amount(backend, row, "contraction_mrr")?,
+                churned_mrr: read_amount(backend, row, "churned_mrr")?,
                 churned_customers: count(row, "churned_customers")?,
-                reactivation_mrr: money(backend, row, "reactivation_mrr")?,
+                reactivation_mrr: read_amount(backend, row, "reactivation_mrr")?,
                 reactivated_customers: count(row, "reactivated_customers")?,
             },
         ))
     };
     let rows = db.query_all_raw(sql.statement()).await?;
-    Ok(rows.iter().map(read).collect::<Result<_, _>>()?)
+    let mut changes: HashMap<GroupKey, BTreeMap<MonthIndex, MonthTotals>> = HashMap::new();
+    for row in &rows {
+        let ((group, month), totals) = read(row)?;
+        changes.entry(group).or_default().insert(month, totals);
+    }
+    let mut out = HashMap::new();
+    for (group, changes) in changes {
+        // Month-end MRR and active customers are running sums of their monthly changes.
+        let (mut mrr, mut active) = (Decimal::ZERO, 0);
+        for earlier in changes.range(..*months.start()).map(|(_, t)| t) {
+            mrr += earlier.mrr;
+            active += earlier.active;
+        }
+        for month in months.clone() {
+            let mut totals = changes.get(&month).cloned().unwrap_or_default();
+            mrr += totals.mrr;
+            active += totals.active;
+            (totals.mrr, totals.active) = (mrr.normalize(), active);
+            out.insert((group.clone(), month), totals);
+        }
+    }
+    Ok(out)
 }
 
 /// An opening cohort `C = {a in S : MRR(a, B) > 0}` followed to month `L`.
@@ -148,54 +144,86 @@ pub struct Cohort {
     pub upsold: i64,
 }
 
-/// A cohort to follow: opening month `opening`, expansions counted over `first..=last`.
+/// A cohort to follow: opening month `opening` to last month `last`, `last - opening` one of
+/// the ledger's window lengths (1, 3 or 12 months).
 #[derive(Clone, Copy, Debug)]
 pub struct CohortWindow {
     pub opening: MonthIndex,
-    pub first: MonthIndex,
     pub last: MonthIndex,
 }
 
-/// Each window's cohort per group, keyed by the window's position in `windows`.
+/// Each window's cohort per group, keyed by the window's position in `windows`. `months` (the
+/// month totals of the same scope, covering every opening month) give `|C|` and
+/// `sum MRR(a, B)`; the cohort rollup gives the rest as running sums up to the opening month.
 pub async fn cohorts(
     db: &DatabaseConnection,
     scope: &KpiScope,
-    months: RangeInclusive<MonthIndex>,
     windows: &[CohortWindow],
 ) -> AppResult<HashMap<(usize, GroupKey), Cohort>> {
+    if windows.iter().any(|w| !COHORT_WINDOWS.contains(&(w.last - w.opening))) {
+        return Err(AppError::internal("a cohort window the MRR ledger does not keep"));
+    }
+    let Some(latest) = windows.iter().map(|w| w.opening).max() else { return Ok(HashMap::new()) };
     let backend = db.get_database_backend();
-    let mut sql = Sql::new(backend);
-    with_movements(&mut sql, scope, months);
-    sql.push(", windows(w, opening, first_idx, last_idx) AS (VALUES ");
-    sql.values_rows(windows.iter().enumerate(), |(i, w)| vec![i as i32, w.opening, w.first, w.last]);
-    sql.push(
-        "), upsold AS (SELECT DISTINCT w.w, e.account_id FROM windows w \
-         JOIN movements e ON e.kind = 'EXPANSION' AND e.idx BETWEEN w.first_idx AND w.last_idx) \
-         SELECT w.w, b.group_key, COUNT(*) AS size, SUM(b.c) AS start_mrr, SUM(l.c) AS end_mrr, \
-         SUM(CASE WHEN l.c < b.c THEN l.c ELSE b.c END) AS kept_mrr, \
-         SUM(CASE WHEN l.c > 0 THEN 1 ELSE 0 END) AS retained, \
-         SUM(CASE WHEN up.account_id IS NULL THEN 0 ELSE 1 END) AS upsold \
-         FROM windows w JOIN movements b ON b.idx = w.opening AND b.c > 0 \
-         JOIN movements l ON l.account_id = b.account_id AND l.idx = w.last_idx \
-         LEFT JOIN upsold up ON up.w = w.w AND up.account_id = b.account_id \
-         GROUP BY w.w, b.group_key",
-    );
-    let read = |row: &QueryResult| -> Result<((usize, GroupKey), Cohort), DbErr> {
-        let key = (row.try_get::<i32>("", "w")? as usize, row.try_get::<Option<String>>("", "group_key")?);
-        Ok((
-            key,
-            Cohort {
-                size: count(row, "size")?,
-                start_mrr: money(backend, row, "start_mrr")?,
-                end_mrr: money(backend, row, "end_mrr")?,
-                kept_mrr: money(backend, row, "kept_mrr")?,
-                retained: count(row, "retained")?,
-                upsold: count(row, "upsold")?,
-            },
-        ))
-    };
+    let mut sql = over_books(db, scope);
+    sql.push(&format!(
+        "SELECT b.group_key, r.window_months, r.month, {}, {}, \
+         CAST(SUM(r.retained) AS BIGINT) AS retained, CAST(SUM(r.upsold) AS BIGINT) AS upsold \
+         FROM mrr_book_cohorts r {JOIN_BOOKS} WHERE r.month <= ",
+        select_amount(backend, true, "r", "end_mrr", "end_mrr"),
+        select_amount(backend, true, "r", "kept_mrr", "kept_mrr"),
+    ))
+    .bind(latest)
+    .push(" GROUP BY b.group_key, r.window_months, r.month");
     let rows = db.query_all_raw(sql.statement()).await?;
-    Ok(rows.iter().map(read).collect::<Result<_, _>>()?)
+    let mut changes: HashMap<(GroupKey, i32), BTreeMap<MonthIndex, Cohort>> = HashMap::new();
+    for row in &rows {
+        let change = Cohort {
+            end_mrr: read_amount(backend, row, "end_mrr")?,
+            kept_mrr: read_amount(backend, row, "kept_mrr")?,
+            retained: count(row, "retained")?,
+            upsold: count(row, "upsold")?,
+            ..Cohort::default()
+        };
+        let key = (row.try_get::<Option<String>>("", "group_key")?, row.try_get::<i32>("", "window_months")?);
+        changes.entry(key).or_default().insert(row.try_get::<i32>("", "month")?, change);
+    }
+    let mut out = HashMap::new();
+    for (i, window) in windows.iter().enumerate() {
+        for ((group, length), changes) in &changes {
+            if *length != window.last - window.opening {
+                continue;
+            }
+            let mut cohort = Cohort::default();
+            for change in changes.range(..=window.opening).map(|(_, c)| c) {
+                cohort.end_mrr += change.end_mrr;
+                cohort.kept_mrr += change.kept_mrr;
+                cohort.retained += change.retained;
+                cohort.upsold += change.upsold;
+            }
+            out.insert((i, group.clone()), cohort);
+        }
+    }
+    Ok(out)
+}
+
+/// Completes each cohort with its size and opening MRR: the active customers and month-end MRR
+/// of its group in the opening month.
+pub fn open_cohorts(
+    windows: &[CohortWindow],
+    mut cohorts: HashMap<(usize, GroupKey), Cohort>,
+    months: &HashMap<(GroupKey, MonthIndex), MonthTotals>,
+) -> HashMap<(usize, GroupKey), Cohort> {
+    for ((group, month), totals) in months {
+        for (i, _) in windows.iter().enumerate().filter(|(_, w)| w.opening == *month) {
+            let cohort = cohorts.entry((i, group.clone())).or_default();
+            (cohort.size, cohort.start_mrr) = (totals.active, totals.mrr);
+        }
+    }
+    for cohort in cohorts.values_mut() {
+        (cohort.end_mrr, cohort.kept_mrr) = (cohort.end_mrr.normalize(), cohort.kept_mrr.normalize());
+    }
+    cohorts
 }
 
 /// One account's movement in one month (the drill-down of `mrrMovements`).
@@ -212,24 +240,29 @@ pub struct AccountMovement {
 pub async fn account_movements(
     db: &DatabaseConnection,
     scope: &KpiScope,
-    months: RangeInclusive<MonthIndex>,
     shown: RangeInclusive<MonthIndex>,
 ) -> AppResult<Vec<AccountMovement>> {
     let backend = db.get_database_backend();
     let mut sql = Sql::new(backend);
-    with_movements(&mut sql, scope, months);
-    sql.push("SELECT mv.account_id, mv.idx, mv.kind, mv.p, mv.c FROM movements mv JOIN accounts a ON a.id = mv.account_id WHERE mv.kind IS NOT NULL AND mv.idx BETWEEN ")
-        .bind(*shown.start())
-        .push(" AND ")
-        .bind(*shown.end())
-        .push(" ORDER BY mv.idx, a.external_id");
+    sql.push(&format!(
+        "SELECT c.account_id, c.month, c.kind, {}, {} FROM mrr_changes c \
+         JOIN accounts a ON a.id = c.account_id WHERE c.month BETWEEN ",
+        select_amount(backend, false, "c", "mrr_before", "mrr_before"),
+        select_amount(backend, false, "c", "mrr_after", "mrr_after"),
+    ))
+    .bind(*shown.start())
+    .push(" AND ")
+    .bind(*shown.end())
+    .push(" AND c.account_id IN (")
+    .select(&scope.accounts)
+    .push(") ORDER BY c.month, a.external_id");
     let read = |row: &QueryResult| -> Result<AccountMovement, DbErr> {
         Ok(AccountMovement {
             account_id: row.try_get("", "account_id")?,
-            month: row.try_get("", "idx")?,
+            month: row.try_get("", "month")?,
             kind: row.try_get("", "kind")?,
-            before: money(backend, row, "p")?,
-            after: money(backend, row, "c")?,
+            before: read_amount(backend, row, "mrr_before")?,
+            after: read_amount(backend, row, "mrr_after")?,
         })
     };
     let rows = db.query_all_raw(sql.statement()).await?;

@@ -6,6 +6,7 @@ use chrono::Datelike;
 
 use crate::db_enum::db_enum;
 use crate::ingest::{AccountRecordInput, AccountRef, Batch, RowCheck, UpsertResult, fetch_map, record_keys};
+use crate::ledger::LedgerChanges;
 use crate::loaders::loaders;
 use crate::org::Role;
 use crate::scalars::{Date, Decimal};
@@ -95,6 +96,14 @@ impl AccountRecordInput for SubscriptionInput {
             end_date: self.end_date.map(|d| d.0),
             renews_id: renews.map(|r| r.id),
         }
+    }
+}
+
+/// A subscription written over `before` changes the MRR of its account (and of its old one).
+pub fn follow(before: Option<&subscription::Model>, after: &subscription::Model, ledger: &mut LedgerChanges) {
+    ledger.subscriptions_changed(after.account_id);
+    if let Some(before) = before {
+        ledger.subscriptions_changed(before.account_id);
     }
 }
 
