@@ -168,11 +168,11 @@ async fn apply_to(txn: &impl ConnectionTrait, changes: &LedgerChanges, accounts:
             continue;
         }
         for (sign, book, changes) in [(-1, old_book, &old), (1, book, &new)] {
-            let (month_deltas, cohort_deltas) = series::contributions(changes);
-            for (month, delta) in month_deltas {
+            let contributions = series::contributions(changes);
+            for (month, delta) in contributions.months {
                 months.entry((book.clone(), month)).or_default().add(&delta, sign);
             }
-            for ((window, opening), delta) in cohort_deltas {
+            for (window, opening, delta) in contributions.cohorts {
                 cohorts.entry((book.clone(), window, opening)).or_default().add(&delta, sign);
             }
         }

@@ -178,11 +178,19 @@ impl CohortDelta {
     }
 }
 
-/// An account's contributions to its book: month deltas by month, and cohort deltas by
-/// (window length, opening month). The cohort values of an opening month are the running sum of
-/// the deltas up to it: they change only where B or B + k is a change month, so a few deltas
-/// describe every opening month, however far the subscriptions reach.
-pub fn contributions(changes: &[Change]) -> (Vec<(MonthIndex, MonthDelta)>, Vec<((i32, MonthIndex), CohortDelta)>) {
+/// An account's contributions to its book.
+#[derive(Debug, Default)]
+pub struct Contributions {
+    /// Month deltas by month.
+    pub months: Vec<(MonthIndex, MonthDelta)>,
+    /// Cohort deltas by window length and opening month.
+    pub cohorts: Vec<(i32, MonthIndex, CohortDelta)>,
+}
+
+/// An account's contributions to its book. The cohort values of an opening month are the
+/// running sum of the deltas up to it: they change only where B or B + k is a change month, so
+/// a few deltas describe every opening month, however far the subscriptions reach.
+pub fn contributions(changes: &[Change]) -> Contributions {
     let months = changes.iter().map(|c| (c.month, MonthDelta::of(c))).collect();
     let mut cohorts = Vec::new();
     for window in COHORT_WINDOWS {
@@ -193,12 +201,12 @@ pub fn contributions(changes: &[Change]) -> (Vec<(MonthIndex, MonthDelta)>, Vec<
             if value != previous {
                 let mut delta = value.clone();
                 delta.add(&previous, -1);
-                cohorts.push(((window, opening), delta));
+                cohorts.push((window, opening, delta));
                 previous = value;
             }
         }
     }
-    (months, cohorts)
+    Contributions { months, cohorts }
 }
 
 #[cfg(test)]
@@ -251,7 +259,7 @@ mod tests {
         #[test]
         fn ledger_matches_the_definitions(terms in proptest::collection::vec(term(), 0..6)) {
             let changes = changes(&terms);
-            let (months, cohorts) = contributions(&changes);
+            let Contributions { months, cohorts } = contributions(&changes);
             let first = month_index(day(2023, 1, 1));
             let (mut mrr, mut active) = (Decimal::ZERO, 0);
             for m in first..first + 72 {
@@ -264,7 +272,7 @@ mod tests {
                 prop_assert_eq!(active, i64::from(!expected.is_zero()));
                 for window in COHORT_WINDOWS {
                     let mut sum = CohortDelta::default();
-                    for (_, delta) in cohorts.iter().filter(|((w, b), _)| *w == window && *b <= m) {
+                    for (_, _, delta) in cohorts.iter().filter(|(w, b, _)| *w == window && *b <= m) {
                         sum.add(delta, 1);
                     }
                     let (start, end) = (mrr_by_definition(&terms, m), mrr_by_definition(&terms, m + window));
