@@ -13,6 +13,7 @@ mod health;
 mod helpers;
 mod ingest;
 mod kpis;
+mod ledger;
 mod limits;
 mod properties;
 mod schema;

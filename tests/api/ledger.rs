@@ -1,0 +1,182 @@
+//! The MRR ledger (`cs_kpi::ledger`) that the revenue KPIs read: kept exact by ingest through
+//! every kind of change, equal to a rebuild from the subscriptions alone.
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+
+use crate::helpers::{ADMIN, INTEGRATION, TestApp};
+use cs_kpi::org::Role;
+
+/// The revenue KPIs of 2023-2026 by month, quarter and year, whole and grouped by every
+/// dimension: every figure the ledger feeds.
+async fn revenue_figures(app: &TestApp) -> Vec<Value> {
+    let query = "query($granularity: Granularity!, $groupBy: Dimension) { \
+        kpis(period: { from: \"2023-01-01\", to: \"2026-12-31\", granularity: $granularity }, groupBy: $groupBy) { \
+        periodStart group mrr activeCustomers newMrr expansionMrr contractionMrr churnedMrr reactivationMrr \
+        newCustomers churnedCustomers reactivatedCustomers logoChurnRate netRevenueRetention grossRevenueRetention \
+        netRevenueRetentionTtm grossRevenueRetentionTtm customerRetentionRate upsellRate ltv } \
+        mrrMovements(period: { from: \"2023-01-01\", to: \"2026-12-31\" }) { account { externalId } month kind amount } }";
+    let mut out = Vec::new();
+    for granularity in ["MONTH", "QUARTER", "YEAR"] {
+        for group_by in [Value::Null, json!("CSM"), json!("SEGMENT"), json!("TEAM")] {
+            let reply = app.gql(ADMIN, query, json!({ "granularity": granularity, "groupBy": group_by })).await;
+            out.push(reply.data().clone());
+        }
+    }
+    out
+}
+
+/// Forgets the ledger and rebuilds it from the subscriptions, as a start on a database from
+/// before the ledger would.
+async fn rebuild(app: &TestApp) {
+    for table in ["aggregate_versions", "mrr_changes", "mrr_book_months", "mrr_book_cohorts"] {
+        app.db.execute_unprepared(&format!("DELETE FROM {table}")).await.expect("clear the ledger");
+    }
+    cs_kpi::ledger::ensure_built(&app.db).await.expect("rebuild the ledger");
+}
+
+/// A small deterministic generator (xorshift), so that a failure replays.
+struct Dice(u64);
+
+impl Dice {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+
+    fn pick<'a, T>(&mut self, from: &'a [T]) -> &'a T {
+        &from[self.below(from.len() as u64) as usize]
+    }
+}
+
+const CSMS: [&str; 3] = ["csm-a@acme.example", "csm-b@acme.example", "csm-c@acme.example"];
+const SEGMENTS: [Option<&str>; 3] = [Some("SMB"), Some("ENT"), None];
+
+fn account(dice: &mut Dice, n: u64) -> Value {
+    let csm = match dice.below(4) {
+        3 => Value::Null,
+        i => json!(CSMS[i as usize]),
+    };
+    json!({ "externalId": format!("ACC-{n}"), "name": format!("Account {n}"), "segment": dice.pick(&SEGMENTS), "csmEmail": csm })
+}
+
+fn subscription(dice: &mut Dice, n: u64, accounts: u64) -> Value {
+    let start = 2023 * 12 + dice.below(40) as i32;
+    let day = 1 + dice.below(27);
+    let end = match dice.below(3) {
+        0 => Value::Null,
+        _ => {
+            // Sometimes within the start's month: never counted at a month end.
+            let end = start + dice.below(18) as i32;
+            let end_day = if end == start { 28 } else { 1 + dice.below(28) };
+            json!(format!("{}-{:02}-{end_day:02}", end / 12, end % 12 + 1))
+        }
+    };
+    json!({
+        "externalId": format!("SUB-{n}"),
+        "accountExternalId": format!("ACC-{}", dice.below(accounts)),
+        "mrr": format!("{}.{:02}", dice.below(5) * 100, dice.below(100)),
+        "startDate": format!("{}-{:02}-{day:02}", start / 12, start % 12 + 1),
+        "endDate": end,
+    })
+}
+
+#[tokio::test]
+async fn the_ledger_follows_every_change_and_equals_a_rebuild() {
+    let app = TestApp::with_operators().await;
+    let teams = [json!({ "name": "North" }), json!({ "name": "South" })];
+    app.ingest_ok(INTEGRATION, "upsertTeams", "TeamInput", &teams).await;
+    for (i, csm) in CSMS.iter().enumerate() {
+        app.user(csm, Role::Csm, Some(if i == 0 { "North" } else { "South" })).await;
+    }
+    let mut dice = Dice(0x9e37_79b9_7f4a_7c15);
+    const ACCOUNTS: u64 = 10;
+    let accounts: Vec<Value> = (0..ACCOUNTS).map(|n| account(&mut dice, n)).collect();
+    app.ingest_ok(INTEGRATION, "upsertAccounts", "AccountInput", &accounts).await;
+    for round in 0..5 {
+        // New subscriptions and changes to existing ones (price, dates, even the account).
+        let subscriptions: Vec<Value> = (0..8)
+            .map(|_| {
+                let n = dice.below(20 + round * 4);
+                subscription(&mut dice, n, ACCOUNTS)
+            })
+            .collect();
+        let mut unique: Vec<Value> = Vec::new();
+        for s in subscriptions {
+            if !unique.iter().any(|u| u["externalId"] == s["externalId"]) {
+                unique.push(s);
+            }
+        }
+        let reply = app.ingest(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &unique).await;
+        assert!(reply.errors().is_empty(), "round {round}: {:?}", reply.errors());
+        // Accounts move between CSMs and segments, which moves their whole history.
+        let moved: Vec<Value> = (0..3)
+            .map(|_| {
+                let n = dice.below(ACCOUNTS);
+                account(&mut dice, n)
+            })
+            .collect();
+        let mut unique: Vec<Value> = Vec::new();
+        for a in moved {
+            if !unique.iter().any(|u| u["externalId"] == a["externalId"]) {
+                unique.push(a);
+            }
+        }
+        app.ingest_ok(INTEGRATION, "upsertAccounts", "AccountInput", &unique).await;
+
+        let incremental = revenue_figures(&app).await;
+        rebuild(&app).await;
+        assert!(app.count("aggregate_versions").await == 1, "the rebuild marks its version");
+        assert_eq!(incremental, revenue_figures(&app).await, "round {round}: the ledger drifted from its rebuild");
+    }
+    assert!(app.count("mrr_changes").await > 0 && app.count("mrr_book_cohorts").await > 0);
+}
+
+#[tokio::test]
+async fn an_account_that_changes_csm_takes_its_history_along() {
+    let app = TestApp::with_operators().await;
+    for csm in &CSMS[..2] {
+        app.user(csm, Role::Csm, None).await;
+    }
+    let account = |csm: &str| json!([{ "externalId": "ACC-1", "name": "One", "csmEmail": csm }]);
+    app.ingest_ok(INTEGRATION, "upsertAccounts", "AccountInput", account(CSMS[0]).as_array().expect("rows")).await;
+    let subscription =
+        json!({ "externalId": "S-1", "accountExternalId": "ACC-1", "mrr": "120.50", "startDate": "2025-01-10" });
+    app.ingest_ok(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &[subscription]).await;
+    let by_csm = || async {
+        let reply = app
+            .gql(
+                ADMIN,
+                "{ kpis(period: { from: \"2025-01-01\", to: \"2025-02-28\" }, groupBy: CSM) { periodStart group mrr newMrr } }",
+                json!({}),
+            )
+            .await;
+        let rows = reply.data()["kpis"].as_array().cloned().unwrap_or_default();
+        rows.iter()
+            .map(|r| (r["periodStart"].as_str().unwrap_or("").to_owned(), r["mrr"].clone(), r["newMrr"].clone()))
+            .collect::<Vec<_>>()
+    };
+    let january = ("2025-01-01".to_owned(), json!("120.50"), json!("120.50"));
+    let february = ("2025-02-01".to_owned(), json!("120.50"), json!("0.00"));
+    assert_eq!(by_csm().await, vec![january.clone(), february.clone()]);
+    let january_by_csm = "{ kpis(period: { from: \"2025-01-01\", to: \"2025-01-31\" }, groupBy: CSM) { group mrr } }";
+    let before = app.gql(ADMIN, january_by_csm, json!({})).await.data()["kpis"].clone();
+    app.ingest_ok(INTEGRATION, "upsertAccounts", "AccountInput", account(CSMS[1]).as_array().expect("rows")).await;
+    let after = app.gql(ADMIN, january_by_csm, json!({})).await.data()["kpis"].clone();
+    assert_eq!(before.as_array().map(Vec::len), Some(1));
+    assert_eq!(after.as_array().map(Vec::len), Some(1));
+    assert_ne!(before[0]["group"], after[0]["group"], "January's MRR now belongs to the new CSM");
+    assert_eq!((before[0]["mrr"].clone(), after[0]["mrr"].clone()), (json!("120.50"), json!("120.50")));
+    // The old CSM's own dashboard no longer shows the account, the new one's does.
+    let own = |email: &'static str| {
+        let app = &app;
+        async move {
+            let reply = app
+                .gql(email, "{ kpis(period: { from: \"2025-01-01\", to: \"2025-01-31\" }) { mrr } }", json!({}))
+                .await;
+            reply.data()["kpis"][0]["mrr"].clone()
+        }
+    };
+    assert_eq!((own(CSMS[0]).await, own(CSMS[1]).await), (json!("0.00"), json!("120.50")));
+}
