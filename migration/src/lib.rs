@@ -3,13 +3,13 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_initial;
-mod m20261130_000001_mrr_ledger;
+mod m20261130_000001_ledger;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_initial::Migration), Box::new(m20261130_000001_mrr_ledger::Migration)]
+        vec![Box::new(m20261123_000001_initial::Migration), Box::new(m20261130_000001_ledger::Migration)]
     }
 }

@@ -1,22 +1,23 @@
 //! Health over a period (KPIS.md, sections 6 and 8), from the health of every account of S
-//! active at the end of P, computed set-wise (one query per component for all of them).
+//! active at the end of P, which the ledger keeps per book, month and presence pattern.
 //!
 //! | KPI | formula |
 //! |---|---|
 //! | `averageHealthScore` | mean score on `end(P)` over accounts active at the end of P |
 //! | `dataCompleteness` | among accounts active at the end of P: share whose health on `end(P)` has all six components present (present = has data, whatever its weight) |
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_graphql::SimpleObject;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use super::movements::GroupKey;
-use super::period::Period;
+use super::period::{MonthIndex, Period};
 use super::revenue::share;
-use super::scope::KpiScope;
+use super::scope::{JOIN_BOOKS, KpiScope};
+use super::sql::count;
 use crate::error::AppResult;
 use crate::health::model::Model;
-use crate::health::score;
+use crate::ledger::health::{COMPONENT_COLUMNS, HealthDelta};
 
 #[derive(SimpleObject, Clone, Debug, Default)]
 pub struct HealthKpis {
@@ -26,46 +27,66 @@ pub struct HealthKpis {
 
 pub const FIELDS: &[&str] = &["averageHealthScore", "dataCompleteness"];
 
+/// Per period and group, from the ledger's `health_book_months`: for each presence pattern p of
+/// the components, the accounts active at the end of P with that pattern (`n_p`) and the sums
+/// of their component values (`S_p,i`), as running sums up to the period's last month. Every
+/// account of a pattern divides by the same weight total `W_p = sum_{i in p} w_i`, so
+/// `averageHealthScore = sum_p (sum_{i in p} w_i * S_p,i) / W_p / sum_p n_p` over the patterns
+/// with `W_p > 0`, and `dataCompleteness = n_(all six) / sum_p n_p`.
 pub async fn health(
     db: &DatabaseConnection,
     scope: &KpiScope,
     periods: &[Period],
     model: &Model,
 ) -> AppResult<HashMap<(usize, GroupKey), HealthKpis>> {
-    let backend = db.get_database_backend();
-    let targets = |sql: &mut super::sql::Sql| {
-        scope.with_accounts(sql);
-        sql.push(", ");
-        super::period::with_periods(sql, periods);
-        sql.push(", ");
-        scope.with_active(sql);
-        sql.push(", targets(tkey, account_id, day) AS (SELECT CAST(ac.p AS BIGINT), ac.account_id, pr.end_date FROM active ac JOIN periods pr ON pr.p = ac.p)");
-    };
-    let components = score::components(db, &targets).await?;
-    let mut groups = super::sql::Sql::new(backend);
-    groups.push("WITH ");
-    scope.with_accounts(&mut groups);
-    groups.push(" SELECT account_id, group_key FROM scope_accounts");
-    let group_of: HashMap<i64, GroupKey> = db
-        .query_all_raw(groups.statement())
-        .await?
-        .iter()
-        .map(|row| Ok((row.try_get::<i64>("", "account_id")?, row.try_get::<Option<String>>("", "group_key")?)))
-        .collect::<Result<_, sea_orm::DbErr>>()?;
+    let Some(latest) = periods.iter().map(|p| p.last).max() else { return Ok(HashMap::new()) };
+    let mut sql = scope.over_books(db.get_database_backend());
+    let sums: Vec<String> = COMPONENT_COLUMNS.iter().map(|c| format!("SUM(r.{c}) AS {c}")).collect();
+    sql.push(&format!(
+        "SELECT b.group_key, r.month, r.pattern, CAST(SUM(r.accounts) AS BIGINT) AS accounts, {} \
+         FROM health_book_months r {JOIN_BOOKS} WHERE r.month <= ",
+        sums.join(", ")
+    ))
+    .bind(latest)
+    .push(" GROUP BY b.group_key, r.month, r.pattern");
+    let mut changes: HashMap<(GroupKey, i32), BTreeMap<MonthIndex, HealthDelta>> = HashMap::new();
+    for row in db.query_all_raw(sql.statement()).await? {
+        let mut delta = HealthDelta { accounts: count(&row, "accounts")?, sums: [0.0; 6] };
+        for (sum, column) in delta.sums.iter_mut().zip(COMPONENT_COLUMNS) {
+            *sum = row.try_get::<Option<f64>>("", column)?.unwrap_or(0.0);
+        }
+        let key = (row.try_get::<Option<String>>("", "group_key")?, row.try_get::<i32>("", "pattern")?);
+        changes.entry(key).or_default().insert(row.try_get::<i32>("", "month")?, delta);
+    }
+    // Patterns in a fixed order, so that the same data always sums to the same float.
+    let mut changes: Vec<_> = changes.into_iter().collect();
+    changes.sort_by(|a, b| a.0.cmp(&b.0));
 
     // Per period and group: (sum of scores, scored accounts, complete accounts, active accounts).
-    // Accounts in a fixed order, so that the same accounts always sum to the same float.
-    let mut components: Vec<_> = components.into_iter().collect();
-    components.sort_by_key(|(key, _)| *key);
     let mut totals: HashMap<(usize, GroupKey), (f64, i64, i64, i64)> = HashMap::new();
-    for ((p, account), values) in &components {
-        let total = totals.entry((*p as usize, group_of.get(account).cloned().flatten())).or_default();
-        if let Some(score) = model.score(values) {
-            total.0 += score;
-            total.1 += 1;
+    for (i, period) in periods.iter().enumerate() {
+        for ((group, pattern), changes) in &changes {
+            let mut at_end = HealthDelta::default();
+            for delta in changes.range(..=period.last).map(|(_, d)| d) {
+                at_end.accounts += delta.accounts;
+                for (sum, value) in at_end.sums.iter_mut().zip(delta.sums) {
+                    *sum += value;
+                }
+            }
+            if at_end.accounts == 0 {
+                continue;
+            }
+            let present = |c: usize| pattern & (1 << c) != 0;
+            let weight: f64 = (0..6).filter(|c| present(*c)).map(|c| model.weights[c]).sum();
+            let total = totals.entry((i, group.clone())).or_default();
+            if weight > 0.0 {
+                let weighted: f64 = (0..6).filter(|c| present(*c)).map(|c| model.weights[c] * at_end.sums[c]).sum();
+                total.0 += weighted / weight;
+                total.1 += at_end.accounts;
+            }
+            total.2 += if *pattern == ALL_PRESENT { at_end.accounts } else { 0 };
+            total.3 += at_end.accounts;
         }
-        total.2 += i64::from(values.iter().all(Option::is_some));
-        total.3 += 1;
     }
     Ok(totals
         .into_iter()
@@ -78,3 +99,6 @@ pub async fn health(
         })
         .collect())
 }
+
+/// The pattern of an account whose six components are all present.
+const ALL_PRESENT: i32 = 0b11_1111;

@@ -20,27 +20,11 @@ use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
 
 use super::period::MonthIndex;
-use super::scope::KpiScope;
+use super::scope::{JOIN_BOOKS, KpiScope};
 use super::sql::{Sql, count};
 use crate::error::{AppError, AppResult};
 use crate::ledger::series::COHORT_WINDOWS;
-use crate::ledger::{BOOK_KEY_SQL, read_amount, select_amount};
-
-/// Starts a statement with the CTE `scope_books(csm_key, segment_key, group_key)`: the books
-/// of the accounts of S, each with its group (books never straddle groups: a group is a
-/// segment, a CSM or a CSM's team).
-fn over_books(db: &DatabaseConnection, scope: &KpiScope) -> Sql {
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push(&format!("WITH scope_books(csm_key, segment_key, group_key) AS (SELECT DISTINCT {BOOK_KEY_SQL}, "))
-        .push(scope.group_key())
-        .push(" FROM accounts a LEFT JOIN users u ON u.id = a.csm_id WHERE a.id IN (")
-        .select(&scope.accounts)
-        .push(")) ");
-    sql
-}
-
-/// The join of a rollup table `r` with the books of S.
-const JOIN_BOOKS: &str = "JOIN scope_books b ON b.csm_key = r.csm_key AND b.segment_key = r.segment_key";
+use crate::ledger::{read_amount, select_amount};
 
 /// One group's month: month-end MRR, active customers, and its movements by kind.
 #[derive(Clone, Debug, Default)]
@@ -67,7 +51,7 @@ pub async fn month_totals(
     months: RangeInclusive<MonthIndex>,
 ) -> AppResult<HashMap<(GroupKey, MonthIndex), MonthTotals>> {
     let backend = db.get_database_backend();
-    let mut sql = over_books(db, scope);
+    let mut sql = scope.over_books(backend);
     let amount = |column: &str, alias: &str| select_amount(backend, true, "r", column, alias);
     sql.push(&format!(
         "SELECT b.group_key, r.month, {}, CAST(SUM(r.active_delta) AS BIGINT) AS active, \
@@ -165,7 +149,7 @@ pub async fn cohorts(
     }
     let Some(latest) = windows.iter().map(|w| w.opening).max() else { return Ok(HashMap::new()) };
     let backend = db.get_database_backend();
-    let mut sql = over_books(db, scope);
+    let mut sql = scope.over_books(backend);
     sql.push(&format!(
         "SELECT b.group_key, r.window_months, r.month, {}, {}, \
          CAST(SUM(r.retained) AS BIGINT) AS retained, CAST(SUM(r.upsold) AS BIGINT) AS upsold \

@@ -11,7 +11,11 @@ use super::{Dimension, ScopeInput};
 use crate::accounts::AccountFilter;
 use crate::auth::{caller, scope::Visibility};
 use crate::error::AppResult;
+use crate::ledger::BOOK_KEY_SQL;
 use entity::account;
+
+/// The join of a rollup table `r` with the books of S (see [`KpiScope::over_books`]).
+pub const JOIN_BOOKS: &str = "JOIN scope_books b ON b.csm_key = r.csm_key AND b.segment_key = r.segment_key";
 
 pub struct KpiScope {
     /// `SELECT id FROM accounts WHERE ...`: the accounts of S.
@@ -87,6 +91,19 @@ impl KpiScope {
              JOIN subscriptions s ON s.start_date <= pr.end_date AND (s.end_date IS NULL OR s.end_date > pr.end_date) AND {paying} > 0 \
              JOIN scope_accounts sa ON sa.account_id = s.account_id)"
         ));
+    }
+
+    /// Starts a statement with the CTE `scope_books(csm_key, segment_key, group_key)`: the books
+    /// of the ledger (`crate::ledger`) that hold the accounts of S, each with its group (a book
+    /// never straddles groups: a group is a segment, a CSM or a CSM's team).
+    pub fn over_books(&self, backend: DatabaseBackend) -> Sql {
+        let mut sql = Sql::new(backend);
+        sql.push(&format!("WITH scope_books(csm_key, segment_key, group_key) AS (SELECT DISTINCT {BOOK_KEY_SQL}, "))
+            .push(self.group_key())
+            .push(" FROM accounts a LEFT JOIN users u ON u.id = a.csm_id WHERE a.id IN (")
+            .select(&self.accounts)
+            .push(")) ");
+        sql
     }
 
     /// The SQL of an account's group key (over `accounts a` joined with its CSM as `u`).

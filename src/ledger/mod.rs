@@ -1,14 +1,18 @@
-//! The MRR ledger: exact aggregates behind the revenue KPIs, kept up to date by ingest in the
-//! batch's own transaction (so reads are never stale), and rebuilt from the subscriptions when
+//! The ledger: exact aggregates behind the revenue and health KPIs, kept up to date by ingest
+//! in the batch's own transaction (so reads are never stale), and rebuilt from the records when
 //! the database holds an older version of them.
 //!
 //! - `mrr_changes`: every account's month-end MRR change points, i.e. its movements;
 //! - `mrr_book_months` and `mrr_book_cohorts`: what the accounts of each book (CSM x segment)
-//!   add per month and per cohort opening month (see [`series`]).
+//!   add per month and per cohort opening month (see [`series`]);
+//! - `health_points` and `health_book_months`: every account's health at month ends, as change
+//!   points, and what it adds to its book per month and presence pattern (see [`health`]).
 //!
 //! A KPI scope is always a set of books: who sees an account, and every `ScopeInput` and
 //! `groupBy`, depend only on its CSM (and the CSM's team) and its segment. An account that
 //! changes CSM or segment moves its contributions from its old book to its new one.
+pub mod health;
+mod mrr;
 pub mod series;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,17 +21,14 @@ use rust_decimal::Decimal;
 use sea_orm::sea_query::Value;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, QueryResult};
 
-use crate::kpis::MovementKind;
-use crate::kpis::period::MonthIndex;
 use crate::kpis::sql::{Sql, count};
-use series::{Change, CohortDelta, MonthDelta, Term};
 
 /// The version of the aggregates this code writes; the data is rebuilt when it holds another.
 const VERSION: i32 = 1;
-const NAME: &str = "mrr_ledger";
+const NAME: &str = "ledger";
 
 /// Accounts per look-up statement, and rows per insert (at most 19 values each).
-const CHUNK: usize = 500;
+pub(super) const CHUNK: usize = 500;
 
 /// A book: the accounts of one CSM (or none) in one segment (or none), as the rollup tables key
 /// it (`csm_key` 0 for no CSM; `segment_key` `''` for no segment, else `'+'` and the segment).
@@ -38,6 +39,11 @@ pub struct Book {
 }
 
 impl Book {
+    /// The values of `csm_key` and `segment_key`.
+    fn key_values(&self) -> Vec<Value> {
+        vec![Value::from(self.csm_key), Value::from(self.segment_key.clone())]
+    }
+
     pub fn of(csm_id: Option<i64>, segment: Option<&str>) -> Book {
         Book { csm_key: csm_id.unwrap_or(0), segment_key: segment.map_or_else(String::new, |s| format!("+{s}")) }
     }
@@ -52,13 +58,22 @@ pub const BOOK_KEY_SQL: &str =
 pub struct LedgerChanges {
     /// Accounts whose subscriptions were created or changed.
     subscriptions_of: BTreeSet<i64>,
+    /// Accounts whose health records (or subscriptions) were created or changed.
+    health_of: BTreeSet<i64>,
     /// Accounts whose book changed, with the book they were in before the batch.
     moved_from: BTreeMap<i64, Book>,
 }
 
 impl LedgerChanges {
+    /// Subscriptions make MRR and, through activity and the revenue trend, health.
     pub fn subscriptions_changed(&mut self, account_id: i64) {
         self.subscriptions_of.insert(account_id);
+        self.health_of.insert(account_id);
+    }
+
+    /// A survey response, ticket, usage record or touchpoint.
+    pub fn health_changed(&mut self, account_id: i64) {
+        self.health_of.insert(account_id);
     }
 
     pub fn account_moved(&mut self, account_id: i64, from: Book) {
@@ -66,7 +81,7 @@ impl LedgerChanges {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.subscriptions_of.is_empty() && self.moved_from.is_empty()
+        self.subscriptions_of.is_empty() && self.health_of.is_empty() && self.moved_from.is_empty()
     }
 }
 
@@ -78,20 +93,47 @@ const SPLIT: i128 = 1_000_000_000;
 pub enum Sum {
     Amount(&'static str),
     Count(&'static str),
+    /// A floating-point sum (health component values).
+    Number(&'static str),
 }
 
 /// The stored columns of `sums`, in order.
-fn column_names(backend: DatabaseBackend, sums: &[Sum]) -> Vec<String> {
+pub(super) fn column_names(backend: DatabaseBackend, sums: &[Sum]) -> Vec<String> {
     sums.iter()
         .flat_map(|sum| match (sum, backend) {
             (Sum::Amount(name), DatabaseBackend::Sqlite) => vec![name.to_string(), format!("{name}_lo")],
-            (Sum::Amount(name) | Sum::Count(name), _) => vec![name.to_string()],
+            (Sum::Amount(name) | Sum::Count(name) | Sum::Number(name), _) => vec![name.to_string()],
         })
         .collect()
 }
 
+/// A record that feeds an account's health: a survey response, ticket, usage record or touchpoint.
+pub trait HealthInput {
+    fn account_id(&self) -> i64;
+}
+
+macro_rules! health_input {
+    ($($module:ident),+) => {$(
+        impl HealthInput for entity::$module::Model {
+            fn account_id(&self) -> i64 {
+                self.account_id
+            }
+        }
+    )+};
+}
+
+health_input!(feedback, ticket, usage_record, touchpoint);
+
+/// Writing a health input over `before` changes the health of its account (and of its old one).
+pub fn follow_health<R: HealthInput>(before: Option<&R>, after: &R, ledger: &mut LedgerChanges) {
+    ledger.health_changed(after.account_id());
+    if let Some(before) = before {
+        ledger.health_changed(before.account_id());
+    }
+}
+
 /// An amount's stored values: one `NUMERIC` in PostgreSQL, the two integers in SQLite.
-fn amount(backend: DatabaseBackend, value: Decimal) -> Result<Vec<Value>, DbErr> {
+pub(super) fn amount(backend: DatabaseBackend, value: Decimal) -> Result<Vec<Value>, DbErr> {
     match backend {
         DatabaseBackend::Sqlite => {
             let mut units = value;
@@ -138,145 +180,37 @@ pub fn read_amount(backend: DatabaseBackend, row: &QueryResult, alias: &str) -> 
 
 /// Brings the ledger up to date with `changes`, inside the batch's transaction.
 pub async fn apply(txn: &impl ConnectionTrait, changes: &LedgerChanges) -> Result<(), DbErr> {
-    let accounts: Vec<i64> = changes.subscriptions_of.iter().chain(changes.moved_from.keys()).copied().collect();
-    let accounts: Vec<i64> = accounts.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
+    let accounts: BTreeSet<i64> =
+        changes.subscriptions_of.iter().chain(&changes.health_of).chain(changes.moved_from.keys()).copied().collect();
+    let accounts: Vec<i64> = accounts.into_iter().collect();
     for chunk in accounts.chunks(CHUNK) {
-        apply_to(txn, changes, chunk).await?;
+        let books = current_books(txn, chunk).await?;
+        let moves: Vec<Move> = chunk
+            .iter()
+            .filter_map(|account| {
+                let to = books.get(account)?.clone();
+                let from = changes.moved_from.get(account).cloned().unwrap_or_else(|| to.clone());
+                Some(Move { account: *account, from, to })
+            })
+            .collect();
+        let recompute =
+            |set: &BTreeSet<i64>| moves.iter().filter(|m| set.contains(&m.account)).map(|m| m.account).collect();
+        mrr::apply(txn, &moves, &recompute(&changes.subscriptions_of)).await?;
+        health::apply(txn, &moves, &recompute(&changes.health_of)).await?;
     }
     Ok(())
 }
 
-async fn apply_to(txn: &impl ConnectionTrait, changes: &LedgerChanges, accounts: &[i64]) -> Result<(), DbErr> {
-    let backend = txn.get_database_backend();
-    let books = current_books(txn, accounts).await?;
-    let mut stored = stored_changes(txn, accounts).await?;
-    let recomputed: Vec<i64> = accounts.iter().copied().filter(|a| changes.subscriptions_of.contains(a)).collect();
-    let mut fresh = terms(txn, &recomputed).await?;
-
-    let mut months: BTreeMap<(Book, MonthIndex), MonthDelta> = BTreeMap::new();
-    let mut cohorts: BTreeMap<(Book, i32, MonthIndex), CohortDelta> = BTreeMap::new();
-    let mut rewritten: Vec<(i64, Vec<Change>)> = Vec::new();
-    for &account in accounts {
-        let Some(book) = books.get(&account) else { continue };
-        let old = stored.remove(&account).unwrap_or_default();
-        let new = match changes.subscriptions_of.contains(&account) {
-            true => series::changes(&fresh.remove(&account).unwrap_or_default()),
-            false => old.clone(),
-        };
-        let old_book = changes.moved_from.get(&account).unwrap_or(book);
-        if old == new && old_book == book {
-            continue;
-        }
-        for (sign, book, changes) in [(-1, old_book, &old), (1, book, &new)] {
-            let contributions = series::contributions(changes);
-            for (month, delta) in contributions.months {
-                months.entry((book.clone(), month)).or_default().add(&delta, sign);
-            }
-            for (window, opening, delta) in contributions.cohorts {
-                cohorts.entry((book.clone(), window, opening)).or_default().add(&delta, sign);
-            }
-        }
-        if old != new {
-            rewritten.push((account, new));
-        }
-    }
-
-    if !rewritten.is_empty() {
-        let mut delete = Sql::new(backend);
-        delete.push("DELETE FROM mrr_changes WHERE account_id IN (");
-        in_list(&mut delete, rewritten.iter().map(|(a, _)| *a));
-        txn.execute_raw(delete.push(")").statement()).await?;
-        let rows: Vec<(i64, &Change)> = rewritten.iter().flat_map(|(a, cs)| cs.iter().map(move |c| (*a, c))).collect();
-        for chunk in rows.chunks(CHUNK) {
-            let mut insert = Sql::new(backend);
-            let columns = column_names(backend, &[Sum::Amount("mrr_before"), Sum::Amount("mrr_after")]).join(", ");
-            insert.push(&format!("INSERT INTO mrr_changes (account_id, month, {columns}, kind) VALUES "));
-            let cells = chunk
-                .iter()
-                .map(|(account, c)| {
-                    let (before, after) = (amount(backend, c.before)?, amount(backend, c.after)?);
-                    Ok([
-                        vec![Value::from(*account), Value::from(c.month)],
-                        before,
-                        after,
-                        vec![Value::from(c.kind.as_db())],
-                    ]
-                    .concat())
-                })
-                .collect::<Result<Vec<_>, DbErr>>()?;
-            insert.values_rows(cells, |row| row);
-            txn.execute_raw(insert.statement()).await?;
-        }
-    }
-
-    let months: Vec<_> = months.into_iter().filter(|(_, d)| !d.is_zero()).collect();
-    for chunk in months.chunks(CHUNK) {
-        let cells = chunk
-            .iter()
-            .map(|((book, month), d)| {
-                Ok([
-                    vec![Value::from(book.csm_key), Value::from(book.segment_key.clone()), Value::from(*month)],
-                    amount(backend, d.mrr)?,
-                    vec![Value::from(d.active)],
-                    amount(backend, d.new_mrr)?,
-                    vec![Value::from(d.new_customers)],
-                    amount(backend, d.expansion_mrr)?,
-                    amount(backend, d.contraction_mrr)?,
-                    amount(backend, d.churned_mrr)?,
-                    vec![Value::from(d.churned_customers)],
-                    amount(backend, d.reactivation_mrr)?,
-                    vec![Value::from(d.reactivated_customers)],
-                ]
-                .concat())
-            })
-            .collect::<Result<Vec<_>, DbErr>>()?;
-        add_to(txn, "mrr_book_months", &["month"], MONTH_SUMS, cells).await?;
-    }
-    let cohorts: Vec<_> = cohorts.into_iter().filter(|(_, d)| !d.is_zero()).collect();
-    for chunk in cohorts.chunks(CHUNK) {
-        let cells = chunk
-            .iter()
-            .map(|((book, window, opening), d)| {
-                Ok([
-                    vec![
-                        Value::from(book.csm_key),
-                        Value::from(book.segment_key.clone()),
-                        Value::from(*window),
-                        Value::from(*opening),
-                    ],
-                    amount(backend, d.end_mrr)?,
-                    amount(backend, d.kept_mrr)?,
-                    vec![Value::from(d.retained), Value::from(d.upsold)],
-                ]
-                .concat())
-            })
-            .collect::<Result<Vec<_>, DbErr>>()?;
-        add_to(txn, "mrr_book_cohorts", &["window_months", "month"], COHORT_SUMS, cells).await?;
-    }
-    Ok(())
+/// An account of a batch: the book it was in before the batch, and the one it is in now.
+pub struct Move {
+    pub account: i64,
+    pub from: Book,
+    pub to: Book,
 }
-
-/// The summed columns of `mrr_book_months`, in insert order.
-const MONTH_SUMS: &[Sum] = &[
-    Sum::Amount("mrr_delta"),
-    Sum::Count("active_delta"),
-    Sum::Amount("new_mrr"),
-    Sum::Count("new_customers"),
-    Sum::Amount("expansion_mrr"),
-    Sum::Amount("contraction_mrr"),
-    Sum::Amount("churned_mrr"),
-    Sum::Count("churned_customers"),
-    Sum::Amount("reactivation_mrr"),
-    Sum::Count("reactivated_customers"),
-];
-
-/// The summed columns of `mrr_book_cohorts`, in insert order.
-const COHORT_SUMS: &[Sum] =
-    &[Sum::Amount("end_mrr"), Sum::Amount("kept_mrr"), Sum::Count("retained"), Sum::Count("upsold")];
 
 /// Adds rows `(csm_key, segment_key, keys..., sums...)` to a rollup table: inserted where the key
 /// is new, added column by column where it exists.
-async fn add_to(
+pub(super) async fn add_to(
     txn: &impl ConnectionTrait,
     table: &str,
     keys: &[&str],
@@ -295,7 +229,7 @@ async fn add_to(
     Ok(())
 }
 
-fn in_list(sql: &mut Sql, ids: impl Iterator<Item = i64>) {
+pub(super) fn in_list(sql: &mut Sql, ids: impl Iterator<Item = i64>) {
     for (i, id) in ids.enumerate() {
         if i > 0 {
             sql.push(", ");
@@ -304,7 +238,7 @@ fn in_list(sql: &mut Sql, ids: impl Iterator<Item = i64>) {
     }
 }
 
-async fn rows_of(
+pub(super) async fn rows_of(
     txn: &impl ConnectionTrait,
     select: &str,
     accounts: &[i64],
@@ -331,51 +265,7 @@ async fn current_books(txn: &impl ConnectionTrait, accounts: &[i64]) -> Result<B
         .collect()
 }
 
-/// The change points the ledger holds for each account.
-async fn stored_changes(txn: &impl ConnectionTrait, accounts: &[i64]) -> Result<BTreeMap<i64, Vec<Change>>, DbErr> {
-    let backend = txn.get_database_backend();
-    let select = format!(
-        "SELECT c.account_id, c.month, {}, {}, c.kind FROM mrr_changes c WHERE c.account_id IN (",
-        select_amount(backend, false, "c", "mrr_before", "mrr_before"),
-        select_amount(backend, false, "c", "mrr_after", "mrr_after")
-    );
-    let rows = rows_of(txn, &select, accounts, " ORDER BY c.account_id, c.month").await?;
-    let mut out: BTreeMap<i64, Vec<Change>> = BTreeMap::new();
-    for row in &rows {
-        let kind: String = row.try_get("", "kind")?;
-        let change = Change {
-            month: row.try_get("", "month")?,
-            before: read_amount(backend, row, "mrr_before")?,
-            after: read_amount(backend, row, "mrr_after")?,
-            kind: MovementKind::from_db(&kind).ok_or_else(|| DbErr::Custom(format!("unknown movement {kind}")))?,
-        };
-        out.entry(row.try_get("", "account_id")?).or_default().push(change);
-    }
-    Ok(out)
-}
-
-/// The subscriptions of each account, as MRR sees them.
-async fn terms(txn: &impl ConnectionTrait, accounts: &[i64]) -> Result<BTreeMap<i64, Vec<Term>>, DbErr> {
-    let rows = rows_of(
-        txn,
-        "SELECT account_id, mrr, start_date, end_date FROM subscriptions WHERE account_id IN (",
-        accounts,
-        "",
-    )
-    .await?;
-    let mut out: BTreeMap<i64, Vec<Term>> = BTreeMap::new();
-    for row in &rows {
-        let term = Term {
-            mrr: row.try_get::<entity::Money>("", "mrr")?.0,
-            start: row.try_get("", "start_date")?,
-            end: row.try_get("", "end_date")?,
-        };
-        out.entry(row.try_get("", "account_id")?).or_default().push(term);
-    }
-    Ok(out)
-}
-
-/// Rebuilds the ledger from the subscriptions unless it already holds this code's version
+/// Rebuilds the ledger from the records unless it already holds this code's version
 /// (a database from before the ledger existed, or from an older formula).
 pub async fn ensure_built(db: &DatabaseConnection) -> Result<(), DbErr> {
     let txn = crate::db::begin_write(db).await?;
@@ -386,8 +276,8 @@ pub async fn ensure_built(db: &DatabaseConnection) -> Result<(), DbErr> {
     if version == Some(i64::from(VERSION)) {
         return txn.commit().await;
     }
-    tracing::info!(from = ?version, to = VERSION, "rebuilding the MRR ledger");
-    for table in ["mrr_changes", "mrr_book_months", "mrr_book_cohorts"] {
+    tracing::info!(from = ?version, to = VERSION, "rebuilding the ledger");
+    for table in ["mrr_changes", "mrr_book_months", "mrr_book_cohorts", "health_points", "health_book_months"] {
         txn.execute_unprepared(&format!("DELETE FROM {table}")).await?;
     }
     let rows = txn
@@ -396,6 +286,7 @@ pub async fn ensure_built(db: &DatabaseConnection) -> Result<(), DbErr> {
             "SELECT DISTINCT account_id FROM subscriptions ORDER BY account_id",
         ))
         .await?;
+    // Only an account with subscriptions can be active, hence have health points.
     let mut changes = LedgerChanges::default();
     for row in &rows {
         changes.subscriptions_changed(row.try_get("", "account_id")?);

@@ -180,3 +180,169 @@ async fn an_account_that_changes_csm_takes_its_history_along() {
     };
     assert_eq!((own(CSMS[0]).await, own(CSMS[1]).await), (json!("0.00"), json!("120.50")));
 }
+
+/// The last day of a month index (`year * 12 + month - 1`).
+fn month_end(month: i32) -> String {
+    let next = chrono::NaiveDate::from_ymd_opt((month + 1) / 12, ((month + 1) % 12 + 1) as u32, 1).expect("a month");
+    next.pred_opt().expect("a day").to_string()
+}
+
+fn day(month: i32, day: u64) -> String {
+    format!("{}-{:02}-{day:02}", month / 12, month % 12 + 1)
+}
+
+fn instant(dice: &mut Dice, month: i32) -> String {
+    format!("{}T{:02}:30:00Z", day(month, 1 + dice.below(28)), dice.below(24))
+}
+
+/// Random survey responses, tickets, usage and touchpoints; a small range of externalIds, so
+/// that later rounds also update earlier records (moving them in time or to other accounts).
+fn health_inputs(dice: &mut Dice, accounts: u64) -> [(&'static str, &'static str, Vec<Value>); 4] {
+    let account = |dice: &mut Dice| format!("ACC-{}", dice.below(accounts));
+    let month = |dice: &mut Dice| 2023 * 12 + dice.below(44) as i32;
+    let mut feedback = Vec::new();
+    for _ in 0..10 {
+        let (kind, score) = match dice.below(3) {
+            0 => ("NPS", dice.below(11)),
+            1 => ("CSAT", 1 + dice.below(5)),
+            _ => ("CES", 1 + dice.below(7)),
+        };
+        let m = month(dice);
+        feedback.push(json!({ "externalId": format!("F-{}", dice.below(30)), "accountExternalId": account(dice),
+            "kind": kind, "score": score, "respondedAt": instant(dice, m) }));
+    }
+    let mut tickets = Vec::new();
+    for _ in 0..8 {
+        let opened = month(dice);
+        let resolved = match dice.below(3) {
+            0 => Value::Null,
+            _ => {
+                let resolved = opened + 1 + dice.below(4) as i32;
+                json!(instant(dice, resolved))
+            }
+        };
+        tickets.push(json!({ "externalId": format!("T-{}", dice.below(24)), "accountExternalId": account(dice),
+            "openedAt": instant(dice, opened), "resolvedAt": resolved }));
+    }
+    let mut usage = Vec::new();
+    for _ in 0..8 {
+        let m = month(dice);
+        usage.push(json!({ "accountExternalId": account(dice), "date": day(m, 1 + dice.below(28)),
+            "activeUsers": dice.below(30), "licensedSeats": 1 + dice.below(20) }));
+    }
+    let mut touchpoints = Vec::new();
+    for _ in 0..8 {
+        let m = month(dice);
+        touchpoints.push(json!({ "externalId": format!("P-{}", dice.below(24)), "accountExternalId": account(dice),
+            "kind": "CALL", "occurredAt": instant(dice, m) }));
+    }
+    let unique = |rows: Vec<Value>, key: &dyn Fn(&Value) -> Value| {
+        let mut out: Vec<Value> = Vec::new();
+        for row in rows {
+            if !out.iter().any(|o| key(o) == key(&row)) {
+                out.push(row);
+            }
+        }
+        out
+    };
+    let by_id = |r: &Value| r["externalId"].clone();
+    [
+        ("recordFeedback", "FeedbackInput", unique(feedback, &by_id)),
+        ("recordTickets", "TicketInput", unique(tickets, &by_id)),
+        ("recordUsage", "UsageInput", unique(usage, &|r| json!([r["accountExternalId"], r["date"]]))),
+        ("recordTouchpoints", "TouchpointInput", unique(touchpoints, &by_id)),
+    ]
+}
+
+/// `averageHealthScore` and `dataCompleteness` on month end `d`, per segment, from every
+/// account's own health on `d` (computed on the fly from the raw records).
+async fn health_by_definition(app: &TestApp, d: &str) -> Vec<(Value, Option<f64>, Option<f64>)> {
+    let query = format!(
+        "{{ accounts(first: 500) {{ edges {{ node {{ segment mrr(on: \"{d}\") health(on: \"{d}\") {{ score components {{ component }} }} }} }} }} }}"
+    );
+    let reply = app.gql(ADMIN, &query, json!({})).await;
+    let nodes: Vec<Value> = reply.data()["accounts"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| e["node"].clone())
+        .filter(|n| n["mrr"].as_str().is_some_and(|m| m.parse::<f64>().unwrap_or(0.0) > 0.0))
+        .collect();
+    let mut segments: Vec<Value> = nodes.iter().map(|n| n["segment"].clone()).collect();
+    segments.sort_by_key(|s| s.to_string());
+    segments.dedup();
+    segments
+        .into_iter()
+        .map(|segment| {
+            let active: Vec<&Value> = nodes.iter().filter(|n| n["segment"] == segment).collect();
+            let scores: Vec<f64> = active.iter().filter_map(|n| n["health"]["score"].as_f64()).collect();
+            let complete =
+                active.iter().filter(|n| n["health"]["components"].as_array().map(Vec::len) == Some(6)).count();
+            let mean = (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64);
+            (segment, mean, Some(complete as f64 / active.len() as f64))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn health_kpis_equal_the_health_of_the_accounts_active_at_each_month_end() {
+    let app = TestApp::with_operators().await;
+    let teams = [json!({ "name": "North" }), json!({ "name": "South" })];
+    app.ingest_ok(INTEGRATION, "upsertTeams", "TeamInput", &teams).await;
+    for csm in CSMS {
+        app.user(csm, Role::Csm, Some("North")).await;
+    }
+    let mut dice = Dice(0x2545_f491_4f6c_dd1d);
+    const ACCOUNTS: u64 = 12;
+    let accounts: Vec<Value> = (0..ACCOUNTS).map(|n| account(&mut dice, n)).collect();
+    app.ingest_ok(INTEGRATION, "upsertAccounts", "AccountInput", &accounts).await;
+    for round in 0..3 {
+        let subscriptions: Vec<Value> = (0..12)
+            .map(|_| {
+                let n = dice.below(24);
+                subscription(&mut dice, n, ACCOUNTS)
+            })
+            .collect();
+        let mut unique: Vec<Value> = Vec::new();
+        for s in subscriptions {
+            if !unique.iter().any(|u| u["externalId"] == s["externalId"]) {
+                unique.push(s);
+            }
+        }
+        app.ingest_ok(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &unique).await;
+        for (mutation, input, rows) in health_inputs(&mut dice, ACCOUNTS) {
+            let reply = app.ingest(INTEGRATION, mutation, input, &rows).await;
+            assert!(reply.errors().is_empty(), "round {round} {mutation}: {:?}", reply.errors());
+        }
+        let n = dice.below(ACCOUNTS);
+        let moved = account(&mut dice, n);
+        app.ingest_ok(INTEGRATION, "upsertAccounts", "AccountInput", &[moved]).await;
+
+        for month in (2023 * 12..2027 * 12).step_by(5) {
+            let end = month_end(month);
+            let query = format!(
+                "{{ kpis(period: {{ from: \"{end}\", to: \"{end}\" }}, groupBy: SEGMENT) {{ group averageHealthScore dataCompleteness }} }}"
+            );
+            let reply = app.gql(ADMIN, &query, json!({})).await;
+            let mut got: Vec<(Value, Option<f64>, Option<f64>)> = reply.data()["kpis"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|k| !k["dataCompleteness"].is_null())
+                .map(|k| (k["group"].clone(), k["averageHealthScore"].as_f64(), k["dataCompleteness"].as_f64()))
+                .collect();
+            got.sort_by_key(|g| g.0.to_string());
+            let want = health_by_definition(&app, &end).await;
+            let close = |a: Option<f64>, b: Option<f64>| match (a, b) {
+                (Some(a), Some(b)) => (a - b).abs() <= 1e-9,
+                (a, b) => a == b,
+            };
+            assert!(
+                got.len() == want.len()
+                    && got.iter().zip(&want).all(|(g, w)| g.0 == w.0 && close(g.1, w.1) && close(g.2, w.2)),
+                "round {round}, {end}: ledger {got:?}, by definition {want:?}"
+            );
+        }
+    }
+    assert!(app.count("health_points").await > 0);
+}

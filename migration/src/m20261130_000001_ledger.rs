@@ -1,5 +1,5 @@
-//! The MRR ledger: aggregates that ingest keeps exact in the batch's transaction, so that the
-//! revenue KPIs read a few thousand rollup rows instead of every subscription.
+//! The ledger: aggregates that ingest keeps exact in the batch's transaction, so that the
+//! revenue and health KPIs read a few thousand rollup rows instead of every record.
 //!
 //! - `mrr_changes`: each account's month-end MRR change points (one row per month whose
 //!   month-end MRR differs from the month before), which are its MRR movements;
@@ -7,6 +7,9 @@
 //!   change in month-end MRR and active customers (month-end figures are running sums);
 //! - `mrr_book_cohorts`: per book, cohort window length and opening month, the change in the
 //!   cohort sums (running sums again);
+//! - `health_points`: each account's health components at month ends, as change points (the
+//!   months from which they hold), and `health_book_months`: per book, month and presence
+//!   pattern of the components, the change in active accounts and in the sums of their values;
 //! - `aggregate_versions`: which version of each aggregate the data holds (rebuilt at start
 //!   when older than the code's).
 //!
@@ -20,7 +23,7 @@ pub struct Migration;
 
 impl MigrationName for Migration {
     fn name(&self) -> &str {
-        "m20261130_000001_mrr_ledger"
+        "m20261130_000001_ledger"
     }
 }
 
@@ -42,6 +45,9 @@ fn cols(table: &mut TableCreateStatement, columns: Vec<ColumnDef>) -> &mut Table
     }
     table
 }
+
+/// The health components' columns, in the order of `cs_kpi::health::COMPONENTS`.
+const COMPONENTS: [&str; 6] = ["usage", "nps", "csat", "support", "engagement", "trend"];
 
 fn count(name: &str) -> ColumnDef {
     col(name).big_integer().not_null().to_owned()
@@ -103,6 +109,30 @@ impl MigrationTrait for Migration {
                 .col(Alias::new("month")),
         );
         manager.create_table(cohorts).await?;
+        let components = || COMPONENTS.iter().map(|c| col(c).double().null().to_owned()).collect::<Vec<_>>();
+        let mut points = Table::create();
+        points
+            .table(Alias::new("health_points"))
+            .col(count("account_id"))
+            .col(col("month").integer().not_null())
+            .col(col("active").integer().not_null());
+        cols(&mut points, components())
+            .primary_key(Index::create().col(Alias::new("account_id")).col(Alias::new("month")));
+        manager.create_table(points).await?;
+        let mut health = Table::create();
+        book(health.table(Alias::new("health_book_months")))
+            .col(col("month").integer().not_null())
+            .col(col("pattern").integer().not_null())
+            .col(count("accounts"));
+        let sums = COMPONENTS.iter().map(|c| col(c).double().not_null().to_owned()).collect();
+        cols(&mut health, sums).primary_key(
+            Index::create()
+                .col(Alias::new("csm_key"))
+                .col(Alias::new("segment_key"))
+                .col(Alias::new("month"))
+                .col(Alias::new("pattern")),
+        );
+        manager.create_table(health).await?;
         manager
             .create_table(
                 Table::create()
@@ -115,7 +145,14 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in ["aggregate_versions", "mrr_book_cohorts", "mrr_book_months", "mrr_changes"] {
+        for table in [
+            "aggregate_versions",
+            "health_book_months",
+            "health_points",
+            "mrr_book_cohorts",
+            "mrr_book_months",
+            "mrr_changes",
+        ] {
             manager.drop_table(Table::drop().table(Alias::new(table)).to_owned()).await?;
         }
         Ok(())

@@ -1,0 +1,180 @@
+//! The MRR part of the ledger: each account's change points (`mrr_changes`) and what they add
+//! to their book per month (`mrr_book_months`) and per cohort (`mrr_book_cohorts`).
+use std::collections::{BTreeMap, BTreeSet};
+
+use sea_orm::sea_query::Value;
+use sea_orm::{ConnectionTrait, DbErr};
+
+use super::series::{self, Change, CohortDelta, MonthDelta, Term};
+use super::{Book, CHUNK, Move, Sum, add_to, amount, column_names, in_list, read_amount, rows_of, select_amount};
+use crate::kpis::MovementKind;
+use crate::kpis::period::MonthIndex;
+use crate::kpis::sql::Sql;
+
+/// Follows `moves` (whose subscriptions changed when in `recompute`) in the MRR tables.
+pub async fn apply(txn: &impl ConnectionTrait, moves: &[Move], recompute: &BTreeSet<i64>) -> Result<(), DbErr> {
+    let backend = txn.get_database_backend();
+    let accounts: Vec<i64> = moves.iter().map(|m| m.account).collect();
+    let mut stored = stored_changes(txn, &accounts).await?;
+    let mut fresh = terms(txn, &recompute.iter().copied().collect::<Vec<_>>()).await?;
+
+    let mut months: BTreeMap<(Book, MonthIndex), MonthDelta> = BTreeMap::new();
+    let mut cohorts: BTreeMap<(Book, i32, MonthIndex), CohortDelta> = BTreeMap::new();
+    let mut rewritten: Vec<(i64, Vec<Change>)> = Vec::new();
+    for Move { account, from, to } in moves {
+        let account = *account;
+        let old = stored.remove(&account).unwrap_or_default();
+        let new = match recompute.contains(&account) {
+            true => series::changes(&fresh.remove(&account).unwrap_or_default()),
+            false => old.clone(),
+        };
+        if old == new && from == to {
+            continue;
+        }
+        for (sign, book, changes) in [(-1, from, &old), (1, to, &new)] {
+            let contributions = series::contributions(changes);
+            for (month, delta) in contributions.months {
+                months.entry((book.clone(), month)).or_default().add(&delta, sign);
+            }
+            for (window, opening, delta) in contributions.cohorts {
+                cohorts.entry((book.clone(), window, opening)).or_default().add(&delta, sign);
+            }
+        }
+        if old != new {
+            rewritten.push((account, new));
+        }
+    }
+
+    if !rewritten.is_empty() {
+        let mut delete = Sql::new(backend);
+        delete.push("DELETE FROM mrr_changes WHERE account_id IN (");
+        in_list(&mut delete, rewritten.iter().map(|(a, _)| *a));
+        txn.execute_raw(delete.push(")").statement()).await?;
+        let rows: Vec<(i64, &Change)> = rewritten.iter().flat_map(|(a, cs)| cs.iter().map(move |c| (*a, c))).collect();
+        for chunk in rows.chunks(CHUNK) {
+            let mut insert = Sql::new(backend);
+            let columns = column_names(backend, &[Sum::Amount("mrr_before"), Sum::Amount("mrr_after")]).join(", ");
+            insert.push(&format!("INSERT INTO mrr_changes (account_id, month, {columns}, kind) VALUES "));
+            let cells = chunk
+                .iter()
+                .map(|(account, c)| {
+                    let (before, after) = (amount(backend, c.before)?, amount(backend, c.after)?);
+                    Ok([
+                        vec![Value::from(*account), Value::from(c.month)],
+                        before,
+                        after,
+                        vec![Value::from(c.kind.as_db())],
+                    ]
+                    .concat())
+                })
+                .collect::<Result<Vec<_>, DbErr>>()?;
+            insert.values_rows(cells, |row| row);
+            txn.execute_raw(insert.statement()).await?;
+        }
+    }
+
+    let months: Vec<_> = months.into_iter().filter(|(_, d)| !d.is_zero()).collect();
+    for chunk in months.chunks(CHUNK) {
+        let cells = chunk
+            .iter()
+            .map(|((book, month), d)| {
+                Ok([
+                    book.key_values(),
+                    vec![Value::from(*month)],
+                    amount(backend, d.mrr)?,
+                    vec![Value::from(d.active)],
+                    amount(backend, d.new_mrr)?,
+                    vec![Value::from(d.new_customers)],
+                    amount(backend, d.expansion_mrr)?,
+                    amount(backend, d.contraction_mrr)?,
+                    amount(backend, d.churned_mrr)?,
+                    vec![Value::from(d.churned_customers)],
+                    amount(backend, d.reactivation_mrr)?,
+                    vec![Value::from(d.reactivated_customers)],
+                ]
+                .concat())
+            })
+            .collect::<Result<Vec<_>, DbErr>>()?;
+        add_to(txn, "mrr_book_months", &["month"], MONTH_SUMS, cells).await?;
+    }
+    let cohorts: Vec<_> = cohorts.into_iter().filter(|(_, d)| !d.is_zero()).collect();
+    for chunk in cohorts.chunks(CHUNK) {
+        let cells = chunk
+            .iter()
+            .map(|((book, window, opening), d)| {
+                Ok([
+                    book.key_values(),
+                    vec![Value::from(*window), Value::from(*opening)],
+                    amount(backend, d.end_mrr)?,
+                    amount(backend, d.kept_mrr)?,
+                    vec![Value::from(d.retained), Value::from(d.upsold)],
+                ]
+                .concat())
+            })
+            .collect::<Result<Vec<_>, DbErr>>()?;
+        add_to(txn, "mrr_book_cohorts", &["window_months", "month"], COHORT_SUMS, cells).await?;
+    }
+    Ok(())
+}
+
+/// The summed columns of `mrr_book_months`, in insert order.
+const MONTH_SUMS: &[Sum] = &[
+    Sum::Amount("mrr_delta"),
+    Sum::Count("active_delta"),
+    Sum::Amount("new_mrr"),
+    Sum::Count("new_customers"),
+    Sum::Amount("expansion_mrr"),
+    Sum::Amount("contraction_mrr"),
+    Sum::Amount("churned_mrr"),
+    Sum::Count("churned_customers"),
+    Sum::Amount("reactivation_mrr"),
+    Sum::Count("reactivated_customers"),
+];
+
+/// The summed columns of `mrr_book_cohorts`, in insert order.
+const COHORT_SUMS: &[Sum] =
+    &[Sum::Amount("end_mrr"), Sum::Amount("kept_mrr"), Sum::Count("retained"), Sum::Count("upsold")];
+
+/// The change points the ledger holds for each account.
+async fn stored_changes(txn: &impl ConnectionTrait, accounts: &[i64]) -> Result<BTreeMap<i64, Vec<Change>>, DbErr> {
+    let backend = txn.get_database_backend();
+    let select = format!(
+        "SELECT c.account_id, c.month, {}, {}, c.kind FROM mrr_changes c WHERE c.account_id IN (",
+        select_amount(backend, false, "c", "mrr_before", "mrr_before"),
+        select_amount(backend, false, "c", "mrr_after", "mrr_after")
+    );
+    let rows = rows_of(txn, &select, accounts, " ORDER BY c.account_id, c.month").await?;
+    let mut out: BTreeMap<i64, Vec<Change>> = BTreeMap::new();
+    for row in &rows {
+        let kind: String = row.try_get("", "kind")?;
+        let change = Change {
+            month: row.try_get("", "month")?,
+            before: read_amount(backend, row, "mrr_before")?,
+            after: read_amount(backend, row, "mrr_after")?,
+            kind: MovementKind::from_db(&kind).ok_or_else(|| DbErr::Custom(format!("unknown movement {kind}")))?,
+        };
+        out.entry(row.try_get("", "account_id")?).or_default().push(change);
+    }
+    Ok(out)
+}
+
+/// The subscriptions of each account, as MRR sees them.
+pub(super) async fn terms(txn: &impl ConnectionTrait, accounts: &[i64]) -> Result<BTreeMap<i64, Vec<Term>>, DbErr> {
+    let rows = rows_of(
+        txn,
+        "SELECT account_id, mrr, start_date, end_date FROM subscriptions WHERE account_id IN (",
+        accounts,
+        "",
+    )
+    .await?;
+    let mut out: BTreeMap<i64, Vec<Term>> = BTreeMap::new();
+    for row in &rows {
+        let term = Term {
+            mrr: row.try_get::<entity::Money>("", "mrr")?.0,
+            start: row.try_get("", "start_date")?,
+            end: row.try_get("", "end_date")?,
+        };
+        out.entry(row.try_get("", "account_id")?).or_default().push(term);
+    }
+    Ok(out)
+}
