@@ -16,7 +16,7 @@ use sea_orm::sea_query::Value;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
 use super::series::Term;
-use super::{Book, CHUNK, Move, Sum, add_to, in_list, rows_of};
+use super::{Book, Move, Sum, add_to, rows_of, rows_per_statement};
 use crate::health::score::Components;
 use crate::kpis::period::{MonthIndex, month_end, month_index};
 use crate::kpis::sql::{Sql, count};
@@ -216,7 +216,8 @@ pub async fn apply(txn: &impl ConnectionTrait, moves: &[Move], recompute: &BTree
     let mut stored = stored_points(txn, &accounts).await?;
     let mut fresh = records(txn, recompute).await?;
     let mut deltas: BTreeMap<(Book, MonthIndex, i32), HealthDelta> = BTreeMap::new();
-    let mut rewritten: Vec<(i64, Vec<HealthPoint>)> = Vec::new();
+    // Only the points that changed are rewritten: (account, month) to delete, rows to insert.
+    let (mut stale, mut added): (Vec<(i64, MonthIndex)>, Vec<(i64, HealthPoint)>) = (Vec::new(), Vec::new());
     for Move { account, from, to } in moves {
         let old = stored.remove(account).unwrap_or_default();
         let new = match recompute.contains(account) {
@@ -226,44 +227,43 @@ pub async fn apply(txn: &impl ConnectionTrait, moves: &[Move], recompute: &BTree
         if old == new && from == to {
             continue;
         }
+        // The account's own deltas first: where its history did not change they cancel exactly.
+        let mut own: BTreeMap<(&Book, MonthIndex, i32), HealthDelta> = BTreeMap::new();
         for (sign, book, points) in [(-1, from, &old), (1, to, &new)] {
             for (month, pattern, delta) in contributions(points) {
-                deltas.entry((book.clone(), month, pattern)).or_default().merge(&delta, sign);
+                own.entry((book, month, pattern)).or_default().merge(&delta, sign);
             }
         }
-        if old != new {
-            rewritten.push((*account, new));
+        for ((book, month, pattern), delta) in own.into_iter().filter(|(_, d)| !d.is_zero()) {
+            deltas.entry((book.clone(), month, pattern)).or_default().merge(&delta, 1);
         }
+        stale.extend(old.iter().filter(|p| !new.contains(p)).map(|p| (*account, p.month)));
+        added.extend(new.into_iter().filter(|p| !old.contains(p)).map(|p| (*account, p)));
     }
 
-    if !rewritten.is_empty() {
+    for chunk in stale.chunks(rows_per_statement(2)) {
         let mut delete = Sql::new(backend);
-        delete.push("DELETE FROM health_points WHERE account_id IN (");
-        in_list(&mut delete, rewritten.iter().map(|(a, _)| *a));
+        delete.push("DELETE FROM health_points WHERE (account_id, month) IN (VALUES ");
+        delete.values_rows(chunk, |(account, month)| vec![Value::from(*account), Value::from(*month)]);
         txn.execute_raw(delete.push(")").statement()).await?;
-        let rows: Vec<(i64, &HealthPoint)> =
-            rewritten.iter().flat_map(|(a, points)| points.iter().map(move |p| (*a, p))).collect();
-        for chunk in rows.chunks(CHUNK) {
-            let mut insert = Sql::new(backend);
-            insert.push(&format!(
-                "INSERT INTO health_points (account_id, month, active, {}) VALUES ",
-                COMPONENT_COLUMNS.join(", ")
-            ));
-            insert.values_rows(chunk, |(account, point)| {
-                let mut cells = vec![
-                    Value::from(*account),
-                    Value::from(point.month),
-                    Value::from(i32::from(point.state.is_some())),
-                ];
-                cells.extend(point.state.unwrap_or([None; 6]).map(Value::from));
-                cells
-            });
-            txn.execute_raw(insert.statement()).await?;
-        }
+    }
+    for chunk in added.chunks(rows_per_statement(3 + COMPONENT_COLUMNS.len())) {
+        let mut insert = Sql::new(backend);
+        insert.push(&format!(
+            "INSERT INTO health_points (account_id, month, active, {}) VALUES ",
+            COMPONENT_COLUMNS.join(", ")
+        ));
+        insert.values_rows(chunk, |(account, point)| {
+            let mut cells =
+                vec![Value::from(*account), Value::from(point.month), Value::from(i32::from(point.state.is_some()))];
+            cells.extend(point.state.unwrap_or([None; 6]).map(Value::from));
+            cells
+        });
+        txn.execute_raw(insert.statement()).await?;
     }
 
     let deltas: Vec<_> = deltas.into_iter().filter(|(_, d)| !d.is_zero()).collect();
-    for chunk in deltas.chunks(CHUNK) {
+    for chunk in deltas.chunks(rows_per_statement(4 + COMPONENT_COLUMNS.len() + 1)) {
         let rows = chunk
             .iter()
             .map(|((book, month, pattern), d)| {

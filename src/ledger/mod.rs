@@ -27,8 +27,16 @@ use crate::kpis::sql::{Sql, count};
 const VERSION: i32 = 1;
 const NAME: &str = "ledger";
 
-/// Accounts per look-up statement, and rows per insert (at most 19 values each).
+/// Accounts per look-up statement.
 pub(super) const CHUNK: usize = 500;
+
+/// Values one statement may bind: SQLite allows 32,766, PostgreSQL 65,535.
+const MAX_VALUES: usize = 30_000;
+
+/// Rows of `width` values each that one statement may carry.
+pub(super) fn rows_per_statement(width: usize) -> usize {
+    (MAX_VALUES / width).max(1)
+}
 
 /// A book: the accounts of one CSM (or none) in one segment (or none), as the rollup tables key
 /// it (`csm_key` 0 for no CSM; `segment_key` `''` for no segment, else `'+'` and the segment).

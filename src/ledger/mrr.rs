@@ -6,7 +6,9 @@ use sea_orm::sea_query::Value;
 use sea_orm::{ConnectionTrait, DbErr};
 
 use super::series::{self, Change, CohortDelta, MonthDelta, Term};
-use super::{Book, CHUNK, Move, Sum, add_to, amount, column_names, in_list, read_amount, rows_of, select_amount};
+use super::{
+    Book, Move, Sum, add_to, amount, column_names, in_list, read_amount, rows_of, rows_per_statement, select_amount,
+};
 use crate::kpis::MovementKind;
 use crate::kpis::period::MonthIndex;
 use crate::kpis::sql::Sql;
@@ -51,7 +53,7 @@ pub async fn apply(txn: &impl ConnectionTrait, moves: &[Move], recompute: &BTree
         in_list(&mut delete, rewritten.iter().map(|(a, _)| *a));
         txn.execute_raw(delete.push(")").statement()).await?;
         let rows: Vec<(i64, &Change)> = rewritten.iter().flat_map(|(a, cs)| cs.iter().map(move |c| (*a, c))).collect();
-        for chunk in rows.chunks(CHUNK) {
+        for chunk in rows.chunks(rows_per_statement(5 + 2 * 2)) {
             let mut insert = Sql::new(backend);
             let columns = column_names(backend, &[Sum::Amount("mrr_before"), Sum::Amount("mrr_after")]).join(", ");
             insert.push(&format!("INSERT INTO mrr_changes (account_id, month, {columns}, kind) VALUES "));
@@ -74,7 +76,7 @@ pub async fn apply(txn: &impl ConnectionTrait, moves: &[Move], recompute: &BTree
     }
 
     let months: Vec<_> = months.into_iter().filter(|(_, d)| !d.is_zero()).collect();
-    for chunk in months.chunks(CHUNK) {
+    for chunk in months.chunks(rows_per_statement(3 + 10 + 6)) {
         let cells = chunk
             .iter()
             .map(|((book, month), d)| {
@@ -98,7 +100,7 @@ pub async fn apply(txn: &impl ConnectionTrait, moves: &[Move], recompute: &BTree
         add_to(txn, "mrr_book_months", &["month"], MONTH_SUMS, cells).await?;
     }
     let cohorts: Vec<_> = cohorts.into_iter().filter(|(_, d)| !d.is_zero()).collect();
-    for chunk in cohorts.chunks(CHUNK) {
+    for chunk in cohorts.chunks(rows_per_statement(4 + 4 + 2)) {
         let cells = chunk
             .iter()
             .map(|((book, window, opening), d)| {
