@@ -217,7 +217,8 @@ pub async fn apply(txn: &impl ConnectionTrait, moves: &[Move], recompute: &BTree
     let mut fresh = records(txn, recompute).await?;
     let mut deltas: BTreeMap<(Book, MonthIndex, i32), HealthDelta> = BTreeMap::new();
     // Only the points that changed are rewritten: (account, month) to delete, rows to insert.
-    let (mut stale, mut added): (Vec<(i64, MonthIndex)>, Vec<(i64, HealthPoint)>) = (Vec::new(), Vec::new());
+    let mut stale: Vec<(i64, MonthIndex)> = Vec::new();
+    let mut added: Vec<(i64, HealthPoint)> = Vec::new();
     for Move { account, from, to } in moves {
         let old = stored.remove(account).unwrap_or_default();
         let new = match recompute.contains(account) {
