@@ -81,11 +81,12 @@ pub fn periods(input: &PeriodInput) -> AppResult<Vec<Period>> {
     Ok((0..count as i32).map(|i| Period { first: first + i * size, last: first + i * size + size - 1 }).collect())
 }
 
-/// Appends the CTE `periods(p, start_date, end_date, next_start, start_at, next_at, usage_from)`:
-/// per period (by position) its first and last day, the day after it, the same bounds as
-/// instants (an instant t is in P when `start_at <= t < next_at`), and `end(P) - 30 days`.
+/// Appends the CTE `periods(p, start_date, end_date, next_start, start_at, next_at, usage_from,
+/// last_month)`: per period (by position) its first and last day, the day after it, the same
+/// bounds as instants (an instant t is in P when `start_at <= t < next_at`), `end(P) - 30 days`,
+/// and the index of its last month.
 pub fn with_periods(sql: &mut Sql, periods: &[Period]) {
-    sql.push("periods(p, start_date, end_date, next_start, start_at, next_at, usage_from) AS (VALUES ");
+    sql.push("periods(p, start_date, end_date, next_start, start_at, next_at, usage_from, last_month) AS (VALUES ");
     sql.values_rows(periods.iter().enumerate(), |(i, p)| {
         let next = month_start(p.last + 1);
         let midnight = |d: NaiveDate| Value::from(d.and_time(NaiveTime::MIN).and_utc());
@@ -98,6 +99,7 @@ pub fn with_periods(sql: &mut Sql, periods: &[Period]) {
             midnight(p.start()),
             midnight(next),
             usage_from.into(),
+            Value::from(p.last),
         ]
     });
     sql.push(")");
