@@ -246,9 +246,7 @@ impl<'a> Batch<'a> {
                     pending.flush(&self.txn).await?;
                 }
                 if !self.ledger.is_empty() {
-                    let t = std::time::Instant::now();
                     crate::ledger::apply(&self.txn, &self.ledger).await?;
-                    tracing::info!(ms = t.elapsed().as_millis() as u64, "TIMING ledger");
                 }
                 let mut audit = self.audit.into_iter().peekable();
                 while audit.peek().is_some() {

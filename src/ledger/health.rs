@@ -213,11 +213,8 @@ const HEALTH_SUMS: &[Sum] = &[
 pub async fn apply(txn: &impl ConnectionTrait, moves: &[Move], recompute: &BTreeSet<i64>) -> Result<(), DbErr> {
     let backend = txn.get_database_backend();
     let accounts: Vec<i64> = moves.iter().map(|m| m.account).collect();
-    let t0 = std::time::Instant::now();
     let mut stored = stored_points(txn, &accounts).await?;
-    let t1 = t0.elapsed().as_millis();
     let mut fresh = records(txn, recompute).await?;
-    let t2 = t0.elapsed().as_millis();
     let mut deltas: BTreeMap<(Book, MonthIndex, i32), HealthDelta> = BTreeMap::new();
     // Only the points that changed are rewritten: (account, month) to delete, rows to insert.
     let mut stale: Vec<(i64, MonthIndex)> = Vec::new();
@@ -245,15 +242,12 @@ pub async fn apply(txn: &impl ConnectionTrait, moves: &[Move], recompute: &BTree
         added.extend(new.into_iter().filter(|p| !old.contains(p)).map(|p| (*account, p)));
     }
 
-    let t3 = t0.elapsed().as_millis();
     for chunk in stale.chunks(rows_per_statement(2)) {
         let mut delete = Sql::new(backend);
         delete.push("DELETE FROM health_points WHERE (account_id, month) IN (VALUES ");
         delete.values_rows(chunk, |(account, month)| vec![Value::from(*account), Value::from(*month)]);
         txn.execute_raw(delete.push(")").statement()).await?;
     }
-    let t4 = t0.elapsed().as_millis();
-    tracing::info!(delete = t4, "TIMING");
     for chunk in added.chunks(rows_per_statement(3 + COMPONENT_COLUMNS.len())) {
         let mut insert = Sql::new(backend);
         insert.push(&format!(
@@ -282,16 +276,6 @@ pub async fn apply(txn: &impl ConnectionTrait, moves: &[Move], recompute: &BTree
             .collect();
         add_to(txn, "health_book_months", &["month", "pattern"], HEALTH_SUMS, rows).await?;
     }
-    tracing::info!(
-        accounts = accounts.len(),
-        stored = t1,
-        records = t2,
-        compute = t3,
-        total = t0.elapsed().as_millis() as u64,
-        stale = stale.len(),
-        added = added.len(),
-        "TIMING health"
-    );
     Ok(())
 }
 
