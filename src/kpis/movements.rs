@@ -26,20 +26,9 @@ use crate::error::{AppError, AppResult};
 use crate::ledger::series::COHORT_WINDOWS;
 use crate::ledger::{read_amount, select_amount};
 
-/// One group's month: month-end MRR, active customers, and its movements by kind.
-#[derive(Clone, Debug, Default)]
-pub struct MonthTotals {
-    pub mrr: Decimal,
-    pub active: i64,
-    pub new_mrr: Decimal,
-    pub new_customers: i64,
-    pub expansion_mrr: Decimal,
-    pub contraction_mrr: Decimal,
-    pub churned_mrr: Decimal,
-    pub churned_customers: i64,
-    pub reactivation_mrr: Decimal,
-    pub reactivated_customers: i64,
-}
+/// One group's month: month-end MRR and active customers, and its movements by kind (the
+/// figures the ledger keeps as monthly changes, here summed).
+pub type MonthTotals = crate::ledger::series::MonthDelta;
 
 pub type GroupKey = Option<String>;
 

@@ -82,48 +82,63 @@ fn subscription(dice: &mut Dice, n: u64, accounts: u64) -> Value {
     })
 }
 
-#[tokio::test]
-async fn the_ledger_follows_every_change_and_equals_a_rebuild() {
+/// Rows with the first of each key only (a batch may not name one record twice).
+fn first_of_each(rows: Vec<Value>, key: &dyn Fn(&Value) -> Value) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    for row in rows {
+        if !out.iter().any(|o| key(o) == key(&row)) {
+            out.push(row);
+        }
+    }
+    out
+}
+
+fn external_id(row: &Value) -> Value {
+    row["externalId"].clone()
+}
+
+/// A company of `accounts` accounts spread over the CSMs (in two teams) and segments.
+async fn company(dice: &mut Dice, accounts: u64) -> TestApp {
     let app = TestApp::with_operators().await;
     let teams = [json!({ "name": "North" }), json!({ "name": "South" })];
     app.ingest_ok(INTEGRATION, "upsertTeams", "TeamInput", &teams).await;
     for (i, csm) in CSMS.iter().enumerate() {
         app.user(csm, Role::Csm, Some(if i == 0 { "North" } else { "South" })).await;
     }
+    let rows: Vec<Value> = (0..accounts).map(|n| account(dice, n)).collect();
+    app.ingest_ok(INTEGRATION, "upsertAccounts", "AccountInput", &rows).await;
+    app
+}
+
+/// One round of changes: `count` subscriptions among the externalIds `0..ids` (new ones, and
+/// changes to existing ones: price, dates, even the account), then `moves` accounts moved to a
+/// random CSM and segment (which moves their whole history).
+async fn change_round(app: &TestApp, dice: &mut Dice, accounts: u64, (count, ids): (usize, u64), moves: usize) {
+    let subscriptions: Vec<Value> = (0..count)
+        .map(|_| {
+            let n = dice.below(ids);
+            subscription(dice, n, accounts)
+        })
+        .collect();
+    let subscriptions = first_of_each(subscriptions, &external_id);
+    let reply = app.ingest(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &subscriptions).await;
+    assert!(reply.errors().is_empty(), "{:?}", reply.errors());
+    let moved: Vec<Value> = (0..moves)
+        .map(|_| {
+            let n = dice.below(accounts);
+            account(dice, n)
+        })
+        .collect();
+    app.ingest_ok(INTEGRATION, "upsertAccounts", "AccountInput", &first_of_each(moved, &external_id)).await;
+}
+
+#[tokio::test]
+async fn the_ledger_follows_every_change_and_equals_a_rebuild() {
     let mut dice = Dice(0x9e37_79b9_7f4a_7c15);
     const ACCOUNTS: u64 = 10;
-    let accounts: Vec<Value> = (0..ACCOUNTS).map(|n| account(&mut dice, n)).collect();
-    app.ingest_ok(INTEGRATION, "upsertAccounts", "AccountInput", &accounts).await;
+    let app = company(&mut dice, ACCOUNTS).await;
     for round in 0..5 {
-        // New subscriptions and changes to existing ones (price, dates, even the account).
-        let subscriptions: Vec<Value> = (0..8)
-            .map(|_| {
-                let n = dice.below(20 + round * 4);
-                subscription(&mut dice, n, ACCOUNTS)
-            })
-            .collect();
-        let mut unique: Vec<Value> = Vec::new();
-        for s in subscriptions {
-            if !unique.iter().any(|u| u["externalId"] == s["externalId"]) {
-                unique.push(s);
-            }
-        }
-        let reply = app.ingest(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &unique).await;
-        assert!(reply.errors().is_empty(), "round {round}: {:?}", reply.errors());
-        // Accounts move between CSMs and segments, which moves their whole history.
-        let moved: Vec<Value> = (0..3)
-            .map(|_| {
-                let n = dice.below(ACCOUNTS);
-                account(&mut dice, n)
-            })
-            .collect();
-        let mut unique: Vec<Value> = Vec::new();
-        for a in moved {
-            if !unique.iter().any(|u| u["externalId"] == a["externalId"]) {
-                unique.push(a);
-            }
-        }
-        app.ingest_ok(INTEGRATION, "upsertAccounts", "AccountInput", &unique).await;
+        change_round(&app, &mut dice, ACCOUNTS, (8, 20 + round * 4), 3).await;
 
         let incremental = revenue_figures(&app).await;
         rebuild(&app).await;
@@ -236,21 +251,11 @@ fn health_inputs(dice: &mut Dice, accounts: u64) -> [(&'static str, &'static str
         touchpoints.push(json!({ "externalId": format!("P-{}", dice.below(24)), "accountExternalId": account(dice),
             "kind": "CALL", "occurredAt": instant(dice, m) }));
     }
-    let unique = |rows: Vec<Value>, key: &dyn Fn(&Value) -> Value| {
-        let mut out: Vec<Value> = Vec::new();
-        for row in rows {
-            if !out.iter().any(|o| key(o) == key(&row)) {
-                out.push(row);
-            }
-        }
-        out
-    };
-    let by_id = |r: &Value| r["externalId"].clone();
     [
-        ("recordFeedback", "FeedbackInput", unique(feedback, &by_id)),
-        ("recordTickets", "TicketInput", unique(tickets, &by_id)),
-        ("recordUsage", "UsageInput", unique(usage, &|r| json!([r["accountExternalId"], r["date"]]))),
-        ("recordTouchpoints", "TouchpointInput", unique(touchpoints, &by_id)),
+        ("recordFeedback", "FeedbackInput", first_of_each(feedback, &external_id)),
+        ("recordTickets", "TicketInput", first_of_each(tickets, &external_id)),
+        ("recordUsage", "UsageInput", first_of_each(usage, &|r| json!([r["accountExternalId"], r["date"]]))),
+        ("recordTouchpoints", "TouchpointInput", first_of_each(touchpoints, &external_id)),
     ]
 }
 
@@ -286,37 +291,15 @@ async fn health_by_definition(app: &TestApp, d: &str) -> Vec<(Value, Option<f64>
 
 #[tokio::test]
 async fn health_kpis_equal_the_health_of_the_accounts_active_at_each_month_end() {
-    let app = TestApp::with_operators().await;
-    let teams = [json!({ "name": "North" }), json!({ "name": "South" })];
-    app.ingest_ok(INTEGRATION, "upsertTeams", "TeamInput", &teams).await;
-    for csm in CSMS {
-        app.user(csm, Role::Csm, Some("North")).await;
-    }
     let mut dice = Dice(0x2545_f491_4f6c_dd1d);
     const ACCOUNTS: u64 = 12;
-    let accounts: Vec<Value> = (0..ACCOUNTS).map(|n| account(&mut dice, n)).collect();
-    app.ingest_ok(INTEGRATION, "upsertAccounts", "AccountInput", &accounts).await;
+    let app = company(&mut dice, ACCOUNTS).await;
     for round in 0..3 {
-        let subscriptions: Vec<Value> = (0..12)
-            .map(|_| {
-                let n = dice.below(24);
-                subscription(&mut dice, n, ACCOUNTS)
-            })
-            .collect();
-        let mut unique: Vec<Value> = Vec::new();
-        for s in subscriptions {
-            if !unique.iter().any(|u| u["externalId"] == s["externalId"]) {
-                unique.push(s);
-            }
-        }
-        app.ingest_ok(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &unique).await;
+        change_round(&app, &mut dice, ACCOUNTS, (12, 24), 1).await;
         for (mutation, input, rows) in health_inputs(&mut dice, ACCOUNTS) {
             let reply = app.ingest(INTEGRATION, mutation, input, &rows).await;
             assert!(reply.errors().is_empty(), "round {round} {mutation}: {:?}", reply.errors());
         }
-        let n = dice.below(ACCOUNTS);
-        let moved = account(&mut dice, n);
-        app.ingest_ok(INTEGRATION, "upsertAccounts", "AccountInput", &[moved]).await;
 
         for month in (2023 * 12..2027 * 12).step_by(5) {
             let end = month_end(month);
