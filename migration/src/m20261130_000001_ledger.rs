@@ -8,7 +8,8 @@
 //! - `mrr_book_cohorts`: per book, cohort window length and opening month, the change in the
 //!   cohort sums (running sums again);
 //! - `health_points`: each account's health components at month ends, as change points (the
-//!   months from which they hold), and `health_book_months`: per book, month and presence
+//!   months from which they hold; one JSON list per account, which only the ledger reads), and
+//!   `health_book_months`: per book, month and presence
 //!   pattern of the components, the change in active accounts and in the sums of their values;
 //! - `aggregate_versions`: which version of each aggregate the data holds (rebuilt at start
 //!   when older than the code's).
@@ -109,16 +110,15 @@ impl MigrationTrait for Migration {
                 .col(Alias::new("month")),
         );
         manager.create_table(cohorts).await?;
-        let components = || COMPONENTS.iter().map(|c| col(c).double().null().to_owned()).collect::<Vec<_>>();
-        let mut points = Table::create();
-        points
-            .table(Alias::new("health_points"))
-            .col(count("account_id"))
-            .col(col("month").integer().not_null())
-            .col(col("active").integer().not_null());
-        cols(&mut points, components())
-            .primary_key(Index::create().col(Alias::new("account_id")).col(Alias::new("month")));
-        manager.create_table(points).await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("health_points"))
+                    .col(count("account_id").primary_key())
+                    .col(col("points").text().not_null())
+                    .to_owned(),
+            )
+            .await?;
         let mut health = Table::create();
         book(health.table(Alias::new("health_book_months")))
             .col(col("month").integer().not_null())

@@ -14,12 +14,13 @@ use chrono::{Days, NaiveDate};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::Value;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use serde::{Deserialize, Serialize};
 
 use super::series::Term;
 use super::{Book, Move, Sum, add_to, rows_of, rows_per_statement};
 use crate::health::score::Components;
 use crate::kpis::period::{MonthIndex, month_end, month_index};
-use crate::kpis::sql::{Sql, count};
+use crate::kpis::sql::Sql;
 use entity::{feedback, ticket, touchpoint, usage_record};
 
 /// Everything an account's health is computed from.
@@ -34,7 +35,7 @@ pub struct Records {
 
 /// From month `month` on (until the next point), the account's components at month ends, or
 /// `None` while it is not active.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HealthPoint {
     pub month: MonthIndex,
     pub state: Option<Components>,
@@ -196,7 +197,7 @@ impl HealthDelta {
     }
 }
 
-/// The component columns of `health_points` and `health_book_months`, in `Components` order.
+/// The component columns of `health_book_months`, in `Components` order.
 pub const COMPONENT_COLUMNS: [&str; 6] = ["usage", "nps", "csat", "support", "engagement", "trend"];
 
 const HEALTH_SUMS: &[Sum] = &[
@@ -216,9 +217,7 @@ pub async fn apply(txn: &impl ConnectionTrait, moves: &[Move], recompute: &BTree
     let mut stored = stored_points(txn, &accounts).await?;
     let mut fresh = records(txn, recompute).await?;
     let mut deltas: BTreeMap<(Book, MonthIndex, i32), HealthDelta> = BTreeMap::new();
-    // Only the points that changed are rewritten: (account, month) to delete, rows to insert.
-    let mut stale: Vec<(i64, MonthIndex)> = Vec::new();
-    let mut added: Vec<(i64, HealthPoint)> = Vec::new();
+    let mut rewritten: Vec<(i64, String)> = Vec::new();
     for Move { account, from, to } in moves {
         let old = stored.remove(account).unwrap_or_default();
         let new = match recompute.contains(account) {
@@ -238,29 +237,18 @@ pub async fn apply(txn: &impl ConnectionTrait, moves: &[Move], recompute: &BTree
         for ((book, month, pattern), delta) in own.into_iter().filter(|(_, d)| !d.is_zero()) {
             deltas.entry((book.clone(), month, pattern)).or_default().merge(&delta, 1);
         }
-        stale.extend(old.iter().filter(|p| !new.contains(p)).map(|p| (*account, p.month)));
-        added.extend(new.into_iter().filter(|p| !old.contains(p)).map(|p| (*account, p)));
+        if old != new {
+            let json = serde_json::to_string(&new).map_err(|e| DbErr::Custom(format!("health points: {e}")))?;
+            rewritten.push((*account, json));
+        }
     }
 
-    for chunk in stale.chunks(rows_per_statement(2)) {
-        let mut delete = Sql::new(backend);
-        delete.push("DELETE FROM health_points WHERE (account_id, month) IN (VALUES ");
-        delete.values_rows(chunk, |(account, month)| vec![Value::from(*account), Value::from(*month)]);
-        txn.execute_raw(delete.push(")").statement()).await?;
-    }
-    for chunk in added.chunks(rows_per_statement(3 + COMPONENT_COLUMNS.len())) {
-        let mut insert = Sql::new(backend);
-        insert.push(&format!(
-            "INSERT INTO health_points (account_id, month, active, {}) VALUES ",
-            COMPONENT_COLUMNS.join(", ")
-        ));
-        insert.values_rows(chunk, |(account, point)| {
-            let mut cells =
-                vec![Value::from(*account), Value::from(point.month), Value::from(i32::from(point.state.is_some()))];
-            cells.extend(point.state.unwrap_or([None; 6]).map(Value::from));
-            cells
-        });
-        txn.execute_raw(insert.statement()).await?;
+    for chunk in rewritten.chunks(rows_per_statement(2)) {
+        let mut upsert = Sql::new(backend);
+        upsert.push("INSERT INTO health_points (account_id, points) VALUES ");
+        upsert.values_rows(chunk, |(account, points)| vec![Value::from(*account), Value::from(points.clone())]);
+        upsert.push(" ON CONFLICT (account_id) DO UPDATE SET points = excluded.points");
+        txn.execute_raw(upsert.statement()).await?;
     }
 
     let deltas: Vec<_> = deltas.into_iter().filter(|(_, d)| !d.is_zero()).collect();
@@ -281,20 +269,12 @@ pub async fn apply(txn: &impl ConnectionTrait, moves: &[Move], recompute: &BTree
 
 /// The health points the ledger holds for each account.
 async fn stored_points(txn: &impl ConnectionTrait, accounts: &[i64]) -> Result<BTreeMap<i64, Vec<HealthPoint>>, DbErr> {
-    let select = format!(
-        "SELECT account_id, month, active, {} FROM health_points WHERE account_id IN (",
-        COMPONENT_COLUMNS.join(", ")
-    );
-    let rows = rows_of(txn, &select, accounts, " ORDER BY account_id, month").await?;
-    let mut out: BTreeMap<i64, Vec<HealthPoint>> = BTreeMap::new();
+    let rows = rows_of(txn, "SELECT account_id, points FROM health_points WHERE account_id IN (", accounts, "").await?;
+    let mut out = BTreeMap::new();
     for row in &rows {
-        let active = count(row, "active")? != 0;
-        let mut components: Components = [None; 6];
-        for (value, column) in components.iter_mut().zip(COMPONENT_COLUMNS) {
-            *value = row.try_get::<Option<f64>>("", column)?;
-        }
-        let point = HealthPoint { month: row.try_get("", "month")?, state: active.then_some(components) };
-        out.entry(row.try_get("", "account_id")?).or_default().push(point);
+        let points: String = row.try_get("", "points")?;
+        let points = serde_json::from_str(&points).map_err(|e| DbErr::Custom(format!("health points: {e}")))?;
+        out.insert(row.try_get("", "account_id")?, points);
     }
     Ok(out)
 }
