@@ -210,12 +210,18 @@ const HEALTH_SUMS: &[Sum] = &[
     Sum::Number("trend"),
 ];
 
-/// Follows `moves` (whose health inputs changed when in `recompute`) in the health tables.
-pub async fn apply(txn: &impl ConnectionTrait, moves: &[Move], recompute: &BTreeSet<i64>) -> Result<(), DbErr> {
+/// Follows `moves` (whose health inputs changed when in `recompute`; `terms`: the subscriptions
+/// of those) in the health tables.
+pub async fn apply(
+    txn: &impl ConnectionTrait,
+    moves: &[Move],
+    recompute: &BTreeSet<i64>,
+    terms: BTreeMap<i64, Vec<Term>>,
+) -> Result<(), DbErr> {
     let backend = txn.get_database_backend();
     let accounts: Vec<i64> = moves.iter().map(|m| m.account).collect();
     let mut stored = stored_points(txn, &accounts).await?;
-    let mut fresh = records(txn, recompute).await?;
+    let mut fresh = records(txn, terms).await?;
     let mut deltas: BTreeMap<(Book, MonthIndex, i32), HealthDelta> = BTreeMap::new();
     let mut rewritten: Vec<(i64, String)> = Vec::new();
     for Move { account, from, to } in moves {
@@ -279,13 +285,10 @@ async fn stored_points(txn: &impl ConnectionTrait, accounts: &[i64]) -> Result<B
     Ok(out)
 }
 
-/// The health inputs of each account that has subscriptions (no other can be active).
-async fn records(txn: &impl ConnectionTrait, accounts: &BTreeSet<i64>) -> Result<BTreeMap<i64, Records>, DbErr> {
-    let mut out: BTreeMap<i64, Records> = BTreeMap::new();
-    let ids: Vec<i64> = accounts.iter().copied().collect();
-    for (account, terms) in super::mrr::terms(txn, &ids).await? {
-        out.entry(account).or_default().terms = terms;
-    }
+/// The health inputs of each account with subscriptions `terms` (no other can be active).
+async fn records(txn: &impl ConnectionTrait, terms: BTreeMap<i64, Vec<Term>>) -> Result<BTreeMap<i64, Records>, DbErr> {
+    let mut out: BTreeMap<i64, Records> =
+        terms.into_iter().map(|(account, terms)| (account, Records { terms, ..Records::default() })).collect();
     let ids: Vec<i64> = out.keys().copied().collect();
     if ids.is_empty() {
         return Ok(out);

@@ -201,10 +201,15 @@ pub async fn apply(txn: &impl ConnectionTrait, changes: &LedgerChanges) -> Resul
                 Some(Move { account: *account, from, to })
             })
             .collect();
-        let recompute =
-            |set: &BTreeSet<i64>| moves.iter().filter(|m| set.contains(&m.account)).map(|m| m.account).collect();
-        mrr::apply(txn, &moves, &recompute(&changes.subscriptions_of)).await?;
-        health::apply(txn, &moves, &recompute(&changes.health_of)).await?;
+        let recompute = |set: &BTreeSet<i64>| -> BTreeSet<i64> {
+            moves.iter().filter(|m| set.contains(&m.account)).map(|m| m.account).collect()
+        };
+        let health_of = recompute(&changes.health_of);
+        // Subscriptions feed both parts (every account whose MRR changes has its health
+        // recomputed too): read once.
+        let terms = mrr::terms(txn, &health_of.iter().copied().collect::<Vec<_>>()).await?;
+        mrr::apply(txn, &moves, &recompute(&changes.subscriptions_of), &terms).await?;
+        health::apply(txn, &moves, &health_of, terms).await?;
     }
     Ok(())
 }

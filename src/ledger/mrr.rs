@@ -13,12 +13,17 @@ use crate::kpis::MovementKind;
 use crate::kpis::period::MonthIndex;
 use crate::kpis::sql::Sql;
 
-/// Follows `moves` (whose subscriptions changed when in `recompute`) in the MRR tables.
-pub async fn apply(txn: &impl ConnectionTrait, moves: &[Move], recompute: &BTreeSet<i64>) -> Result<(), DbErr> {
+/// Follows `moves` (whose subscriptions changed when in `recompute`, now `terms`) in the MRR
+/// tables.
+pub async fn apply(
+    txn: &impl ConnectionTrait,
+    moves: &[Move],
+    recompute: &BTreeSet<i64>,
+    terms: &BTreeMap<i64, Vec<Term>>,
+) -> Result<(), DbErr> {
     let backend = txn.get_database_backend();
     let accounts: Vec<i64> = moves.iter().map(|m| m.account).collect();
     let mut stored = stored_changes(txn, &accounts).await?;
-    let mut fresh = terms(txn, &recompute.iter().copied().collect::<Vec<_>>()).await?;
 
     let mut months: BTreeMap<(Book, MonthIndex), MonthDelta> = BTreeMap::new();
     let mut cohorts: BTreeMap<(Book, i32, MonthIndex), CohortDelta> = BTreeMap::new();
@@ -27,7 +32,7 @@ pub async fn apply(txn: &impl ConnectionTrait, moves: &[Move], recompute: &BTree
         let account = *account;
         let old = stored.remove(&account).unwrap_or_default();
         let new = match recompute.contains(&account) {
-            true => series::changes(&fresh.remove(&account).unwrap_or_default()),
+            true => series::changes(terms.get(&account).map_or(&[], Vec::as_slice)),
             false => old.clone(),
         };
         if old == new && from == to {
