@@ -42,7 +42,7 @@ async fn median_hours(
     selected_by: &str,
 ) -> AppResult<HashMap<(usize, GroupKey), f64>> {
     let mut sql = scope.sql_over(db.get_database_backend(), periods);
-    let duration = format!("{} - {}", sql.epoch_seconds(&format!("t.{end}")), sql.epoch_seconds("t.opened_at"));
+    let duration = sql.seconds_between(&format!("t.{end}"), "t.opened_at");
     sql.push(&format!(
         ", durations(p, group_key, v) AS (SELECT pr.p, sa.group_key, {duration} FROM periods pr \
          JOIN tickets t ON t.{selected_by} >= pr.start_at AND t.{selected_by} < pr.next_at AND t.{end} IS NOT NULL \
