@@ -42,10 +42,15 @@ impl AccountMutation {
     }
 }
 
-/// An account that changes CSM or segment moves to another book of the MRR ledger.
+/// An account that changes CSM or segment moves to another book of the ledger; one whose
+/// onboarding completes on another day changes its month-end adoption.
 pub fn follow(before: Option<&account::Model>, after: &account::Model, ledger: &mut LedgerChanges) {
-    if let Some(before) = before.filter(|b| (b.csm_id, &b.segment) != (after.csm_id, &after.segment)) {
+    let Some(before) = before else { return };
+    if (before.csm_id, &before.segment) != (after.csm_id, &after.segment) {
         ledger.account_moved(before.id, Book::of(before.csm_id, before.segment.as_deref()));
+    }
+    if before.onboarding_completed_on != after.onboarding_completed_on {
+        ledger.health_changed(after.id);
     }
 }
 

@@ -10,11 +10,13 @@
 //! | `referrals` | accounts whose `referredByExternalId` names an account of S and whose `startedOn` is in P |
 //!
 //! "Active at the end of P" is `MRR(a, end(P)) > 0`: some subscription with `mrr > 0` covers that day.
+//! The KPIs over those accounts read the ledger's month-end figures (`crate::ledger::health`).
 use std::collections::HashMap;
 
 use async_graphql::SimpleObject;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
+use super::health;
 use super::movements::GroupKey;
 use super::period::Period;
 use super::revenue::share;
@@ -48,30 +50,15 @@ pub async fn adoption(
 ) -> AppResult<HashMap<(usize, GroupKey), AdoptionKpis>> {
     let mut out: HashMap<(usize, GroupKey), AdoptionKpis> = HashMap::new();
 
-    // Accounts active at the end of each period: onboarding, engagement, seat utilization.
-    let mut sql = scope.sql_over(db.get_database_backend(), periods);
-    sql.push(", ");
-    scope.with_active(&mut sql);
-    sql.push(
-        ", latest_usage AS (SELECT ac.p, ac.account_id, u.active_users, u.licensed_seats, \
-         ROW_NUMBER() OVER (PARTITION BY ac.p, ac.account_id ORDER BY u.date DESC) AS rn \
-         FROM active ac JOIN periods pr ON pr.p = ac.p \
-         JOIN usage_records u ON u.account_id = ac.account_id AND u.date > pr.usage_from AND u.date <= pr.end_date) \
-         SELECT ac.p, ac.group_key, COUNT(*) AS active, \
-         SUM(CASE WHEN a.onboarding_completed_on <= pr.end_date THEN 1 ELSE 0 END) AS onboarded, \
-         SUM(CASE WHEN EXISTS (SELECT 1 FROM touchpoints t WHERE t.account_id = ac.account_id \
-         AND t.occurred_at >= pr.start_at AND t.occurred_at < pr.next_at) THEN 1 ELSE 0 END) AS engaged, \
-         SUM(COALESCE(lu.active_users, 0)) AS seats_used, SUM(COALESCE(lu.licensed_seats, 0)) AS seats \
-         FROM active ac JOIN periods pr ON pr.p = ac.p JOIN accounts a ON a.id = ac.account_id \
-         LEFT JOIN latest_usage lu ON lu.p = ac.p AND lu.account_id = ac.account_id AND lu.rn = 1 \
-         GROUP BY ac.p, ac.group_key",
-    );
-    for row in db.query_all_raw(sql.statement()).await? {
-        let active = count(&row, "active")?;
-        let kpis = out.entry(period_group(&row)?).or_default();
-        kpis.onboarding_completion_rate = share(count(&row, "onboarded")?, active);
-        kpis.engagement_rate = share(count(&row, "engaged")?, active);
-        kpis.seat_utilization = share(count(&row, "seats_used")?, count(&row, "seats")?);
+    // Accounts active at the end of each period (the ledger's month-end figures): onboarding,
+    // engagement, seat utilization.
+    for ((i, group), figures) in health::adoption_at_period_ends(db, scope, periods).await? {
+        let (active, counts) = (figures.accounts, figures.adoption);
+        let months = periods[i].last - periods[i].first + 1;
+        let kpis = out.entry((i, group)).or_default();
+        kpis.onboarding_completion_rate = share(counts.onboarded, active);
+        kpis.engagement_rate = counts.engaged_in(months).and_then(|engaged| share(engaged, active));
+        kpis.seat_utilization = share(counts.seats_used, counts.seats);
     }
 
     // Executive relationships.

@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use async_graphql::SimpleObject;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
+use super::health;
 use super::movements::GroupKey;
 use super::period::Period;
 use super::revenue::share;
@@ -85,20 +86,11 @@ pub async fn growth(
         kpis.average_session_minutes = share(count(&row, "minutes")?, count(&row, "session_logins")?);
     }
 
-    // Feature adoption over the active accounts' latest records with feature counts.
-    let mut sql = scope.sql_over(backend, periods);
-    sql.push(", ");
-    scope.with_active(&mut sql);
-    sql.push(
-        ", latest AS (SELECT ac.p, ac.group_key, u.features_used, u.features_available, \
-         ROW_NUMBER() OVER (PARTITION BY ac.p, ac.account_id ORDER BY u.date DESC) AS rn \
-         FROM active ac JOIN periods pr ON pr.p = ac.p JOIN usage_records u ON u.account_id = ac.account_id \
-         AND u.date > pr.usage_from AND u.date <= pr.end_date AND u.features_used IS NOT NULL AND u.features_available IS NOT NULL) \
-         SELECT p, group_key, SUM(features_used) AS used, SUM(features_available) AS available FROM latest WHERE rn = 1 GROUP BY p, group_key",
-    );
-    for row in db.query_all_raw(sql.statement()).await? {
-        out.entry(period_group(&row)?).or_default().0.feature_adoption_rate =
-            share(count(&row, "used")?, count(&row, "available")?);
+    // Feature adoption over the active accounts' latest records with feature counts (the
+    // ledger's month-end figures).
+    for (key, figures) in health::adoption_at_period_ends(db, scope, periods).await? {
+        let counts = figures.adoption;
+        out.entry(key).or_default().0.feature_adoption_rate = share(counts.features_used, counts.features_available);
     }
 
     // Advocacy.

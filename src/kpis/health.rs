@@ -17,7 +17,7 @@ use super::scope::{JOIN_BOOKS, KpiScope};
 use super::sql::count;
 use crate::error::AppResult;
 use crate::health::model::Model;
-use crate::ledger::health::{COMPONENT_COLUMNS, HealthDelta};
+use crate::ledger::health::{ADOPTION_COLUMNS, AdoptionCounts, COMPONENT_COLUMNS, HealthDelta};
 
 #[derive(SimpleObject, Clone, Debug, Default)]
 pub struct HealthKpis {
@@ -39,40 +39,12 @@ pub async fn health(
     periods: &[Period],
     model: &Model,
 ) -> AppResult<HashMap<(usize, GroupKey), HealthKpis>> {
-    let Some(latest) = periods.iter().map(|p| p.last).max() else { return Ok(HashMap::new()) };
-    let mut sql = scope.over_books(db.get_database_backend());
-    let sums: Vec<String> = COMPONENT_COLUMNS.iter().map(|c| format!("SUM(r.{c}) AS {c}")).collect();
-    sql.push(&format!(
-        "SELECT b.group_key, r.month, r.pattern, CAST(SUM(r.accounts) AS BIGINT) AS accounts, {} \
-         FROM health_book_months r {JOIN_BOOKS} WHERE r.month <= ",
-        sums.join(", ")
-    ))
-    .bind(latest)
-    .push(" GROUP BY b.group_key, r.month, r.pattern");
-    let mut changes: HashMap<(GroupKey, i32), BTreeMap<MonthIndex, HealthDelta>> = HashMap::new();
-    for row in db.query_all_raw(sql.statement()).await? {
-        let mut delta = HealthDelta { accounts: count(&row, "accounts")?, sums: [0.0; 6] };
-        for (sum, column) in delta.sums.iter_mut().zip(COMPONENT_COLUMNS) {
-            *sum = row.try_get::<Option<f64>>("", column)?.unwrap_or(0.0);
-        }
-        let key = (row.try_get::<Option<String>>("", "group_key")?, row.try_get::<i32>("", "pattern")?);
-        changes.entry(key).or_default().insert(row.try_get::<i32>("", "month")?, delta);
-    }
-    // Patterns in a fixed order, so that the same data always sums to the same float.
-    let mut changes: Vec<_> = changes.into_iter().collect();
-    changes.sort_by(|a, b| a.0.cmp(&b.0));
-
+    let changes = month_end_changes(db, scope, periods).await?;
     // Per period and group: (sum of scores, scored accounts, complete accounts, active accounts).
     let mut totals: HashMap<(usize, GroupKey), (f64, i64, i64, i64)> = HashMap::new();
     for (i, period) in periods.iter().enumerate() {
         for ((group, pattern), changes) in &changes {
-            let mut at_end = HealthDelta::default();
-            for delta in changes.range(..=period.last).map(|(_, d)| d) {
-                at_end.accounts += delta.accounts;
-                for (sum, value) in at_end.sums.iter_mut().zip(delta.sums) {
-                    *sum += value;
-                }
-            }
+            let at_end = at_end(changes, period.last);
             if at_end.accounts == 0 {
                 continue;
             }
@@ -102,3 +74,72 @@ pub async fn health(
 
 /// The pattern of an account whose six components are all present.
 const ALL_PRESENT: i32 = 0b11_1111;
+
+/// The changes of a month's figures, by month.
+type Changes = BTreeMap<MonthIndex, HealthDelta>;
+
+/// Per group and presence pattern, in a fixed order (so that the same data always sums to the
+/// same float): how the month-end figures of the accounts of S change by month, up to the last
+/// of `periods` (the ledger's `health_book_months` over the books of S).
+async fn month_end_changes(
+    db: &DatabaseConnection,
+    scope: &KpiScope,
+    periods: &[Period],
+) -> AppResult<Vec<((GroupKey, i32), Changes)>> {
+    let Some(latest) = periods.iter().map(|p| p.last).max() else { return Ok(Vec::new()) };
+    let mut sql = scope.over_books(db.get_database_backend());
+    let components = COMPONENT_COLUMNS.iter().map(|c| format!("SUM(r.{c}) AS {c}"));
+    let adoption = ADOPTION_COLUMNS.iter().map(|c| format!("CAST(SUM(r.{c}) AS BIGINT) AS {c}"));
+    sql.push(&format!(
+        "SELECT b.group_key, r.month, r.pattern, CAST(SUM(r.accounts) AS BIGINT) AS accounts, {} \
+         FROM health_book_months r {JOIN_BOOKS} WHERE r.month <= ",
+        components.chain(adoption).collect::<Vec<_>>().join(", ")
+    ))
+    .bind(latest)
+    .push(" GROUP BY b.group_key, r.month, r.pattern");
+    let mut changes: HashMap<(GroupKey, i32), Changes> = HashMap::new();
+    for row in db.query_all_raw(sql.statement()).await? {
+        let mut delta = HealthDelta { accounts: count(&row, "accounts")?, ..HealthDelta::default() };
+        for (sum, column) in delta.sums.iter_mut().zip(COMPONENT_COLUMNS) {
+            *sum = row.try_get::<Option<f64>>("", column)?.unwrap_or(0.0);
+        }
+        let mut adoption = [0; ADOPTION_COLUMNS.len()];
+        for (value, column) in adoption.iter_mut().zip(ADOPTION_COLUMNS) {
+            *value = count(&row, column)?;
+        }
+        delta.adoption = AdoptionCounts::from_values(adoption);
+        let key = (row.try_get::<Option<String>>("", "group_key")?, row.try_get::<i32>("", "pattern")?);
+        changes.entry(key).or_default().insert(row.try_get::<i32>("", "month")?, delta);
+    }
+    let mut changes: Vec<_> = changes.into_iter().collect();
+    changes.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(changes)
+}
+
+/// The figures at the end of `month`: the running sums of the changes up to it.
+fn at_end(changes: &Changes, month: MonthIndex) -> HealthDelta {
+    let mut figures = HealthDelta::default();
+    for delta in changes.range(..=month).map(|(_, d)| d) {
+        figures.merge(delta, 1);
+    }
+    figures
+}
+
+/// The adoption figures of the accounts of S active at the end of P ([`Adoption`], summed), per
+/// period and group, with their number (`accounts`): the month-end KPIs of adoption and growth.
+///
+/// [`Adoption`]: crate::ledger::health::Adoption
+pub async fn adoption_at_period_ends(
+    db: &DatabaseConnection,
+    scope: &KpiScope,
+    periods: &[Period],
+) -> AppResult<HashMap<(usize, GroupKey), HealthDelta>> {
+    let changes = month_end_changes(db, scope, periods).await?;
+    let mut out: HashMap<(usize, GroupKey), HealthDelta> = HashMap::new();
+    for (i, period) in periods.iter().enumerate() {
+        for ((group, _), changes) in &changes {
+            out.entry((i, group.clone())).or_default().merge(&at_end(changes, period.last), 1);
+        }
+    }
+    Ok(out)
+}

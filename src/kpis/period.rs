@@ -1,5 +1,5 @@
 //! Calendar periods (KPIS.md, "Conventions"): a month, quarter or year; `start(P)`, `end(P)`.
-use chrono::{Datelike, Days, NaiveDate, NaiveTime};
+use chrono::{Datelike, NaiveDate, NaiveTime};
 use sea_orm::Value;
 
 use super::sql::Sql;
@@ -81,29 +81,15 @@ pub fn periods(input: &PeriodInput) -> AppResult<Vec<Period>> {
     Ok((0..count as i32).map(|i| Period { first: first + i * size, last: first + i * size + size - 1 }).collect())
 }
 
-/// Appends the CTE `periods(p, start_date, end_date, next_start, start_at, next_at, usage_from,
-/// last_month)`: per period (by position) its first and last day, the day after it, the same
-/// bounds as instants (an instant t is in P when `start_at <= t < next_at`), `end(P) - 30 days`,
-/// and the index of its last month.
+/// Appends the CTE `periods(p, start_date, end_date, next_start, start_at, next_at)`: per period
+/// (by position) its first and last day, the day after it, and the same bounds as instants (an
+/// instant t is in P when `start_at <= t < next_at`).
 pub fn with_periods(sql: &mut Sql, periods: &[Period]) {
-    sql.push("periods(p, start_date, end_date, next_start, start_at, next_at, usage_from, last_month) AS (VALUES ");
+    sql.push("periods(p, start_date, end_date, next_start, start_at, next_at) AS (VALUES ");
     sql.values_rows(periods.iter().enumerate(), |(i, p)| {
         let next = month_start(p.last + 1);
         let midnight = |d: NaiveDate| Value::from(d.and_time(NaiveTime::MIN).and_utc());
-        let usage_from = p.end() - Days::new(USAGE_WINDOW_DAYS);
-        vec![
-            Value::from(i as i32),
-            p.start().into(),
-            p.end().into(),
-            next.into(),
-            midnight(p.start()),
-            midnight(next),
-            usage_from.into(),
-            Value::from(p.last),
-        ]
+        vec![Value::from(i as i32), p.start().into(), p.end().into(), next.into(), midnight(p.start()), midnight(next)]
     });
     sql.push(")");
 }
-
-/// Usage windows `(d - 30, d]` are this many days long (KPIS.md, sections 5 and 6).
-pub const USAGE_WINDOW_DAYS: u64 = 30;

@@ -81,21 +81,6 @@ impl KpiScope {
         sql
     }
 
-    /// Appends the CTE `active(p, account_id, group_key)`: the accounts of S active at the end of
-    /// each period (`MRR(a, end(P)) > 0`). Read from the ledger's MRR change points: an account's
-    /// month-end MRR holds from one change to the next, and is positive after any change but a
-    /// CHURN, so it is active at the end of P when its last change by P's last month is not one.
-    /// Needs `scope_accounts` and `periods`.
-    pub fn with_active(&self, sql: &mut Sql) {
-        sql.push(
-            "active(p, account_id, group_key) AS (SELECT pr.p, sa.account_id, sa.group_key FROM \
-             (SELECT account_id, month, kind, LEAD(month) OVER (PARTITION BY account_id ORDER BY month) AS until \
-             FROM mrr_changes WHERE account_id IN (SELECT account_id FROM scope_accounts)) c \
-             JOIN periods pr ON c.month <= pr.last_month AND (c.until IS NULL OR c.until > pr.last_month) \
-             JOIN scope_accounts sa ON sa.account_id = c.account_id WHERE c.kind <> 'CHURN')",
-        );
-    }
-
     /// Starts a statement with the CTE `scope_books(csm_key, segment_key, group_key)`: the books
     /// of the ledger (`crate::ledger`) that hold the accounts of S, each with its group (a book
     /// never straddles groups: a group is a segment, a CSM or a CSM's team).

@@ -1,13 +1,16 @@
-//! One account's health at every month end, as change points (pure functions), for the health
-//! KPIs of periods (KPIS.md, sections 6 and 8): the six components on `end(M)` of an account
-//! active then (`MRR(a, end(M)) > 0`), exactly as `crate::health::score` computes them on the fly.
+//! One account's health and adoption at every month end, as change points (pure functions), for
+//! the KPIs of periods that look at the accounts active at the end of P (KPIS.md, sections 5, 6
+//! and 8): the six health components on `end(M)` of an account active then (`MRR(a, end(M)) > 0`),
+//! exactly as `crate::health::score` computes them on the fly, and its [`Adoption`].
 //!
 //! Every component looks at a window of whole days ending on `d`, so its value at month ends
 //! changes only in the months where a record's day, or that day plus the window, falls: the
 //! month of a usage record's date and 30 days later; of a survey response and 180 days later;
 //! of a ticket's opening and of its resolution; of a touchpoint and 90 days later; of a
 //! subscription's start or end, and 90 days later (the revenue trend compares `d` with
-//! `d - 90`). Between those months, and after the last of them, an account's health is constant.
+//! `d - 90`); of the onboarding's completion; and, for "a touchpoint in P" of periods of 1, 3 or
+//! 12 months ending on `d`, that many months after a touchpoint's. Between those months, and
+//! after the last of them, an account's month-end state is constant.
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Days, NaiveDate};
@@ -21,11 +24,12 @@ use super::{Book, Move, Sum, add_to, rows_of, rows_per_statement};
 use crate::health::score::Components;
 use crate::kpis::period::{MonthIndex, month_end, month_index};
 use crate::kpis::sql::Sql;
-use entity::{feedback, ticket, touchpoint, usage_record};
+use entity::{account, feedback, ticket, touchpoint, usage_record};
 
-/// Everything an account's health is computed from.
+/// Everything an account's month-end state is computed from.
 #[derive(Debug, Default)]
 pub struct Records {
+    pub onboarded_on: Option<NaiveDate>,
     pub terms: Vec<Term>,
     pub feedback: Vec<feedback::Model>,
     pub tickets: Vec<ticket::Model>,
@@ -33,12 +37,102 @@ pub struct Records {
     pub touchpoints: Vec<touchpoint::Model>,
 }
 
-/// From month `month` on (until the next point), the account's components at month ends, or
-/// `None` while it is not active.
+/// From month `month` on (until the next point), the account's state at month ends, or `None`
+/// while it is not active.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HealthPoint {
     pub month: MonthIndex,
-    pub state: Option<Components>,
+    pub state: Option<MonthEnd>,
+}
+
+/// An active account on a month end: its health components and its adoption.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MonthEnd {
+    pub components: Components,
+    pub adoption: Adoption,
+}
+
+/// An active account's adoption on a month end `d` (KPIS.md, sections 5 and 8).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adoption {
+    /// `onboardingCompletedOn <= d`.
+    pub onboarded: bool,
+    /// `activeUsers` and `licensedSeats` of its latest usage record dated in `(d-30, d]` (0, 0
+    /// without one).
+    pub seats: [i64; 2],
+    /// `featuresUsed` and `featuresAvailable` of its latest record dated in `(d-30, d]` among
+    /// those having both (0, 0 without one).
+    pub features: [i64; 2],
+    /// A touchpoint in each period ending on `d` of [`PERIOD_MONTHS`] months.
+    pub engaged: [bool; 3],
+}
+
+/// The lengths, in months, of the periods ending on a month end: a month, a quarter, a year.
+pub const PERIOD_MONTHS: [i32; 3] = [1, 3, 12];
+
+/// The adoption columns of `health_book_months`, in [`AdoptionCounts::values`] order.
+pub const ADOPTION_COLUMNS: [&str; 8] =
+    ["onboarded", "seats_used", "seats", "features_used", "features_available", "engaged_1", "engaged_3", "engaged_12"];
+
+/// The sums of [`Adoption`] over accounts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AdoptionCounts {
+    pub onboarded: i64,
+    pub seats_used: i64,
+    pub seats: i64,
+    pub features_used: i64,
+    pub features_available: i64,
+    /// Engaged accounts, by [`PERIOD_MONTHS`].
+    pub engaged: [i64; 3],
+}
+
+impl AdoptionCounts {
+    /// The values of [`ADOPTION_COLUMNS`].
+    pub fn values(&self) -> [i64; 8] {
+        let [month, quarter, year] = self.engaged;
+        [self.onboarded, self.seats_used, self.seats, self.features_used, self.features_available, month, quarter, year]
+    }
+
+    pub fn from_values(values: [i64; 8]) -> Self {
+        let [onboarded, seats_used, seats, features_used, features_available, month, quarter, year] = values;
+        AdoptionCounts {
+            onboarded,
+            seats_used,
+            seats,
+            features_used,
+            features_available,
+            engaged: [month, quarter, year],
+        }
+    }
+
+    fn add(&mut self, other: &AdoptionCounts, sign: i64) {
+        let mut values = self.values();
+        for (value, other) in values.iter_mut().zip(other.values()) {
+            *value += sign * other;
+        }
+        *self = AdoptionCounts::from_values(values);
+    }
+
+    /// The engaged accounts of a period of `months` months ending on the month end.
+    pub fn engaged_in(&self, months: i32) -> Option<i64> {
+        PERIOD_MONTHS.iter().position(|m| *m == months).map(|i| self.engaged[i])
+    }
+}
+
+impl Adoption {
+    /// What one account adds.
+    fn counts(&self) -> AdoptionCounts {
+        let [seats_used, seats] = self.seats;
+        let [features_used, features_available] = self.features;
+        AdoptionCounts {
+            onboarded: i64::from(self.onboarded),
+            seats_used,
+            seats,
+            features_used,
+            features_available,
+            engaged: self.engaged.map(i64::from),
+        }
+    }
 }
 
 fn plus(day: NaiveDate, days: u64) -> NaiveDate {
@@ -52,6 +146,34 @@ fn minus(day: NaiveDate, days: u64) -> NaiveDate {
 /// `MRR(a, d)`.
 fn mrr_on(terms: &[Term], day: NaiveDate) -> Decimal {
     terms.iter().filter(|t| t.start <= day && t.end.is_none_or(|end| day < end)).map(|t| t.mrr).sum()
+}
+
+/// The state on month end `d` of an account active then; `None` when it is not.
+fn month_end_on(records: &Records, d: NaiveDate) -> Option<MonthEnd> {
+    let components = health_on(records, d)?;
+    let in_window = |day: NaiveDate| minus(d, 30) < day && day <= d;
+    let latest = |with_features: bool| {
+        records
+            .usage
+            .iter()
+            .filter(|u| in_window(u.date) && (!with_features || u.features_used.zip(u.features_available).is_some()))
+            .max_by_key(|u| u.date)
+    };
+    let seats = latest(false).map_or([0, 0], |u| [u.active_users, u.licensed_seats].map(i64::from));
+    let features = latest(true)
+        .and_then(|u| u.features_used.zip(u.features_available))
+        .map_or([0, 0], |(used, available)| [used, available].map(i64::from));
+    // A touchpoint in the `months` months up to d's (a period of that many months ending on d).
+    let month = month_index(d);
+    let engaged = PERIOD_MONTHS.map(|months| {
+        records
+            .touchpoints
+            .iter()
+            .map(|p| p.occurred_at.date_naive())
+            .any(|day| day <= d && month_index(day) > month - months)
+    });
+    let onboarded = records.onboarded_on.is_some_and(|day| day <= d);
+    Some(MonthEnd { components, adoption: Adoption { onboarded, seats, features, engaged } })
 }
 
 /// The components on day `d` of an account active then; `None` when it is not.
@@ -124,7 +246,13 @@ fn turning_months(records: &Records) -> BTreeSet<MonthIndex> {
         let day = p.occurred_at.date_naive();
         days.extend([day, plus(day, 90)]);
     }
-    days.into_iter().map(month_index).collect()
+    days.extend(records.onboarded_on);
+    let mut months: BTreeSet<MonthIndex> = days.into_iter().map(month_index).collect();
+    for p in &records.touchpoints {
+        let month = month_index(p.occurred_at.date_naive());
+        months.extend(PERIOD_MONTHS.map(|length| month + length));
+    }
+    months
 }
 
 /// The account's health points, oldest first (none while it never was active).
@@ -132,7 +260,7 @@ pub fn points(records: &Records) -> Vec<HealthPoint> {
     let mut out: Vec<HealthPoint> = Vec::new();
     let mut previous = None;
     for month in turning_months(records) {
-        let state = health_on(records, month_end(month));
+        let state = month_end_on(records, month_end(month));
         if state != previous {
             out.push(HealthPoint { month, state });
             previous = state;
@@ -146,20 +274,23 @@ pub fn pattern(components: &Components) -> i32 {
     components.iter().enumerate().filter(|(_, c)| c.is_some()).map(|(i, _)| 1 << i).sum()
 }
 
-/// What an account adds to its book's health figures of a month, for one presence pattern:
-/// accounts, and the sums of their component values (absent ones count 0).
+/// What an account adds to its book's month-end figures of a month, for one presence pattern:
+/// accounts, the sums of their component values (absent ones count 0) and of their adoption
+/// counts.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct HealthDelta {
     pub accounts: i64,
     pub sums: [f64; 6],
+    pub adoption: AdoptionCounts,
 }
 
 impl HealthDelta {
-    pub fn add(&mut self, components: &Components, sign: i64) {
+    pub fn add(&mut self, state: &MonthEnd, sign: i64) {
         self.accounts += sign;
-        for (sum, value) in self.sums.iter_mut().zip(components) {
+        for (sum, value) in self.sums.iter_mut().zip(&state.components) {
             *sum += sign as f64 * value.unwrap_or(0.0);
         }
+        self.adoption.add(&state.adoption.counts(), sign);
     }
 }
 
@@ -167,17 +298,17 @@ impl HealthDelta {
 /// are the running sums of the deltas up to that month.
 pub fn contributions(points: &[HealthPoint]) -> Vec<(MonthIndex, i32, HealthDelta)> {
     let mut out = Vec::new();
-    let mut previous: Option<&Components> = None;
+    let mut previous: Option<&MonthEnd> = None;
     for point in points {
         if let Some(old) = previous {
             let mut delta = HealthDelta::default();
             delta.add(old, -1);
-            out.push((point.month, pattern(old), delta));
+            out.push((point.month, pattern(&old.components), delta));
         }
         if let Some(new) = &point.state {
             let mut delta = HealthDelta::default();
             delta.add(new, 1);
-            out.push((point.month, pattern(new), delta));
+            out.push((point.month, pattern(&new.components), delta));
         }
         previous = point.state.as_ref();
     }
@@ -185,11 +316,13 @@ pub fn contributions(points: &[HealthPoint]) -> Vec<(MonthIndex, i32, HealthDelt
 }
 
 impl HealthDelta {
-    fn merge(&mut self, other: &HealthDelta, sign: i64) {
+    /// Adds `other` (`sign` 1) or takes it away (-1).
+    pub fn merge(&mut self, other: &HealthDelta, sign: i64) {
         self.accounts += sign * other.accounts;
         for (sum, value) in self.sums.iter_mut().zip(other.sums) {
             *sum += sign as f64 * value;
         }
+        self.adoption.add(&other.adoption, sign);
     }
 
     fn is_zero(&self) -> bool {
@@ -200,15 +333,12 @@ impl HealthDelta {
 /// The component columns of `health_book_months`, in `Components` order.
 pub const COMPONENT_COLUMNS: [&str; 6] = ["usage", "nps", "csat", "support", "engagement", "trend"];
 
-const HEALTH_SUMS: &[Sum] = &[
-    Sum::Count("accounts"),
-    Sum::Number("usage"),
-    Sum::Number("nps"),
-    Sum::Number("csat"),
-    Sum::Number("support"),
-    Sum::Number("engagement"),
-    Sum::Number("trend"),
-];
+/// The summed columns of `health_book_months`: accounts, components, adoption counts.
+fn health_sums() -> Vec<Sum> {
+    let components = COMPONENT_COLUMNS.map(Sum::Number);
+    let adoption = ADOPTION_COLUMNS.map(Sum::Count);
+    [Sum::Count("accounts")].into_iter().chain(components).chain(adoption).collect()
+}
 
 /// Follows `moves` (whose health inputs changed when in `recompute`; `terms`: the subscriptions
 /// of those) in the health tables.
@@ -258,17 +388,19 @@ pub async fn apply(
     }
 
     let deltas: Vec<_> = deltas.into_iter().filter(|(_, d)| !d.is_zero()).collect();
-    for chunk in deltas.chunks(rows_per_statement(4 + COMPONENT_COLUMNS.len() + 1)) {
+    let sums = health_sums();
+    for chunk in deltas.chunks(rows_per_statement(4 + sums.len())) {
         let rows = chunk
             .iter()
             .map(|((book, month, pattern), d)| {
                 let mut cells = book.key_values();
                 cells.extend([Value::from(*month), Value::from(*pattern), Value::from(d.accounts)]);
                 cells.extend(d.sums.map(Value::from));
+                cells.extend(d.adoption.values().map(Value::from));
                 cells
             })
             .collect();
-        add_to(txn, "health_book_months", &["month", "pattern"], HEALTH_SUMS, rows).await?;
+        add_to(txn, "health_book_months", &["month", "pattern"], &sums, rows).await?;
     }
     Ok(())
 }
@@ -285,13 +417,16 @@ async fn stored_points(txn: &impl ConnectionTrait, accounts: &[i64]) -> Result<B
     Ok(out)
 }
 
-/// The health inputs of each account with subscriptions `terms` (no other can be active).
+/// The month-end inputs of each account with subscriptions `terms` (no other can be active).
 async fn records(txn: &impl ConnectionTrait, terms: BTreeMap<i64, Vec<Term>>) -> Result<BTreeMap<i64, Records>, DbErr> {
     let mut out: BTreeMap<i64, Records> =
         terms.into_iter().map(|(account, terms)| (account, Records { terms, ..Records::default() })).collect();
     let ids: Vec<i64> = out.keys().copied().collect();
     if ids.is_empty() {
         return Ok(out);
+    }
+    for a in account::Entity::find().filter(account::Column::Id.is_in(ids.clone())).all(txn).await? {
+        out.entry(a.id).or_default().onboarded_on = a.onboarding_completed_on;
     }
     for f in feedback::Entity::find().filter(feedback::Column::AccountId.is_in(ids.clone())).all(txn).await? {
         out.entry(f.account_id).or_default().feedback.push(f);

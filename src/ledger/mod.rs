@@ -5,8 +5,9 @@
 //! - `mrr_changes`: every account's month-end MRR change points, i.e. its movements;
 //! - `mrr_book_months` and `mrr_book_cohorts`: what the accounts of each book (CSM x segment)
 //!   add per month and per cohort opening month (see [`series`]);
-//! - `health_points` and `health_book_months`: every account's health at month ends, as change
-//!   points, and what it adds to its book per month and presence pattern (see [`health`]).
+//! - `health_points` and `health_book_months`: every account's health and adoption at month
+//!   ends, as change points, and what it adds to its book per month and presence pattern (see
+//!   [`health`]).
 //!
 //! A KPI scope is always a set of books: who sees an account, and every `ScopeInput` and
 //! `groupBy`, depend only on its CSM (and the CSM's team) and its segment. An account that
@@ -24,7 +25,7 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Query
 use crate::kpis::sql::{Sql, count};
 
 /// The version of the aggregates this code writes; the data is rebuilt when it holds another.
-const VERSION: i32 = 1;
+const VERSION: i32 = 2;
 const NAME: &str = "ledger";
 
 /// Accounts per look-up statement.
@@ -79,7 +80,7 @@ impl LedgerChanges {
         self.health_of.insert(account_id);
     }
 
-    /// A survey response, ticket, usage record or touchpoint.
+    /// A survey response, ticket, usage record or touchpoint, or the account's onboarding.
     pub fn health_changed(&mut self, account_id: i64) {
         self.health_of.insert(account_id);
     }

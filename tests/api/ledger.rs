@@ -58,7 +58,14 @@ fn account(dice: &mut Dice, n: u64) -> Value {
         3 => Value::Null,
         i => json!(CSMS[i as usize]),
     };
-    json!({ "externalId": format!("ACC-{n}"), "name": format!("Account {n}"), "segment": dice.pick(&SEGMENTS), "csmEmail": csm })
+    // Re-pushing an account may also move its onboarding (its month-end adoption changes).
+    let onboarded = match dice.below(4) {
+        0 => Value::Null,
+        1 => json!(month_end(2023 * 12 + dice.below(44) as i32)),
+        _ => json!(day(2023 * 12 + dice.below(44) as i32, 1 + dice.below(28))),
+    };
+    json!({ "externalId": format!("ACC-{n}"), "name": format!("Account {n}"), "segment": dice.pick(&SEGMENTS),
+        "csmEmail": csm, "onboardingCompletedOn": onboarded })
 }
 
 fn subscription(dice: &mut Dice, n: u64, accounts: u64) -> Value {
@@ -239,14 +246,26 @@ fn health_inputs(dice: &mut Dice, accounts: u64) -> [(&'static str, &'static str
         tickets.push(json!({ "externalId": format!("T-{}", dice.below(24)), "accountExternalId": account(dice),
             "openedAt": instant(dice, opened), "resolvedAt": resolved }));
     }
+    // Usage records in pairs of the same account and month, so that a 30-day window often holds
+    // two (the latest decides; for feature adoption, the latest having both feature counts).
     let mut usage = Vec::new();
-    for _ in 0..8 {
-        let m = month(dice);
-        usage.push(json!({ "accountExternalId": account(dice), "date": day(m, 1 + dice.below(28)),
-            "activeUsers": dice.below(30), "licensedSeats": 1 + dice.below(20) }));
+    for _ in 0..12 {
+        let (m, account) = (month(dice), account(dice));
+        for _ in 0..2 {
+            let available = 1 + dice.below(12);
+            let features = match dice.below(3) {
+                0 => json!({}),
+                1 => json!({ "featuresUsed": dice.below(available + 1) }),
+                _ => json!({ "featuresUsed": dice.below(available + 1), "featuresAvailable": available }),
+            };
+            let mut record = json!({ "accountExternalId": account, "date": day(m, 1 + dice.below(28)),
+                "activeUsers": dice.below(30), "licensedSeats": 1 + dice.below(20) });
+            record.as_object_mut().expect("an object").extend(features.as_object().cloned().unwrap_or_default());
+            usage.push(record);
+        }
     }
     let mut touchpoints = Vec::new();
-    for _ in 0..8 {
+    for _ in 0..16 {
         let m = month(dice);
         touchpoints.push(json!({ "externalId": format!("P-{}", dice.below(24)), "accountExternalId": account(dice),
             "kind": "CALL", "occurredAt": instant(dice, m) }));
@@ -289,8 +308,128 @@ async fn health_by_definition(app: &TestApp, d: &str) -> Vec<(Value, Option<f64>
         .collect()
 }
 
+/// `onboardingCompletionRate`, `engagementRate`, `seatUtilization` and `featureAdoptionRate` of
+/// the months `first..=last`, per segment, by their definitions (KPIS.md, sections 5 and 8) in
+/// one plain statement over the records: the accounts with a subscription of `mrr > 0` covering
+/// the period's last day, their onboarding, whether they had a touchpoint in the period, and
+/// their latest usage record of the last 30 days (among those with feature counts, for feature
+/// adoption).
+async fn adoption_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Value, [Option<f64>; 4])> {
+    use chrono::NaiveDate;
+    use sea_orm::{DatabaseBackend, Statement, Value as Bound};
+    let date = |text: String| NaiveDate::parse_from_str(&text, "%Y-%m-%d").expect("a date");
+    let (start, end) = (date(day(first, 1)), date(month_end(last)));
+    let next = end.succ_opt().expect("a day");
+    let midnight = |d: NaiveDate| Bound::from(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
+    let window_start = Bound::from(end - chrono::Days::new(30));
+    let latest = |column: &str, with_features: bool| {
+        let features =
+            if with_features { " AND u.features_used IS NOT NULL AND u.features_available IS NOT NULL" } else { "" };
+        format!(
+            "SUM(COALESCE((SELECT u.{column} FROM usage_records u WHERE u.account_id = a.id AND u.date > ? \
+             AND u.date <= ?{features} ORDER BY u.date DESC LIMIT 1), 0)) AS {column}"
+        )
+    };
+    let sql = format!(
+        "SELECT a.segment, COUNT(*) AS active, \
+         SUM(CASE WHEN a.onboarding_completed_on <= ? THEN 1 ELSE 0 END) AS onboarded, \
+         SUM(CASE WHEN EXISTS (SELECT 1 FROM touchpoints t WHERE t.account_id = a.id \
+         AND t.occurred_at >= ? AND t.occurred_at < ?) THEN 1 ELSE 0 END) AS engaged, {}, {}, {}, {} \
+         FROM accounts a WHERE EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = a.id \
+         AND CAST(s.mrr AS REAL) > 0 AND s.start_date <= ? AND (s.end_date IS NULL OR s.end_date > ?)) \
+         GROUP BY a.segment",
+        latest("active_users", false),
+        latest("licensed_seats", false),
+        latest("features_used", true),
+        latest("features_available", true),
+    );
+    let mut values = vec![Bound::from(end), midnight(start), midnight(next)];
+    for _ in 0..4 {
+        values.extend([window_start.clone(), Bound::from(end)]);
+    }
+    values.extend([Bound::from(end), Bound::from(end)]);
+    let backend = app.db.get_database_backend();
+    let sql = match backend {
+        DatabaseBackend::Postgres => {
+            let mut n = 0;
+            sql.chars()
+                .map(|c| match c {
+                    '?' => {
+                        n += 1;
+                        format!("${n}")
+                    }
+                    c => c.to_string(),
+                })
+                .collect()
+        }
+        _ => sql,
+    };
+    let rows = app.db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await.expect("by definition");
+    let share = |part: i64, whole: i64| (whole != 0).then(|| part as f64 / whole as f64);
+    let mut out: Vec<(Value, [Option<f64>; 4])> = rows
+        .iter()
+        .map(|row| {
+            let n = |column: &str| row.try_get::<i64>("", column).expect(column);
+            let segment: Option<String> = row.try_get("", "segment").expect("segment");
+            let active = n("active");
+            let rates = [
+                share(n("onboarded"), active),
+                share(n("engaged"), active),
+                share(n("active_users"), n("licensed_seats")),
+                share(n("features_used"), n("features_available")),
+            ];
+            (json!(segment), rates)
+        })
+        .collect();
+    out.sort_by_key(|o| o.0.to_string());
+    out
+}
+
+/// Two figures equal within the KPIs' tolerance for ratios.
+fn close(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => (a - b).abs() <= 1e-9,
+        (a, b) => a == b,
+    }
+}
+
+/// The month-end adoption KPIs of the month, quarter and year that hold `month`, per segment,
+/// against [`adoption_by_definition`].
+async fn assert_adoption_by_definition(app: &TestApp, round: usize, month: i32) {
+    for (granularity, months) in [("MONTH", 1), ("QUARTER", 3), ("YEAR", 12)] {
+        let first = month - month.rem_euclid(months);
+        let query = format!(
+            "{{ kpis(period: {{ from: \"{}\", to: \"{}\", granularity: {granularity} }}, groupBy: SEGMENT) \
+             {{ group onboardingCompletionRate engagementRate seatUtilization featureAdoptionRate }} }}",
+            day(first, 1),
+            day(first, 1)
+        );
+        let reply = app.gql(ADMIN, &query, json!({})).await;
+        let got: Vec<(Value, [Option<f64>; 4])> = reply.data()["kpis"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|k| !k["onboardingCompletionRate"].is_null())
+            .map(|k| {
+                let rate = |field: &str| k[field].as_f64();
+                let rates = ["onboardingCompletionRate", "engagementRate", "seatUtilization", "featureAdoptionRate"];
+                (k["group"].clone(), rates.map(rate))
+            })
+            .collect();
+        let mut got = got;
+        got.sort_by_key(|g| g.0.to_string());
+        let want = adoption_by_definition(app, first, first + months - 1).await;
+        assert!(
+            got.len() == want.len()
+                && got.iter().zip(&want).all(|(g, w)| g.0 == w.0 && g.1.iter().zip(&w.1).all(|(a, b)| close(*a, *b))),
+            "round {round}, {granularity} of {}: ledger {got:?}, by definition {want:?}",
+            day(first, 1)
+        );
+    }
+}
+
 #[tokio::test]
-async fn health_kpis_equal_the_health_of_the_accounts_active_at_each_month_end() {
+async fn health_and_adoption_kpis_equal_their_definitions_at_month_ends() {
     let mut dice = Dice(0x2545_f491_4f6c_dd1d);
     const ACCOUNTS: u64 = 12;
     let app = company(&mut dice, ACCOUNTS).await;
@@ -316,15 +455,14 @@ async fn health_kpis_equal_the_health_of_the_accounts_active_at_each_month_end()
                 .collect();
             got.sort_by_key(|g| g.0.to_string());
             let want = health_by_definition(&app, &end).await;
-            let close = |a: Option<f64>, b: Option<f64>| match (a, b) {
-                (Some(a), Some(b)) => (a - b).abs() <= 1e-9,
-                (a, b) => a == b,
-            };
             assert!(
                 got.len() == want.len()
                     && got.iter().zip(&want).all(|(g, w)| g.0 == w.0 && close(g.1, w.1) && close(g.2, w.2)),
                 "round {round}, {end}: ledger {got:?}, by definition {want:?}"
             );
+        }
+        for month in 2023 * 12..2027 * 12 {
+            assert_adoption_by_definition(&app, round, month).await;
         }
     }
     assert!(app.count("health_points").await > 0);
