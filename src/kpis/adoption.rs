@@ -47,12 +47,13 @@ pub async fn adoption(
     db: &DatabaseConnection,
     scope: &KpiScope,
     periods: &[Period],
+    month_ends: &health::MonthEnds<'_>,
 ) -> AppResult<HashMap<(usize, GroupKey), AdoptionKpis>> {
     let mut out: HashMap<(usize, GroupKey), AdoptionKpis> = HashMap::new();
 
     // Accounts active at the end of each period (the ledger's month-end figures): onboarding,
     // engagement, seat utilization.
-    for ((i, group), figures) in health::adoption_at_period_ends(db, scope, periods).await? {
+    for ((i, group), figures) in health::adoption_at_period_ends(month_ends).await? {
         let (active, counts) = (figures.accounts, figures.adoption);
         let months = periods[i].last - periods[i].first + 1;
         let kpis = out.entry((i, group)).or_default();

@@ -65,6 +65,7 @@ pub async fn growth(
     db: &DatabaseConnection,
     scope: &KpiScope,
     periods: &[Period],
+    month_ends: &health::MonthEnds<'_>,
 ) -> AppResult<HashMap<(usize, GroupKey), (GrowthKpis, i64)>> {
     let backend = db.get_database_backend();
     let mut out: HashMap<(usize, GroupKey), (GrowthKpis, i64)> = HashMap::new();
@@ -88,7 +89,7 @@ pub async fn growth(
 
     // Feature adoption over the active accounts' latest records with feature counts (the
     // ledger's month-end figures).
-    for (key, figures) in health::adoption_at_period_ends(db, scope, periods).await? {
+    for (key, figures) in health::adoption_at_period_ends(month_ends).await? {
         let counts = figures.adoption;
         out.entry(key).or_default().0.feature_adoption_rate = share(counts.features_used, counts.features_available);
     }

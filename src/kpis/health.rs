@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use async_graphql::SimpleObject;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
+use tokio::sync::OnceCell;
 
 use super::movements::GroupKey;
 use super::period::{MonthIndex, Period};
@@ -33,17 +34,12 @@ pub const FIELDS: &[&str] = &["averageHealthScore", "dataCompleteness"];
 /// account of a pattern divides by the same weight total `W_p = sum_{i in p} w_i`, so
 /// `averageHealthScore = sum_p (sum_{i in p} w_i * S_p,i) / W_p / sum_p n_p` over the patterns
 /// with `W_p > 0`, and `dataCompleteness = n_(all six) / sum_p n_p`.
-pub async fn health(
-    db: &DatabaseConnection,
-    scope: &KpiScope,
-    periods: &[Period],
-    model: &Model,
-) -> AppResult<HashMap<(usize, GroupKey), HealthKpis>> {
-    let changes = month_end_changes(db, scope, periods).await?;
+pub async fn health(month_ends: &MonthEnds<'_>, model: &Model) -> AppResult<HashMap<(usize, GroupKey), HealthKpis>> {
+    let (periods, changes) = (month_ends.periods, month_ends.changes().await?);
     // Per period and group: (sum of scores, scored accounts, complete accounts, active accounts).
     let mut totals: HashMap<(usize, GroupKey), (f64, i64, i64, i64)> = HashMap::new();
     for (i, period) in periods.iter().enumerate() {
-        for ((group, pattern), changes) in &changes {
+        for ((group, pattern), changes) in changes {
             let at_end = at_end(changes, period.last);
             if at_end.accounts == 0 {
                 continue;
@@ -77,6 +73,26 @@ const ALL_PRESENT: i32 = 0b11_1111;
 
 /// The changes of a month's figures, by month.
 type Changes = BTreeMap<MonthIndex, HealthDelta>;
+
+/// The month-end figures of a request's periods, read once for every family that needs them
+/// (health, adoption, growth), whichever asks first.
+pub struct MonthEnds<'a> {
+    db: &'a DatabaseConnection,
+    scope: &'a KpiScope,
+    periods: &'a [Period],
+    changes: OnceCell<Vec<((GroupKey, i32), Changes)>>,
+}
+
+impl<'a> MonthEnds<'a> {
+    pub fn new(db: &'a DatabaseConnection, scope: &'a KpiScope, periods: &'a [Period]) -> Self {
+        MonthEnds { db, scope, periods, changes: OnceCell::new() }
+    }
+
+    async fn changes(&self) -> AppResult<&[((GroupKey, i32), Changes)]> {
+        let changes = self.changes.get_or_try_init(|| month_end_changes(self.db, self.scope, self.periods)).await?;
+        Ok(changes)
+    }
+}
 
 /// Per group and presence pattern, in a fixed order (so that the same data always sums to the
 /// same float): how the month-end figures of the accounts of S change by month, up to the last
@@ -129,15 +145,11 @@ fn at_end(changes: &Changes, month: MonthIndex) -> HealthDelta {
 /// period and group, with their number (`accounts`): the month-end KPIs of adoption and growth.
 ///
 /// [`Adoption`]: crate::ledger::health::Adoption
-pub async fn adoption_at_period_ends(
-    db: &DatabaseConnection,
-    scope: &KpiScope,
-    periods: &[Period],
-) -> AppResult<HashMap<(usize, GroupKey), HealthDelta>> {
-    let changes = month_end_changes(db, scope, periods).await?;
+pub async fn adoption_at_period_ends(month_ends: &MonthEnds<'_>) -> AppResult<HashMap<(usize, GroupKey), HealthDelta>> {
+    let changes = month_ends.changes().await?;
     let mut out: HashMap<(usize, GroupKey), HealthDelta> = HashMap::new();
-    for (i, period) in periods.iter().enumerate() {
-        for ((group, _), changes) in &changes {
+    for (i, period) in month_ends.periods.iter().enumerate() {
+        for ((group, _), changes) in changes {
             out.entry((i, group.clone())).or_default().merge(&at_end(changes, period.last), 1);
         }
     }

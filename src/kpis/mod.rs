@@ -243,12 +243,14 @@ pub(crate) async fn compute(
     let costs = when(families.costs && scope.whole_portfolio, costs::costs(db, periods));
     let voice = when(families.voice, voice::voice(db, scope, periods));
     let support = when(families.support, support::support(db, scope, periods));
-    let adoption = when(families.adoption, adoption::adoption(db, scope, periods));
-    let growth = when(families.growth, growth::growth(db, scope, periods));
+    // Health, adoption and growth read the ledger's month-end figures once between them.
+    let month_ends = health::MonthEnds::new(db, scope, periods);
+    let adoption = when(families.adoption, adoption::adoption(db, scope, periods, &month_ends));
+    let growth = when(families.growth, growth::growth(db, scope, periods, &month_ends));
     let visitors = when(families.growth && scope.whole_portfolio, growth::visitors(db, periods));
     let health = async {
         match families.health {
-            true => health::health(db, scope, periods, &crate::health::request_model(ctx).await?).await,
+            true => health::health(&month_ends, &crate::health::request_model(ctx).await?).await,
             false => Ok(HashMap::new()),
         }
     };
