@@ -154,17 +154,24 @@ impl Sql {
         self.backend
     }
 
-    /// Appends the exact median of `v` per `(p, group_key)` over the rows of `values` (a CTE
-    /// with those columns): the middle value, or the mean of the two middle ones for an even
-    /// count. Both backends rank with window functions (SQLite has no median aggregate, and
-    /// PostgreSQL's `percentile_cont` would go through floating point).
+    /// Appends the median of `v` per `(p, group_key)` over the rows of `values` (a CTE with those
+    /// columns): the middle value, or the mean of the two middle ones for an even count.
+    /// PostgreSQL: `percentile_cont(0.5)`, which interpolates halfway between the two middle
+    /// values (one sort per group, three times faster than ranking; a float, as `v` is). SQLite,
+    /// which has no median aggregate: ranked with window functions.
     pub fn median(&mut self, values: &str) -> &mut Self {
-        self.push(&format!(
-            "SELECT p, group_key, AVG(v) AS median FROM (SELECT p, group_key, v, \
-             ROW_NUMBER() OVER (PARTITION BY p, group_key ORDER BY v) AS rn, \
-             COUNT(*) OVER (PARTITION BY p, group_key) AS n FROM {values}) ranked \
-             WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY p, group_key"
-        ))
+        match self.backend {
+            DatabaseBackend::Sqlite => self.push(&format!(
+                "SELECT p, group_key, AVG(v) AS median FROM (SELECT p, group_key, v, \
+                 ROW_NUMBER() OVER (PARTITION BY p, group_key ORDER BY v) AS rn, \
+                 COUNT(*) OVER (PARTITION BY p, group_key) AS n FROM {values}) ranked \
+                 WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY p, group_key"
+            )),
+            _ => self.push(&format!(
+                "SELECT p, group_key, percentile_cont(0.5) WITHIN GROUP (ORDER BY v) AS median \
+                 FROM {values} GROUP BY p, group_key"
+            )),
+        }
     }
 }
 
