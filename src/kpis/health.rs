@@ -103,7 +103,7 @@ async fn month_end_changes(
     periods: &[Period],
 ) -> AppResult<Vec<((GroupKey, i32), Changes)>> {
     let Some(latest) = periods.iter().map(|p| p.last).max() else { return Ok(Vec::new()) };
-    let mut sql = scope.over_books(db.get_database_backend());
+    let mut sql = scope.over_books(db).await?;
     let components = COMPONENT_COLUMNS.iter().map(|c| format!("SUM(r.{c}) AS {c}"));
     let adoption = ADOPTION_COLUMNS.iter().map(|c| format!("CAST(SUM(r.{c}) AS BIGINT) AS {c}"));
     sql.push(&format!(

@@ -200,7 +200,7 @@ async fn snapshots(
 ) -> AppResult<Vec<KpiSnapshot>> {
     let periods = periods(&period)?;
     let scope = KpiScope::resolve(ctx, scope, group_by).await?;
-    let mut groups = movements::group_keys(database(ctx)?, &scope).await?;
+    let mut groups = scope.group_keys(database(ctx)?).await?;
     sort_groups(&mut groups);
     compute(ctx, &periods, &scope, &groups, &Families::selected(ctx)).await
 }

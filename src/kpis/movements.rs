@@ -40,7 +40,7 @@ pub async fn month_totals(
     months: RangeInclusive<MonthIndex>,
 ) -> AppResult<HashMap<(GroupKey, MonthIndex), MonthTotals>> {
     let backend = db.get_database_backend();
-    let mut sql = scope.over_books(backend);
+    let mut sql = scope.over_books(db).await?;
     let amount = |column: &str, alias: &str| select_amount(backend, true, "r", column, alias);
     sql.push(&format!(
         "SELECT b.group_key, r.month, {}, CAST(SUM(r.active_delta) AS BIGINT) AS active, \
@@ -138,7 +138,7 @@ pub async fn cohorts(
     }
     let Some(latest) = windows.iter().map(|w| w.opening).max() else { return Ok(HashMap::new()) };
     let backend = db.get_database_backend();
-    let mut sql = scope.over_books(backend);
+    let mut sql = scope.over_books(db).await?;
     sql.push(&format!(
         "SELECT b.group_key, r.window_months, r.month, {}, {}, \
          CAST(SUM(r.retained) AS BIGINT) AS retained, CAST(SUM(r.upsold) AS BIGINT) AS upsold \
@@ -240,19 +240,4 @@ pub async fn account_movements(
     };
     let rows = db.query_all_raw(sql.statement()).await?;
     Ok(rows.iter().map(read).collect::<Result<_, _>>()?)
-}
-
-/// The distinct group keys among the accounts of S (one key, `None`, without `groupBy`).
-pub async fn group_keys(db: &DatabaseConnection, scope: &KpiScope) -> AppResult<Vec<GroupKey>> {
-    if scope.group_by.is_none() {
-        return Ok(vec![None]);
-    }
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push("SELECT DISTINCT ")
-        .push(scope.group_key())
-        .push(" AS group_key FROM accounts a LEFT JOIN users u ON u.id = a.csm_id WHERE a.id IN (")
-        .select(&scope.accounts)
-        .push(")");
-    let rows = db.query_all_raw(sql.statement()).await?;
-    Ok(rows.iter().map(|r| r.try_get::<Option<String>>("", "group_key")).collect::<Result<_, _>>()?)
 }

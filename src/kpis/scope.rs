@@ -1,10 +1,11 @@
 //! The set of accounts S a KPI query covers (KPIS.md, "Conventions"): the caller's visible
 //! accounts, narrowed by `ScopeInput`, and split into groups by `groupBy`.
 use async_graphql::Context;
-use sea_orm::sea_query::{Query, SelectStatement};
+use sea_orm::sea_query::{Query, SelectStatement, Value};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
+use tokio::sync::OnceCell;
 
-use sea_orm::DatabaseBackend;
-
+use super::movements::GroupKey;
 use super::period::{Period, with_periods};
 use super::sql::Sql;
 use super::{Dimension, ScopeInput};
@@ -23,6 +24,15 @@ pub struct KpiScope {
     pub group_by: Option<Dimension>,
     /// A caller who sees every account, no `groupBy`, no `ScopeInput` field (the cost KPIs).
     pub whole_portfolio: bool,
+    /// The books of S, read once per request by whichever statement needs them first.
+    books: OnceCell<Vec<ScopeBook>>,
+}
+
+/// A book of the ledger (`crate::ledger::Book`) holding accounts of S, and its group.
+struct ScopeBook {
+    csm_key: i64,
+    segment_key: String,
+    group_key: GroupKey,
 }
 
 impl KpiScope {
@@ -49,6 +59,7 @@ impl KpiScope {
             accounts,
             group_by,
             whole_portfolio: visibility.sees_everything() && !narrowed && group_by.is_none(),
+            books: OnceCell::new(),
         })
     }
 
@@ -59,16 +70,22 @@ impl KpiScope {
             .from(account::Entity)
             .and_where(sea_orm::ColumnTrait::is_in(&account::Column::CsmId, csms.iter().copied()))
             .to_owned();
-        KpiScope { accounts, group_by: Some(Dimension::Csm), whole_portfolio: false }
+        KpiScope { accounts, group_by: Some(Dimension::Csm), whole_portfolio: false, books: OnceCell::new() }
+    }
+
+    /// Appends `FROM (the accounts of S) a LEFT JOIN users u` (their CSM): filtering the
+    /// accounts in the sub-select itself lets the database use the condition's indexes.
+    fn from_accounts(&self, sql: &mut Sql) {
+        let mut accounts = self.accounts.clone();
+        accounts.columns([account::Column::CsmId, account::Column::Segment]);
+        sql.push(" FROM (").select(&accounts).push(") a LEFT JOIN users u ON u.id = a.csm_id");
     }
 
     /// Appends the CTE `scope_accounts(account_id, group_key)`: the accounts of S and their group.
     pub fn with_accounts(&self, sql: &mut Sql) {
-        sql.push("scope_accounts(account_id, group_key) AS (SELECT a.id, ")
-            .push(self.group_key())
-            .push(" FROM accounts a LEFT JOIN users u ON u.id = a.csm_id WHERE a.id IN (")
-            .select(&self.accounts)
-            .push("))");
+        sql.push("scope_accounts(account_id, group_key) AS (SELECT a.id, ").push(self.group_key());
+        self.from_accounts(sql);
+        sql.push(")");
     }
 
     /// A statement starting `WITH scope_accounts(...), periods(...)` (see [`with_periods`]).
@@ -81,17 +98,56 @@ impl KpiScope {
         sql
     }
 
-    /// Starts a statement with the CTE `scope_books(csm_key, segment_key, group_key)`: the books
-    /// of the ledger (`crate::ledger`) that hold the accounts of S, each with its group (a book
-    /// never straddles groups: a group is a segment, a CSM or a CSM's team).
-    pub fn over_books(&self, backend: DatabaseBackend) -> Sql {
-        let mut sql = Sql::new(backend);
-        sql.push(&format!("WITH scope_books(csm_key, segment_key, group_key) AS (SELECT DISTINCT {BOOK_KEY_SQL}, "))
-            .push(self.group_key())
-            .push(" FROM accounts a LEFT JOIN users u ON u.id = a.csm_id WHERE a.id IN (")
-            .select(&self.accounts)
-            .push(")) ");
-        sql
+    /// The books of the ledger (`crate::ledger`) that hold the accounts of S, each with its group
+    /// (a book never straddles groups: a group is a segment, a CSM or a CSM's team).
+    async fn ledger_books(&self, db: &DatabaseConnection) -> AppResult<&[ScopeBook]> {
+        let books = self
+            .books
+            .get_or_try_init(|| async {
+                let mut sql = Sql::new(db.get_database_backend());
+                sql.push(&format!("SELECT DISTINCT {BOOK_KEY_SQL}, ")).push(self.group_key()).push(" AS group_key");
+                self.from_accounts(&mut sql);
+                let rows = db.query_all_raw(sql.statement()).await?;
+                let book = |row: &sea_orm::QueryResult| -> Result<ScopeBook, sea_orm::DbErr> {
+                    Ok(ScopeBook {
+                        csm_key: row.try_get("", "csm_key")?,
+                        segment_key: row.try_get("", "segment_key")?,
+                        group_key: row.try_get("", "group_key")?,
+                    })
+                };
+                rows.iter().map(book).collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        Ok(books)
+    }
+
+    /// The distinct groups of S (one, `None`, without `groupBy`, even when S is empty).
+    pub async fn group_keys(&self, db: &DatabaseConnection) -> AppResult<Vec<GroupKey>> {
+        if self.group_by.is_none() {
+            return Ok(vec![None]);
+        }
+        let mut groups: Vec<GroupKey> = self.ledger_books(db).await?.iter().map(|b| b.group_key.clone()).collect();
+        groups.sort();
+        groups.dedup();
+        Ok(groups)
+    }
+
+    /// Starts a statement with the CTE `scope_books(csm_key, segment_key, group_key)`: the
+    /// [`ledger_books`](Self::ledger_books) of S as a list of values, so that the database sees how few there
+    /// are and reads a CSM's rows of a rollup through its key.
+    pub async fn over_books(&self, db: &DatabaseConnection) -> AppResult<Sql> {
+        let books = self.ledger_books(db).await?;
+        let mut sql = Sql::new(db.get_database_backend());
+        sql.push("WITH scope_books(csm_key, segment_key, group_key) AS (");
+        if books.is_empty() {
+            sql.push("SELECT CAST(0 AS BIGINT), '', CAST(NULL AS TEXT) WHERE 1 = 0");
+        } else {
+            sql.push("VALUES ").values_rows(books, |b| {
+                vec![Value::from(b.csm_key), Value::from(b.segment_key.clone()), Value::from(b.group_key.clone())]
+            });
+        }
+        sql.push(") ");
+        Ok(sql)
     }
 
     /// The SQL of an account's group key (over `accounts a` joined with its CSM as `u`).
