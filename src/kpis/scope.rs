@@ -75,7 +75,7 @@ impl KpiScope {
 
     /// Appends `FROM (the accounts of S) a LEFT JOIN users u` (their CSM): filtering the
     /// accounts in the sub-select itself lets the database use the condition's indexes.
-    fn from_accounts(&self, sql: &mut Sql) {
+    fn push_from_accounts(&self, sql: &mut Sql) {
         let mut accounts = self.accounts.clone();
         accounts.columns([account::Column::CsmId, account::Column::Segment]);
         sql.push(" FROM (").select(&accounts).push(") a LEFT JOIN users u ON u.id = a.csm_id");
@@ -84,7 +84,7 @@ impl KpiScope {
     /// Appends the CTE `scope_accounts(account_id, group_key)`: the accounts of S and their group.
     pub fn with_accounts(&self, sql: &mut Sql) {
         sql.push("scope_accounts(account_id, group_key) AS (SELECT a.id, ").push(self.group_key());
-        self.from_accounts(sql);
+        self.push_from_accounts(sql);
         sql.push(")");
     }
 
@@ -106,7 +106,7 @@ impl KpiScope {
             .get_or_try_init(|| async {
                 let mut sql = Sql::new(db.get_database_backend());
                 sql.push(&format!("SELECT DISTINCT {BOOK_KEY_SQL}, ")).push(self.group_key()).push(" AS group_key");
-                self.from_accounts(&mut sql);
+                self.push_from_accounts(&mut sql);
                 let rows = db.query_all_raw(sql.statement()).await?;
                 let book = |row: &sea_orm::QueryResult| -> Result<ScopeBook, sea_orm::DbErr> {
                     Ok(ScopeBook {
