@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_initial;
 mod m20261130_000001_ledger;
 mod m20261201_000001_month_end_adoption;
+mod m20261201_000002_health_today;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_initial::Migration),
             Box::new(m20261130_000001_ledger::Migration),
             Box::new(m20261201_000001_month_end_adoption::Migration),
+            Box::new(m20261201_000002_health_today::Migration),
         ]
     }
 }

@@ -42,10 +42,14 @@ impl AccountMutation {
     }
 }
 
-/// An account that changes CSM or segment moves to another book of the ledger; one whose
-/// onboarding completes on another day changes its month-end adoption.
+/// A new account has a health (support and engagement are always present); an account that
+/// changes CSM or segment moves to another book of the ledger; one whose onboarding completes on
+/// another day changes its month-end adoption.
 pub fn follow(before: Option<&account::Model>, after: &account::Model, ledger: &mut LedgerChanges) {
-    let Some(before) = before else { return };
+    let Some(before) = before else {
+        ledger.health_changed(after.id);
+        return;
+    };
     if (before.csm_id, &before.segment) != (after.csm_id, &after.segment) {
         ledger.account_moved(before.id, Book::of(before.csm_id, before.segment.as_deref()));
     }

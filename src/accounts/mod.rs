@@ -13,7 +13,7 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, 
 use crate::auth::{caller, scope::Visibility};
 use crate::engagement::Touchpoint;
 use crate::error::{AppError, AppResult};
-use crate::health::{HealthScore, HealthStatus, accounts_with_status, health_of};
+use crate::health::{HealthScore, HealthStatus, has_status_today, health_of};
 use crate::loaders::{database, loaders};
 use crate::org::{User, parse_id};
 use crate::revenue::Subscription;
@@ -217,14 +217,7 @@ impl AccountFilter {
             condition = condition.add(name.like(LikeExpr::new(format!("%{escaped}%")).escape('\\')));
         }
         if let Some(status) = self.health_status {
-            // Health today, computed for every account the other filters keep.
-            let candidates = Query::select()
-                .column(account::Column::Id)
-                .from(account::Entity)
-                .cond_where(condition.clone())
-                .to_owned();
-            let ids = accounts_with_status(ctx, &candidates, mrr_date(None), status).await?;
-            condition = condition.add(account::Column::Id.is_in(ids));
+            condition = condition.add(has_status_today(ctx, status).await?);
         }
         Ok(condition)
     }

@@ -1,6 +1,7 @@
 //! Account health scores and the configurable health model (KPIS.md, section 6).
 pub mod model;
 pub mod score;
+pub mod today;
 
 use std::collections::HashMap;
 
@@ -197,27 +198,10 @@ impl HealthMutation {
     }
 }
 
-/// The accounts among `accounts` (a `SELECT id FROM accounts ...`) whose health on `on` has
-/// `status`, computed set-wise for all of them.
-pub async fn accounts_with_status(
-    ctx: &Context<'_>,
-    accounts: &sea_orm::sea_query::SelectStatement,
-    on: NaiveDate,
-    status: HealthStatus,
-) -> AppResult<Vec<i64>> {
+/// The condition "the account's health today has `status`" under the model in force, read
+/// from the health of the day ([`today`]), which this brings up to today first.
+pub async fn has_status_today(ctx: &Context<'_>, status: HealthStatus) -> AppResult<sea_orm::sea_query::Expr> {
     let model = request_model(ctx).await?;
-    let targets = |sql: &mut crate::kpis::sql::Sql| {
-        sql.push("targets(tkey, account_id, day) AS (SELECT CAST(0 AS BIGINT), id, ")
-            .bind(on)
-            .push(" FROM accounts WHERE id IN (");
-        sql.select(accounts).push("))");
-    };
-    let components = score::components(database(ctx)?, &targets).await?;
-    let mut ids: Vec<i64> = components
-        .iter()
-        .filter(|(_, values)| model.score(values).map(|s| model.status(s)) == Some(status))
-        .map(|((_, account), _)| *account)
-        .collect();
-    ids.sort_unstable();
-    Ok(ids)
+    today::ensure(database(ctx)?, chrono::Utc::now().date_naive()).await?;
+    Ok(sea_orm::ColumnTrait::in_subquery(&entity::account::Column::Id, today::with_status(&model, status)))
 }

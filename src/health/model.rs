@@ -24,7 +24,7 @@ pub const DEFAULT: Model =
     Model { weights: [30.0, 20.0, 10.0, 15.0, 15.0, 10.0], green_at_least: 70.0, yellow_at_least: 40.0 };
 
 /// Scores this close under a threshold count as reaching it (sums of floats).
-const THRESHOLD_TOLERANCE: f64 = 1e-9;
+pub(crate) const THRESHOLD_TOLERANCE: f64 = 1e-9;
 
 impl Model {
     pub fn weight(&self, component: HealthComponentKind) -> f64 {

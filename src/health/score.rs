@@ -14,10 +14,9 @@
 use std::collections::HashMap;
 
 use rust_decimal::Decimal;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 
 use super::HealthComponentKind::{Csat, Engagement, Nps, RevenueTrend, Support, Usage};
-use crate::error::AppResult;
 use crate::kpis::sql::{Sql, count, money};
 
 /// Component values in `COMPONENTS` order; `None` where a component has no data.
@@ -28,7 +27,7 @@ pub type Target = (i64, i64);
 
 /// Runs one component's query: the value `value` reads from each row (none: not present), by target.
 async fn values(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     sql: Sql,
     value: impl Fn(&QueryResult) -> Result<Option<f64>, DbErr>,
 ) -> Result<Vec<(Target, f64)>, DbErr> {
@@ -45,9 +44,9 @@ async fn values(
 /// Computes the components of every row of the CTE `targets(tkey, account_id, day)`, which
 /// `with_targets` appends after `WITH`.
 pub async fn components(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     with_targets: &(dyn Fn(&mut Sql) + Sync),
-) -> AppResult<HashMap<Target, Components>> {
+) -> Result<HashMap<Target, Components>, DbErr> {
     let backend = db.get_database_backend();
     let start = || {
         let mut sql = Sql::new(backend);

@@ -29,13 +29,13 @@ const VERSION: i32 = 2;
 const NAME: &str = "ledger";
 
 /// Accounts per look-up statement.
-pub(super) const CHUNK: usize = 500;
+pub(crate) const CHUNK: usize = 500;
 
 /// Values one statement may bind: SQLite allows 32,766, PostgreSQL 65,535.
 const MAX_VALUES: usize = 30_000;
 
 /// Rows of `width` values each that one statement may carry.
-pub(super) fn rows_per_statement(width: usize) -> usize {
+pub(crate) fn rows_per_statement(width: usize) -> usize {
     (MAX_VALUES / width).max(1)
 }
 
@@ -212,7 +212,7 @@ pub async fn apply(txn: &impl ConnectionTrait, changes: &LedgerChanges) -> Resul
         mrr::apply(txn, &moves, &recompute(&changes.subscriptions_of), &terms).await?;
         health::apply(txn, &moves, &health_of, terms).await?;
     }
-    Ok(())
+    crate::health::today::follow(txn, &changes.health_of).await
 }
 
 /// An account of a batch: the book it was in before the batch, and the one it is in now.
@@ -243,7 +243,7 @@ pub(super) async fn add_to(
     Ok(())
 }
 
-pub(super) fn in_list(sql: &mut Sql, ids: impl Iterator<Item = i64>) {
+pub(crate) fn in_list(sql: &mut Sql, ids: impl Iterator<Item = i64>) {
     for (i, id) in ids.enumerate() {
         if i > 0 {
             sql.push(", ");

@@ -65,3 +65,74 @@ async fn health_scores_match_the_expected_values_and_follow_the_model() {
     let audited = app.count("audit_log").await;
     assert!(audited > 0);
 }
+
+/// Per status, the accounts the `healthStatus` filter returns, and the accounts whose own health
+/// today (computed on the fly) has that status.
+async fn filtered_and_scored(app: &TestApp) -> Vec<(Vec<String>, Vec<String>)> {
+    let all = "{ accounts(first: 500) { edges { node { externalId health { status } } } } }";
+    let reply = app.gql(ADMIN, all, json!({})).await;
+    let nodes = reply.data()["accounts"]["edges"].as_array().cloned().unwrap_or_default();
+    let ids = |edges: &[Value], status: Option<&str>| -> Vec<String> {
+        let mut ids: Vec<String> = edges
+            .iter()
+            .filter(|e| status.is_none_or(|s| e["node"]["health"]["status"] == s))
+            .filter_map(|e| e["node"]["externalId"].as_str().map(str::to_owned))
+            .collect();
+        ids.sort();
+        ids
+    };
+    let filtered = "query($s: HealthStatus) { accounts(filter: { healthStatus: $s }, first: 500) { edges { node { externalId } } } }";
+    let mut out = Vec::new();
+    for status in ["GREEN", "YELLOW", "RED"] {
+        let reply = app.gql(ADMIN, filtered, json!({ "s": status })).await;
+        let edges = reply.data()["accounts"]["edges"].as_array().cloned().unwrap_or_default();
+        out.push((ids(&edges, None), ids(&nodes, Some(status))));
+    }
+    out
+}
+
+async fn assert_filter_matches_health(app: &TestApp, when: &str) {
+    for (filtered, scored) in filtered_and_scored(app).await {
+        assert_eq!(filtered, scored, "{when}");
+    }
+}
+
+#[tokio::test]
+async fn the_health_status_filter_follows_ingest_the_model_and_the_day() {
+    let app = TestApp::with_sample().await;
+    assert_filter_matches_health(&app, "as loaded").await;
+    assert!(app.count("health_today").await > 0, "the filter keeps the health of the day");
+
+    // Open tickets today sink the support of two accounts, and a new account starts with a health.
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let tickets: Vec<Value> = (0..4)
+        .flat_map(|i| {
+            let now = now.clone();
+            ["ACC-00001", "ACC-00002"].map(move |account| {
+                json!({ "externalId": format!("T-TODAY-{account}-{i}"), "accountExternalId": account, "openedAt": now })
+            })
+        })
+        .collect();
+    app.ingest_ok(crate::helpers::INTEGRATION, "recordTickets", "TicketInput", &tickets).await;
+    let account = json!([{ "externalId": "ACC-NEW", "name": "New" }]);
+    app.ingest_ok(crate::helpers::INTEGRATION, "upsertAccounts", "AccountInput", account.as_array().expect("rows"))
+        .await;
+    assert_filter_matches_health(&app, "after ingest").await;
+
+    // A new model applies at once.
+    let set = "mutation($m: HealthModelInput!) { setHealthModel(input: $m) { greenAtLeast } }";
+    let support_heavy =
+        json!({ "weights": [{ "component": "SUPPORT", "weight": 90 }], "greenAtLeast": 95, "yellowAtLeast": 80 });
+    assert!(app.gql(ADMIN, set, json!({ "m": support_heavy })).await.errors().is_empty());
+    assert_filter_matches_health(&app, "after a model change").await;
+
+    // Held for another day (as after midnight), the table is recomputed before it is read.
+    use sea_orm::ConnectionTrait;
+    for sql in [
+        "UPDATE aggregate_versions SET version = version - 1 WHERE name = 'health_today'",
+        "UPDATE health_today SET support = 0, engagement = 100",
+    ] {
+        app.db.execute_unprepared(sql).await.expect("age the health of the day");
+    }
+    assert_filter_matches_health(&app, "on a new day").await;
+}
