@@ -6,6 +6,7 @@ mod m20261123_000001_initial;
 mod m20261130_000001_ledger;
 mod m20261201_000001_month_end_adoption;
 mod m20261201_000002_health_today;
+mod m20261201_000003_activity;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000001_ledger::Migration),
             Box::new(m20261201_000001_month_end_adoption::Migration),
             Box::new(m20261201_000002_health_today::Migration),
+            Box::new(m20261201_000003_activity::Migration),
         ]
     }
 }

@@ -98,23 +98,3 @@ pub async fn adoption(
     }
     Ok(out)
 }
-
-/// Touchpoints of the accounts of S in P (whoever logged them), per period and group: the
-/// scorecard's `touchpoints`.
-pub async fn touchpoints(
-    db: &DatabaseConnection,
-    scope: &KpiScope,
-    periods: &[Period],
-) -> AppResult<HashMap<(usize, GroupKey), i64>> {
-    let mut sql = scope.sql_over(db.get_database_backend(), periods);
-    sql.push(
-        " SELECT pr.p, sa.group_key, COUNT(*) AS touchpoints FROM periods pr \
-         JOIN touchpoints t ON t.occurred_at >= pr.start_at AND t.occurred_at < pr.next_at \
-         JOIN scope_accounts sa ON sa.account_id = t.account_id GROUP BY pr.p, sa.group_key",
-    );
-    let mut out = HashMap::new();
-    for row in db.query_all_raw(sql.statement()).await? {
-        out.insert(period_group(&row)?, count(&row, "touchpoints")?);
-    }
-    Ok(out)
-}

@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use async_graphql::SimpleObject;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
+use super::activity::Activity;
 use super::health;
 use super::movements::GroupKey;
 use super::period::Period;
@@ -26,6 +27,7 @@ use super::revenue::share;
 use super::scope::KpiScope;
 use super::sql::{count, period_group};
 use crate::error::AppResult;
+use crate::ledger::activity::Counter;
 
 #[derive(SimpleObject, Clone, Debug, Default)]
 pub struct GrowthKpis {
@@ -66,25 +68,16 @@ pub async fn growth(
     scope: &KpiScope,
     periods: &[Period],
     month_ends: &health::MonthEnds<'_>,
+    activity: &Activity<'_>,
 ) -> AppResult<HashMap<(usize, GroupKey), (GrowthKpis, i64)>> {
     let backend = db.get_database_backend();
     let mut out: HashMap<(usize, GroupKey), (GrowthKpis, i64)> = HashMap::new();
 
-    // Usage depth over the records dated in P.
-    let mut sql = scope.sql_over(backend, periods);
-    sql.push(
-        " SELECT pr.p, sa.group_key, \
-         SUM(CASE WHEN u.logins IS NOT NULL THEN u.logins ELSE 0 END) AS logins, \
-         SUM(CASE WHEN u.logins IS NOT NULL THEN u.active_users ELSE 0 END) AS users, \
-         SUM(CASE WHEN u.logins IS NOT NULL AND u.session_minutes IS NOT NULL THEN u.session_minutes ELSE 0 END) AS minutes, \
-         SUM(CASE WHEN u.logins IS NOT NULL AND u.session_minutes IS NOT NULL THEN u.logins ELSE 0 END) AS session_logins \
-         FROM periods pr JOIN usage_records u ON u.date >= pr.start_date AND u.date <= pr.end_date \
-         JOIN scope_accounts sa ON sa.account_id = u.account_id GROUP BY pr.p, sa.group_key",
-    );
-    for row in db.query_all_raw(sql.statement()).await? {
-        let kpis = &mut out.entry(period_group(&row)?).or_default().0;
-        kpis.logins_per_active_user = share(count(&row, "logins")?, count(&row, "users")?);
-        kpis.average_session_minutes = share(count(&row, "minutes")?, count(&row, "session_logins")?);
+    // Usage depth over the records dated in P (the ledger's activity counters).
+    for (key, c) in activity.counts().await? {
+        let kpis = &mut out.entry(key.clone()).or_default().0;
+        kpis.logins_per_active_user = share(c[Counter::Logins], c[Counter::LoginActiveUsers]);
+        kpis.average_session_minutes = share(c[Counter::SessionMinutes], c[Counter::SessionLogins]);
     }
 
     // Feature adoption over the active accounts' latest records with feature counts (the

@@ -1,6 +1,7 @@
 //! KPI snapshots per period (and group), the MRR movements behind them, and the metric catalog
 //! (KPIS.md). Each family of KPIs is computed only when the query selects one of its fields.
-pub(crate) mod adoption;
+pub(crate) mod activity;
+mod adoption;
 mod catalog;
 mod costs;
 mod growth;
@@ -26,6 +27,7 @@ use crate::error::{AppError, AppResult};
 use crate::loaders::database;
 use crate::org::Role;
 use crate::scalars::{Date, Decimal};
+use activity::Activity;
 use adoption::AdoptionKpis;
 use growth::GrowthKpis;
 use health::HealthKpis;
@@ -200,18 +202,21 @@ async fn snapshots(
 ) -> AppResult<Vec<KpiSnapshot>> {
     let periods = periods(&period)?;
     let scope = KpiScope::resolve(ctx, scope, group_by).await?;
-    let mut groups = scope.group_keys(database(ctx)?).await?;
+    let db = database(ctx)?;
+    let mut groups = scope.group_keys(db).await?;
     sort_groups(&mut groups);
-    compute(ctx, &periods, &scope, &groups, &Families::selected(ctx)).await
+    compute(ctx, &periods, &scope, &groups, &Families::selected(ctx), &Activity::new(db, &scope, &periods)).await
 }
 
-/// The snapshots of `families` for every period and group of `scope`, period by period.
+/// The snapshots of `families` for every period and group of `scope`, period by period
+/// (`activity`: the ledger's activity counters of those periods and that scope).
 pub(crate) async fn compute(
     ctx: &Context<'_>,
     periods: &[period::Period],
     scope: &KpiScope,
     groups: &[GroupKey],
     families: &Families,
+    activity: &Activity<'_>,
 ) -> AppResult<Vec<KpiSnapshot>> {
     let db = database(ctx)?;
     let (first, last) = (periods[0].first, periods[periods.len() - 1].last);
@@ -241,12 +246,13 @@ pub(crate) async fn compute(
     };
     let renewals = when(families.renewals, renewals::renewals(db, scope, periods));
     let costs = when(families.costs && scope.whole_portfolio, costs::costs(db, periods));
-    let voice = when(families.voice, voice::voice(db, scope, periods));
-    let support = when(families.support, support::support(db, scope, periods));
-    // Health, adoption and growth read the ledger's month-end figures once between them.
+    // Voice, support and growth read the ledger's activity counters once between them (and
+    // with the caller); health, adoption and growth its month-end figures.
+    let voice = when(families.voice, voice::voice(activity));
+    let support = when(families.support, support::support(db, scope, periods, activity));
     let month_ends = health::MonthEnds::new(db, scope, periods);
     let adoption = when(families.adoption, adoption::adoption(db, scope, periods, &month_ends));
-    let growth = when(families.growth, growth::growth(db, scope, periods, &month_ends));
+    let growth = when(families.growth, growth::growth(db, scope, periods, &month_ends, activity));
     let visitors = when(families.growth && scope.whole_portfolio, growth::visitors(db, periods));
     let health = async {
         match families.health {

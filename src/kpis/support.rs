@@ -13,12 +13,14 @@ use std::collections::HashMap;
 use async_graphql::SimpleObject;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
+use super::activity::Activity;
 use super::movements::GroupKey;
 use super::period::Period;
 use super::revenue::share;
 use super::scope::KpiScope;
-use super::sql::{count, number, period_group};
+use super::sql::{number, period_group};
 use crate::error::AppResult;
+use crate::ledger::activity::Counter;
 
 #[derive(SimpleObject, Clone, Debug, Default)]
 pub struct SupportKpis {
@@ -59,37 +61,31 @@ async fn median_hours(
     Ok(out)
 }
 
+/// The counts from the ledger's activity counters of P; the medians from the tickets.
 pub async fn support(
     db: &DatabaseConnection,
     scope: &KpiScope,
     periods: &[Period],
+    activity: &Activity<'_>,
 ) -> AppResult<HashMap<(usize, GroupKey), SupportKpis>> {
-    let mut sql = scope.sql_over(db.get_database_backend(), periods);
-    sql.push(
-        " SELECT pr.p, sa.group_key, \
-         SUM(CASE WHEN t.opened_at >= pr.start_at AND t.opened_at < pr.next_at THEN 1 ELSE 0 END) AS opened, \
-         SUM(CASE WHEN t.resolved_at >= pr.start_at AND t.resolved_at < pr.next_at THEN 1 ELSE 0 END) AS resolved, \
-         SUM(CASE WHEN t.resolved_at >= pr.start_at AND t.resolved_at < pr.next_at AND t.contacts_to_resolve = 1 THEN 1 ELSE 0 END) AS first_contact \
-         FROM periods pr JOIN tickets t ON (t.opened_at >= pr.start_at AND t.opened_at < pr.next_at) \
-         OR (t.resolved_at >= pr.start_at AND t.resolved_at < pr.next_at) \
-         JOIN scope_accounts sa ON sa.account_id = t.account_id GROUP BY pr.p, sa.group_key",
-    );
     let mut out: HashMap<(usize, GroupKey), SupportKpis> = HashMap::new();
-    for row in db.query_all_raw(sql.statement()).await? {
-        let (resolved, first_contact) = (count(&row, "resolved")?, count(&row, "first_contact")?);
-        out.insert(
-            period_group(&row)?,
-            SupportKpis {
-                tickets_opened: count(&row, "opened")? as i32,
-                first_contact_resolution_rate: share(first_contact, resolved),
-                ..SupportKpis::default()
-            },
-        );
+    for (key, c) in activity.counts().await? {
+        let kpis = SupportKpis {
+            tickets_opened: c[Counter::TicketsOpened] as i32,
+            first_contact_resolution_rate: share(c[Counter::FirstContactResolutions], c[Counter::TicketsResolved]),
+            ..SupportKpis::default()
+        };
+        out.insert(key.clone(), kpis);
     }
-    for (key, hours) in median_hours(db, scope, periods, "first_response_at", "opened_at").await? {
+    // The two medians sort different tickets: each on its own connection, at once.
+    let (first_response, resolution) = tokio::try_join!(
+        median_hours(db, scope, periods, "first_response_at", "opened_at"),
+        median_hours(db, scope, periods, "resolved_at", "resolved_at"),
+    )?;
+    for (key, hours) in first_response {
         out.entry(key).or_default().median_first_response_hours = Some(hours);
     }
-    for (key, hours) in median_hours(db, scope, periods, "resolved_at", "resolved_at").await? {
+    for (key, hours) in resolution {
         out.entry(key).or_default().median_resolution_hours = Some(hours);
     }
     Ok(out)

@@ -10,14 +10,12 @@
 use std::collections::HashMap;
 
 use async_graphql::SimpleObject;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
 
+use super::activity::Activity;
 use super::movements::GroupKey;
-use super::period::Period;
 use super::revenue::share;
-use super::scope::KpiScope;
-use super::sql::{count, period_group};
 use crate::error::AppResult;
+use crate::ledger::activity::{ActivityCounts, Counter};
 
 #[derive(SimpleObject, Clone, Debug, Default)]
 pub struct VoiceKpis {
@@ -30,39 +28,17 @@ pub struct VoiceKpis {
 
 pub const FIELDS: &[&str] = &["nps", "npsResponses", "csat", "csatAverage", "ces"];
 
-pub async fn voice(
-    db: &DatabaseConnection,
-    scope: &KpiScope,
-    periods: &[Period],
-) -> AppResult<HashMap<(usize, GroupKey), VoiceKpis>> {
-    let mut sql = scope.sql_over(db.get_database_backend(), periods);
-    sql.push(
-        " SELECT pr.p, sa.group_key, \
-         SUM(CASE WHEN f.kind = 'NPS' THEN 1 ELSE 0 END) AS nps_n, \
-         SUM(CASE WHEN f.kind = 'NPS' AND f.score >= 9 THEN 1 ELSE 0 END) AS promoters, \
-         SUM(CASE WHEN f.kind = 'NPS' AND f.score <= 6 THEN 1 ELSE 0 END) AS detractors, \
-         SUM(CASE WHEN f.kind = 'CSAT' THEN 1 ELSE 0 END) AS csat_n, \
-         SUM(CASE WHEN f.kind = 'CSAT' AND f.score >= 4 THEN 1 ELSE 0 END) AS csat_good, \
-         SUM(CASE WHEN f.kind = 'CSAT' THEN f.score ELSE 0 END) AS csat_sum, \
-         SUM(CASE WHEN f.kind = 'CES' THEN 1 ELSE 0 END) AS ces_n, \
-         SUM(CASE WHEN f.kind = 'CES' THEN f.score ELSE 0 END) AS ces_sum \
-         FROM periods pr JOIN feedback f ON f.responded_at >= pr.start_at AND f.responded_at < pr.next_at \
-         JOIN scope_accounts sa ON sa.account_id = f.account_id GROUP BY pr.p, sa.group_key",
-    );
-    let read = |row: &QueryResult| -> Result<((usize, GroupKey), VoiceKpis), DbErr> {
-        let (nps_n, csat_n, ces_n) = (count(row, "nps_n")?, count(row, "csat_n")?, count(row, "ces_n")?);
-        let nps = share(count(row, "promoters")? - count(row, "detractors")?, nps_n).map(|s| 100.0 * s);
-        Ok((
-            period_group(row)?,
-            VoiceKpis {
-                nps,
-                nps_responses: nps_n as i32,
-                csat: share(count(row, "csat_good")?, csat_n),
-                csat_average: share(count(row, "csat_sum")?, csat_n),
-                ces: share(count(row, "ces_sum")?, ces_n),
-            },
-        ))
+/// From the ledger's activity counters of P.
+pub async fn voice(activity: &Activity<'_>) -> AppResult<HashMap<(usize, GroupKey), VoiceKpis>> {
+    let kpis = |c: &ActivityCounts| {
+        let nps_n = c[Counter::NpsResponses];
+        VoiceKpis {
+            nps: share(c[Counter::NpsPromoters] - c[Counter::NpsDetractors], nps_n).map(|s| 100.0 * s),
+            nps_responses: nps_n as i32,
+            csat: share(c[Counter::CsatSatisfied], c[Counter::CsatResponses]),
+            csat_average: share(c[Counter::CsatScoreSum], c[Counter::CsatResponses]),
+            ces: share(c[Counter::CesScoreSum], c[Counter::CesResponses]),
+        }
     };
-    let rows = db.query_all_raw(sql.statement()).await?;
-    Ok(rows.iter().map(read).collect::<Result<_, _>>()?)
+    Ok(activity.counts().await?.iter().map(|(key, counts)| (key.clone(), kpis(counts))).collect())
 }

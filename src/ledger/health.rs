@@ -20,13 +20,12 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 
 use super::series::Term;
-use super::{Book, Move, Sum, add_to, rows_of, rows_per_statement};
+use super::{Book, Move, Sum, add_to, rows_per_statement, store_json, stored_json};
 use crate::health::score::Components;
 use crate::kpis::period::{MonthIndex, month_end, month_index};
-use crate::kpis::sql::Sql;
 use entity::{account, feedback, ticket, touchpoint, usage_record};
 
-/// Everything an account's month-end state is computed from.
+/// Everything an account's month-end state (and its activity, `super::activity`) is computed from.
 #[derive(Debug, Default)]
 pub struct Records {
     pub onboarded_on: Option<NaiveDate>,
@@ -340,24 +339,22 @@ fn health_sums() -> Vec<Sum> {
     [Sum::Count("accounts")].into_iter().chain(components).chain(adoption).collect()
 }
 
-/// Follows `moves` (whose health inputs changed when in `recompute`; `terms`: the subscriptions
-/// of those) in the health tables.
+/// Follows `moves` (whose health inputs changed when in `recompute`; `fresh`: the records of
+/// those) in the health tables.
 pub async fn apply(
     txn: &impl ConnectionTrait,
     moves: &[Move],
     recompute: &BTreeSet<i64>,
-    terms: BTreeMap<i64, Vec<Term>>,
+    fresh: &BTreeMap<i64, Records>,
 ) -> Result<(), DbErr> {
-    let backend = txn.get_database_backend();
     let accounts: Vec<i64> = moves.iter().map(|m| m.account).collect();
-    let mut stored = stored_points(txn, &accounts).await?;
-    let mut fresh = records(txn, terms).await?;
+    let mut stored: BTreeMap<i64, Vec<HealthPoint>> = stored_json(txn, "health_points", "points", &accounts).await?;
     let mut deltas: BTreeMap<(Book, MonthIndex, i32), HealthDelta> = BTreeMap::new();
-    let mut rewritten: Vec<(i64, String)> = Vec::new();
+    let mut rewritten: Vec<(i64, Vec<HealthPoint>)> = Vec::new();
     for Move { account, from, to } in moves {
         let old = stored.remove(account).unwrap_or_default();
         let new = match recompute.contains(account) {
-            true => points(&fresh.remove(account).unwrap_or_default()),
+            true => fresh.get(account).map(points).unwrap_or_default(),
             false => old.clone(),
         };
         if old == new && from == to {
@@ -374,18 +371,10 @@ pub async fn apply(
             deltas.entry((book.clone(), month, pattern)).or_default().merge(&delta, 1);
         }
         if old != new {
-            let json = serde_json::to_string(&new).map_err(|e| DbErr::Custom(format!("health points: {e}")))?;
-            rewritten.push((*account, json));
+            rewritten.push((*account, new));
         }
     }
-
-    for chunk in rewritten.chunks(rows_per_statement(2)) {
-        let mut upsert = Sql::new(backend);
-        upsert.push("INSERT INTO health_points (account_id, points) VALUES ");
-        upsert.values_rows(chunk, |(account, points)| vec![Value::from(*account), Value::from(points.clone())]);
-        upsert.push(" ON CONFLICT (account_id) DO UPDATE SET points = excluded.points");
-        txn.execute_raw(upsert.statement()).await?;
-    }
+    store_json(txn, "health_points", "points", &rewritten).await?;
 
     let deltas: Vec<_> = deltas.into_iter().filter(|(_, d)| !d.is_zero()).collect();
     let sums = health_sums();
@@ -405,23 +394,17 @@ pub async fn apply(
     Ok(())
 }
 
-/// The health points the ledger holds for each account.
-async fn stored_points(txn: &impl ConnectionTrait, accounts: &[i64]) -> Result<BTreeMap<i64, Vec<HealthPoint>>, DbErr> {
-    let rows = rows_of(txn, "SELECT account_id, points FROM health_points WHERE account_id IN (", accounts, "").await?;
-    let mut out = BTreeMap::new();
-    for row in &rows {
-        let points: String = row.try_get("", "points")?;
-        let points = serde_json::from_str(&points).map_err(|e| DbErr::Custom(format!("health points: {e}")))?;
-        out.insert(row.try_get("", "account_id")?, points);
-    }
-    Ok(out)
-}
-
-/// The month-end inputs of each account with subscriptions `terms` (no other can be active).
-async fn records(txn: &impl ConnectionTrait, terms: BTreeMap<i64, Vec<Term>>) -> Result<BTreeMap<i64, Records>, DbErr> {
-    let mut out: BTreeMap<i64, Records> =
-        terms.into_iter().map(|(account, terms)| (account, Records { terms, ..Records::default() })).collect();
-    let ids: Vec<i64> = out.keys().copied().collect();
+/// The records of `accounts`, whose subscriptions are `terms`.
+pub async fn records(
+    txn: &impl ConnectionTrait,
+    accounts: &[i64],
+    mut terms: BTreeMap<i64, Vec<Term>>,
+) -> Result<BTreeMap<i64, Records>, DbErr> {
+    let mut out: BTreeMap<i64, Records> = accounts
+        .iter()
+        .map(|account| (*account, Records { terms: terms.remove(account).unwrap_or_default(), ..Records::default() }))
+        .collect();
+    let ids = accounts.to_vec();
     if ids.is_empty() {
         return Ok(out);
     }

@@ -1,4 +1,4 @@
-//! The ledger: exact aggregates behind the revenue and health KPIs, kept up to date by ingest
+//! The ledger: exact aggregates behind the revenue, health and activity KPIs, kept up to date by ingest
 //! in the batch's own transaction (so reads are never stale), and rebuilt from the records when
 //! the database holds an older version of them.
 //!
@@ -7,11 +7,15 @@
 //!   add per month and per cohort opening month (see [`series`]);
 //! - `health_points` and `health_book_months`: every account's health and adoption at month
 //!   ends, as change points, and what it adds to its book per month and presence pattern (see
-//!   [`health`]).
+//!   [`health`]);
+//! - `account_activity` and `activity_book_months`: every account's counts of tickets, survey
+//!   responses, usage and touchpoints by month, and their sums per book and month (see
+//!   [`activity`]).
 //!
 //! A KPI scope is always a set of books: who sees an account, and every `ScopeInput` and
 //! `groupBy`, depend only on its CSM (and the CSM's team) and its segment. An account that
 //! changes CSM or segment moves its contributions from its old book to its new one.
+pub mod activity;
 pub mod health;
 mod mrr;
 pub mod series;
@@ -21,11 +25,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::Value;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, QueryResult};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::kpis::sql::{Sql, count};
 
 /// The version of the aggregates this code writes; the data is rebuilt when it holds another.
-const VERSION: i32 = 2;
+const VERSION: i32 = 3;
 const NAME: &str = "ledger";
 
 /// Accounts per look-up statement.
@@ -67,7 +73,7 @@ pub const BOOK_KEY_SQL: &str =
 pub struct LedgerChanges {
     /// Accounts whose subscriptions were created or changed.
     subscriptions_of: BTreeSet<i64>,
-    /// Accounts whose health records (or subscriptions) were created or changed.
+    /// Accounts whose health and activity records (or subscriptions) were created or changed.
     health_of: BTreeSet<i64>,
     /// Accounts whose book changed, with the book they were in before the batch.
     moved_from: BTreeMap<i64, Book>,
@@ -206,11 +212,14 @@ pub async fn apply(txn: &impl ConnectionTrait, changes: &LedgerChanges) -> Resul
             moves.iter().filter(|m| set.contains(&m.account)).map(|m| m.account).collect()
         };
         let health_of = recompute(&changes.health_of);
-        // Subscriptions feed both parts (every account whose MRR changes has its health
-        // recomputed too): read once.
-        let terms = mrr::terms(txn, &health_of.iter().copied().collect::<Vec<_>>()).await?;
+        // Subscriptions feed every part (every account whose MRR changes has its health
+        // recomputed too), and the other records both health and activity: read once.
+        let ids: Vec<i64> = health_of.iter().copied().collect();
+        let terms = mrr::terms(txn, &ids).await?;
         mrr::apply(txn, &moves, &recompute(&changes.subscriptions_of), &terms).await?;
-        health::apply(txn, &moves, &health_of, terms).await?;
+        let records = health::records(txn, &ids, terms).await?;
+        health::apply(txn, &moves, &health_of, &records).await?;
+        activity::apply(txn, &moves, &health_of, &records).await?;
     }
     crate::health::today::follow(txn, &changes.health_of).await
 }
@@ -241,6 +250,46 @@ pub(super) async fn add_to(
     sql.push(&format!(" ON CONFLICT ({key}) DO UPDATE SET {add}"));
     txn.execute_raw(sql.statement()).await?;
     Ok(())
+}
+
+/// Writes each account's part of the ledger that only the ledger reads, as JSON in
+/// `table (account_id, column)`.
+pub(super) async fn store_json<T: Serialize>(
+    txn: &impl ConnectionTrait,
+    table: &str,
+    column: &str,
+    rows: &[(i64, T)],
+) -> Result<(), DbErr> {
+    for chunk in rows.chunks(rows_per_statement(2)) {
+        let mut upsert = Sql::new(txn.get_database_backend());
+        upsert.push(&format!("INSERT INTO {table} (account_id, {column}) VALUES "));
+        let mut cells = Vec::with_capacity(chunk.len());
+        for (account, value) in chunk {
+            let json = serde_json::to_string(value).map_err(|e| DbErr::Custom(format!("{table}: {e}")))?;
+            cells.push(vec![Value::from(*account), Value::from(json)]);
+        }
+        upsert.values_rows(cells, |row| row);
+        upsert.push(&format!(" ON CONFLICT (account_id) DO UPDATE SET {column} = excluded.{column}"));
+        txn.execute_raw(upsert.statement()).await?;
+    }
+    Ok(())
+}
+
+/// What [`store_json`] wrote for each of `accounts` (those without a row left out).
+pub(super) async fn stored_json<T: DeserializeOwned>(
+    txn: &impl ConnectionTrait,
+    table: &str,
+    column: &str,
+    accounts: &[i64],
+) -> Result<BTreeMap<i64, T>, DbErr> {
+    let select = format!("SELECT account_id, {column} FROM {table} WHERE account_id IN (");
+    let mut out = BTreeMap::new();
+    for row in rows_of(txn, &select, accounts, "").await? {
+        let json: String = row.try_get("", column)?;
+        let value = serde_json::from_str(&json).map_err(|e| DbErr::Custom(format!("{table}: {e}")))?;
+        out.insert(row.try_get("", "account_id")?, value);
+    }
+    Ok(out)
 }
 
 pub(crate) fn in_list(sql: &mut Sql, ids: impl Iterator<Item = i64>) {
@@ -291,19 +340,22 @@ pub async fn ensure_built(db: &DatabaseConnection) -> Result<(), DbErr> {
         return txn.commit().await;
     }
     tracing::info!(from = ?version, to = VERSION, "rebuilding the ledger");
-    for table in ["mrr_changes", "mrr_book_months", "mrr_book_cohorts", "health_points", "health_book_months"] {
+    for table in [
+        "mrr_changes",
+        "mrr_book_months",
+        "mrr_book_cohorts",
+        "health_points",
+        "health_book_months",
+        "account_activity",
+        "activity_book_months",
+    ] {
         txn.execute_unprepared(&format!("DELETE FROM {table}")).await?;
     }
-    let rows = txn
-        .query_all_raw(sea_orm::Statement::from_string(
-            backend,
-            "SELECT DISTINCT account_id FROM subscriptions ORDER BY account_id",
-        ))
-        .await?;
-    // Only an account with subscriptions can be active, hence have health points.
+    let rows =
+        txn.query_all_raw(sea_orm::Statement::from_string(backend, "SELECT id FROM accounts ORDER BY id")).await?;
     let mut changes = LedgerChanges::default();
     for row in &rows {
-        changes.subscriptions_changed(row.try_get("", "account_id")?);
+        changes.subscriptions_changed(row.try_get("", "id")?);
     }
     apply(&txn, &changes).await?;
     let mut mark = Sql::new(backend);

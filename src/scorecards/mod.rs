@@ -15,9 +15,11 @@ use crate::auth::scope::Visibility;
 use crate::auth::{Caller, caller};
 use crate::db_enum::{db_enum, decode};
 use crate::error::{AppError, AppResult};
+use crate::kpis::activity::Activity;
 use crate::kpis::period::periods;
 use crate::kpis::scope::KpiScope;
-use crate::kpis::{Families, KpiSnapshot, PeriodInput, adoption, compute};
+use crate::kpis::{Families, KpiSnapshot, PeriodInput, compute};
+use crate::ledger::activity::Counter;
 use crate::loaders::database;
 use crate::org::{Role, User, parse_id};
 use crate::scalars::{Date, Decimal};
@@ -166,9 +168,10 @@ async fn scorecards(ctx: &Context<'_>, period: PeriodInput, csm: Option<ID>) -> 
     let ids: Vec<i64> = csms.iter().map(|u| u.id).collect();
     let scope = KpiScope::books(&ids);
     let groups: Vec<Option<String>> = ids.iter().map(|id| Some(id.to_string())).collect();
-    let snapshots = compute(ctx, &periods, &scope, &groups, &Families::scorecard()).await?;
     let db = database(ctx)?;
-    let touchpoints = adoption::touchpoints(db, &scope, &periods).await?;
+    let activity = Activity::new(db, &scope, &periods);
+    let snapshots = compute(ctx, &periods, &scope, &groups, &Families::scorecard(), &activity).await?;
+    let touchpoints = activity.counter(Counter::Touchpoints).await?;
     let goals = goals_of(db, &ids).await?;
     // `compute` returns the snapshots period by period, a group (CSM) at a time within each.
     let mut out = Vec::with_capacity(snapshots.len());

@@ -209,6 +209,10 @@ fn month_end(month: i32) -> String {
     next.pred_opt().expect("a day").to_string()
 }
 
+fn date(text: &str) -> chrono::NaiveDate {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("a date")
+}
+
 fn day(month: i32, day: u64) -> String {
     format!("{}-{:02}-{day:02}", month / 12, month % 12 + 1)
 }
@@ -243,8 +247,12 @@ fn health_inputs(dice: &mut Dice, accounts: u64) -> [(&'static str, &'static str
                 json!(instant(dice, resolved))
             }
         };
+        let contacts = match dice.below(3) {
+            0 => Value::Null,
+            n => json!(n),
+        };
         tickets.push(json!({ "externalId": format!("T-{}", dice.below(24)), "accountExternalId": account(dice),
-            "openedAt": instant(dice, opened), "resolvedAt": resolved }));
+            "openedAt": instant(dice, opened), "resolvedAt": resolved, "contactsToResolve": contacts }));
     }
     // Usage records in pairs of the same account and month, so that a 30-day window often holds
     // two (the latest decides; for feature adoption, the latest having both feature counts).
@@ -253,11 +261,17 @@ fn health_inputs(dice: &mut Dice, accounts: u64) -> [(&'static str, &'static str
         let (m, account) = (month(dice), account(dice));
         for _ in 0..2 {
             let available = 1 + dice.below(12);
-            let features = match dice.below(3) {
+            let mut features = match dice.below(3) {
                 0 => json!({}),
                 1 => json!({ "featuresUsed": dice.below(available + 1) }),
                 _ => json!({ "featuresUsed": dice.below(available + 1), "featuresAvailable": available }),
             };
+            let depth = match dice.below(3) {
+                0 => json!({}),
+                1 => json!({ "logins": dice.below(200) }),
+                _ => json!({ "logins": dice.below(200), "sessionMinutes": dice.below(3000) }),
+            };
+            features.as_object_mut().expect("an object").extend(depth.as_object().cloned().unwrap_or_default());
             let mut record = json!({ "accountExternalId": account, "date": day(m, 1 + dice.below(28)),
                 "activeUsers": dice.below(30), "licensedSeats": 1 + dice.below(20) });
             record.as_object_mut().expect("an object").extend(features.as_object().cloned().unwrap_or_default());
@@ -308,6 +322,190 @@ async fn health_by_definition(app: &TestApp, d: &str) -> Vec<(Value, Option<f64>
         .collect()
 }
 
+/// The rows of `activity_book_months` that hold any count, in key order.
+async fn activity_rows(app: &TestApp) -> Vec<Vec<String>> {
+    use cs_kpi::ledger::activity::ACTIVITY_COLUMNS;
+    let columns = ACTIVITY_COLUMNS.join(", ");
+    let any = ACTIVITY_COLUMNS.map(|c| format!("{c} <> 0")).join(" OR ");
+    let sql = format!(
+        "SELECT csm_key, segment_key, month, {columns} FROM activity_book_months WHERE {any} \
+         ORDER BY csm_key, segment_key, month"
+    );
+    let rows = by_definition(app, &sql, Vec::new()).await;
+    let cells = |row: &sea_orm::QueryResult| {
+        let mut cells = vec![
+            row.try_get::<i64>("", "csm_key").expect("csm_key").to_string(),
+            row.try_get::<String>("", "segment_key").expect("segment_key"),
+            row.try_get::<i32>("", "month").expect("month").to_string(),
+        ];
+        cells.extend(ACTIVITY_COLUMNS.map(|c| row.try_get::<i64>("", c).expect(c).to_string()));
+        cells
+    };
+    rows.iter().map(cells).collect()
+}
+
+/// Runs a statement written with `?` placeholders (numbered for PostgreSQL).
+async fn by_definition(app: &TestApp, sql: &str, values: Vec<sea_orm::Value>) -> Vec<sea_orm::QueryResult> {
+    use sea_orm::{DatabaseBackend, Statement};
+    let backend = app.db.get_database_backend();
+    let sql = match backend {
+        DatabaseBackend::Postgres => {
+            let mut n = 0;
+            sql.chars()
+                .map(|c| match c {
+                    '?' => {
+                        n += 1;
+                        format!("${n}")
+                    }
+                    c => c.to_string(),
+                })
+                .collect()
+        }
+        _ => sql.to_owned(),
+    };
+    app.db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await.expect("by definition")
+}
+
+fn share(part: i64, whole: i64) -> Option<f64> {
+    (whole != 0).then(|| part as f64 / whole as f64)
+}
+
+/// The start of the months `first..=last` at midnight, and of the month after them.
+fn instants(first: i32, last: i32) -> [sea_orm::Value; 2] {
+    let midnight = |month: i32| {
+        let day = chrono::NaiveDate::from_ymd_opt(month / 12, (month % 12 + 1) as u32, 1).expect("a month");
+        sea_orm::Value::from(day.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
+    };
+    [midnight(first), midnight(last + 1)]
+}
+
+/// The KPIs that count the records dated in the months `first..=last` (KPIS.md, sections 3, 4
+/// and 8: voice, the support counts, usage depth), per segment, by their definitions in one
+/// plain statement over the records, in the order `ticketsOpened`, `firstContactResolutionRate`,
+/// `nps`, `npsResponses`, `csat`, `csatAverage`, `ces`, `loginsPerActiveUser`,
+/// `averageSessionMinutes`.
+async fn activity_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Value, [Option<f64>; 9])> {
+    let tickets = |at: &str, more: &str| ("tickets", "1".to_owned(), format!("{at} >= ? AND {at} < ?{more}"));
+    let responses = |kind: &str, column: &str, more: &str| {
+        ("feedback", column.to_owned(), format!("kind = '{kind}'{more} AND responded_at >= ? AND responded_at < ?"))
+    };
+    let usage = |column: &str, more: &str| {
+        ("usage_records", column.to_owned(), format!("logins IS NOT NULL{more} AND date >= ? AND date <= ?"))
+    };
+    let sums = [
+        tickets("opened_at", ""),
+        tickets("resolved_at", ""),
+        tickets("resolved_at", " AND contacts_to_resolve = 1"),
+        responses("NPS", "1", ""),
+        responses("NPS", "1", " AND score >= 9"),
+        responses("NPS", "1", " AND score <= 6"),
+        responses("CSAT", "1", ""),
+        responses("CSAT", "1", " AND score >= 4"),
+        responses("CSAT", "score", ""),
+        responses("CES", "1", ""),
+        responses("CES", "score", ""),
+        usage("logins", ""),
+        usage("active_users", ""),
+        usage("session_minutes", " AND session_minutes IS NOT NULL"),
+        usage("logins", " AND session_minutes IS NOT NULL"),
+    ];
+    let columns: Vec<String> = sums
+        .iter()
+        .enumerate()
+        .map(|(i, (table, column, condition))| {
+            format!(
+                "CAST(SUM(COALESCE((SELECT SUM({column}) FROM {table} r WHERE r.account_id = a.id AND {condition}), 0))                  AS BIGINT) AS s{i}"
+            )
+        })
+        .collect();
+    let sql = format!("SELECT a.segment, {} FROM accounts a GROUP BY a.segment", columns.join(", "));
+    let dates = [date(&day(first, 1)), date(&month_end(last))].map(sea_orm::Value::from);
+    let values: Vec<sea_orm::Value> = sums
+        .iter()
+        .flat_map(
+            |(table, _, _)| if *table == "usage_records" { dates.to_vec() } else { instants(first, last).to_vec() },
+        )
+        .collect();
+    let mut out: Vec<(Value, [Option<f64>; 9])> = by_definition(app, &sql, values)
+        .await
+        .iter()
+        .map(|row| {
+            let s: Vec<i64> = (0..sums.len()).map(|i| row.try_get("", &format!("s{i}")).expect("a sum")).collect();
+            let segment: Option<String> = row.try_get("", "segment").expect("segment");
+            let kpis = [
+                Some(s[0] as f64),
+                share(s[2], s[1]),
+                share(s[4] - s[5], s[3]).map(|r| 100.0 * r),
+                Some(s[3] as f64),
+                share(s[7], s[6]),
+                share(s[8], s[6]),
+                share(s[10], s[9]),
+                share(s[11], s[12]),
+                share(s[13], s[14]),
+            ];
+            (json!(segment), kpis)
+        })
+        .collect();
+    out.sort_by_key(|o| o.0.to_string());
+    out
+}
+
+/// The counted KPIs of every month, quarter and year of 2023-2026, per segment, against
+/// [`activity_by_definition`]; and every CSM's scorecard `touchpoints` against a count of the
+/// touchpoints of the accounts they hold.
+async fn assert_activity_by_definition(app: &TestApp, round: usize) {
+    const FIELDS: [&str; 9] = [
+        "ticketsOpened",
+        "firstContactResolutionRate",
+        "nps",
+        "npsResponses",
+        "csat",
+        "csatAverage",
+        "ces",
+        "loginsPerActiveUser",
+        "averageSessionMinutes",
+    ];
+    for (granularity, months) in [("MONTH", 1), ("QUARTER", 3), ("YEAR", 12)] {
+        let period = format!("period: {{ from: \"2023-01-01\", to: \"2026-12-31\", granularity: {granularity} }}");
+        let query = format!("{{ kpis({period}, groupBy: SEGMENT) {{ periodStart group {} }} }}", FIELDS.join(" "));
+        let reply = app.gql(ADMIN, &query, json!({})).await;
+        let rows = reply.data()["kpis"].as_array().cloned().unwrap_or_default();
+        for first in (2023 * 12..2027 * 12).step_by(months as usize) {
+            let mut got: Vec<(Value, [Option<f64>; 9])> = rows
+                .iter()
+                .filter(|k| k["periodStart"] == json!(day(first, 1)))
+                .map(|k| (k["group"].clone(), FIELDS.map(|f| k[f].as_f64())))
+                .collect();
+            got.sort_by_key(|g| g.0.to_string());
+            let want = activity_by_definition(app, first, first + months - 1).await;
+            assert!(
+                got.len() == want.len()
+                    && got
+                        .iter()
+                        .zip(&want)
+                        .all(|(g, w)| g.0 == w.0 && g.1.iter().zip(&w.1).all(|(a, b)| close(*a, *b))),
+                "round {round}, {granularity} of {}: ledger {got:?}, by definition {want:?}",
+                day(first, 1)
+            );
+        }
+
+        let query = format!("{{ csmScorecards({period}) {{ csm {{ id }} periodStart touchpoints }} }}");
+        let reply = app.gql(ADMIN, &query, json!({})).await;
+        for card in reply.data()["csmScorecards"].as_array().cloned().unwrap_or_default() {
+            let start = card["periodStart"].as_str().expect("a period start");
+            let first =
+                start[..4].parse::<i32>().expect("a year") * 12 + start[5..7].parse::<i32>().expect("a month") - 1;
+            let sql = "SELECT COUNT(*) AS n FROM touchpoints t JOIN accounts a ON a.id = t.account_id \
+                       WHERE a.csm_id = ? AND t.occurred_at >= ? AND t.occurred_at < ?";
+            let csm: i64 = card["csm"]["id"].as_str().and_then(|id| id.parse().ok()).expect("a CSM id");
+            let [from, to] = instants(first, first + months - 1);
+            let rows = by_definition(app, sql, vec![sea_orm::Value::from(csm), from, to]).await;
+            let want: i64 = rows[0].try_get("", "n").expect("a count");
+            assert_eq!(card["touchpoints"], json!(want), "round {round}: {card}");
+        }
+    }
+}
+
 /// `onboardingCompletionRate`, `engagementRate`, `seatUtilization` and `featureAdoptionRate` of
 /// the months `first..=last`, per segment, by their definitions (KPIS.md, sections 5 and 8) in
 /// one plain statement over the records: the accounts with a subscription of `mrr > 0` covering
@@ -315,12 +513,8 @@ async fn health_by_definition(app: &TestApp, d: &str) -> Vec<(Value, Option<f64>
 /// their latest usage record of the last 30 days (among those with feature counts, for feature
 /// adoption).
 async fn adoption_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Value, [Option<f64>; 4])> {
-    use chrono::NaiveDate;
-    use sea_orm::{DatabaseBackend, Statement, Value as Bound};
-    let date = |text: String| NaiveDate::parse_from_str(&text, "%Y-%m-%d").expect("a date");
-    let (start, end) = (date(day(first, 1)), date(month_end(last)));
-    let next = end.succ_opt().expect("a day");
-    let midnight = |d: NaiveDate| Bound::from(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
+    use sea_orm::Value as Bound;
+    let end = date(&month_end(last));
     let window_start = Bound::from(end - chrono::Days::new(30));
     let latest = |column: &str, with_features: bool| {
         let features =
@@ -343,29 +537,13 @@ async fn adoption_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Va
         latest("features_used", true),
         latest("features_available", true),
     );
-    let mut values = vec![Bound::from(end), midnight(start), midnight(next)];
+    let mut values = vec![Bound::from(end)];
+    values.extend(instants(first, last));
     for _ in 0..4 {
         values.extend([window_start.clone(), Bound::from(end)]);
     }
     values.extend([Bound::from(end), Bound::from(end)]);
-    let backend = app.db.get_database_backend();
-    let sql = match backend {
-        DatabaseBackend::Postgres => {
-            let mut n = 0;
-            sql.chars()
-                .map(|c| match c {
-                    '?' => {
-                        n += 1;
-                        format!("${n}")
-                    }
-                    c => c.to_string(),
-                })
-                .collect()
-        }
-        _ => sql,
-    };
-    let rows = app.db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await.expect("by definition");
-    let share = |part: i64, whole: i64| (whole != 0).then(|| part as f64 / whole as f64);
+    let rows = by_definition(app, &sql, values).await;
     let mut out: Vec<(Value, [Option<f64>; 4])> = rows
         .iter()
         .map(|row| {
@@ -464,6 +642,11 @@ async fn health_and_adoption_kpis_equal_their_definitions_at_month_ends() {
         for month in 2023 * 12..2027 * 12 {
             assert_adoption_by_definition(&app, round, month).await;
         }
+        assert_activity_by_definition(&app, round).await;
     }
-    assert!(app.count("health_points").await > 0);
+    assert!(app.count("health_points").await > 0 && app.count("activity_book_months").await > 0);
+    // The ledger that ingest kept equals one built from the records.
+    let before = activity_rows(&app).await;
+    rebuild(&app).await;
+    assert_eq!(before, activity_rows(&app).await, "the activity ledger drifted from its rebuild");
 }
