@@ -3,7 +3,10 @@
 //! scores, logins and session minutes, touchpoints), by month:
 //! - `account_activity`: each account's counters by month (one JSON object per account, which
 //!   only the ledger reads), so that ingest knows what the account added before a batch;
-//! - `activity_book_months`: their sums per book (CSM x segment) and month.
+//! - `activity_book_months`: their sums per book (CSM x segment) and month;
+//! - `ticket_time_book_months`: per book, month and measure (0: first response, 1: resolution),
+//!   the durations of the tickets that the support medians take, in microseconds, as one sorted
+//!   list of little-endian 64-bit integers.
 //!
 //! The ledger's version changes with them, so a database gets them built at start.
 use sea_orm_migration::prelude::*;
@@ -64,11 +67,30 @@ impl MigrationTrait for Migration {
         table.primary_key(
             Index::create().col(Alias::new("csm_key")).col(Alias::new("segment_key")).col(Alias::new("month")),
         );
-        manager.create_table(table).await
+        manager.create_table(table).await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("ticket_time_book_months"))
+                    .col(count("csm_key"))
+                    .col(ColumnDef::new(Alias::new("segment_key")).string().not_null())
+                    .col(ColumnDef::new(Alias::new("month")).integer().not_null())
+                    .col(ColumnDef::new(Alias::new("measure")).integer().not_null())
+                    .col(ColumnDef::new(Alias::new("micros")).blob().not_null())
+                    .primary_key(
+                        Index::create()
+                            .col(Alias::new("csm_key"))
+                            .col(Alias::new("segment_key"))
+                            .col(Alias::new("month"))
+                            .col(Alias::new("measure")),
+                    )
+                    .to_owned(),
+            )
+            .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in ["activity_book_months", "account_activity"] {
+        for table in ["ticket_time_book_months", "activity_book_months", "account_activity"] {
             manager.drop_table(Table::drop().table(Alias::new(table)).to_owned()).await?;
         }
         Ok(())

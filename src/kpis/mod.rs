@@ -140,13 +140,16 @@ pub(crate) struct Families {
     costs: bool,
     voice: bool,
     support: bool,
+    /// The support medians asked for, by `crate::ledger::activity::TicketTime`.
+    support_medians: [bool; 2],
     adoption: bool,
     health: bool,
     growth: bool,
 }
 
 impl Families {
-    /// Every family a CSM scorecard shows (all but the portfolio-only costs).
+    /// Every family a CSM scorecard shows (all but the portfolio-only costs; of the support
+    /// medians, first response only).
     pub(crate) fn scorecard() -> Families {
         Families {
             revenue: true,
@@ -154,6 +157,7 @@ impl Families {
             costs: false,
             voice: true,
             support: true,
+            support_medians: [true, false],
             adoption: true,
             health: true,
             growth: false,
@@ -179,6 +183,7 @@ impl Families {
             costs,
             voice: any(voice::FIELDS),
             support: any(support::FIELDS),
+            support_medians: support::MEDIAN_FIELDS.map(|f| any(&[f])),
             adoption: any(adoption::FIELDS),
             health: any(health::FIELDS),
             growth: any(growth::FIELDS),
@@ -249,7 +254,7 @@ pub(crate) async fn compute(
     // Voice, support and growth read the ledger's activity counters once between them (and
     // with the caller); health, adoption and growth its month-end figures.
     let voice = when(families.voice, voice::voice(activity));
-    let support = when(families.support, support::support(db, scope, periods, activity));
+    let support = when(families.support, support::support(db, scope, periods, activity, families.support_medians));
     let month_ends = health::MonthEnds::new(db, scope, periods);
     let adoption = when(families.adoption, adoption::adoption(db, scope, periods, &month_ends));
     let growth = when(families.growth, growth::growth(db, scope, periods, &month_ends, activity));

@@ -13,6 +13,10 @@
 //! | `logins`, `login_active_users` | `sum(logins)`, `sum(activeUsers)` of usage records having `logins` |
 //! | `session_minutes`, `session_logins` | `sum(sessionMinutes)`, `sum(logins)` of records having both |
 //! | `touchpoints` | touchpoints |
+//!
+//! The medians of support (section 4) cannot be summed, so the ledger keeps the values they take
+//! instead: per book, month and [`TicketTime`], every ticket's duration in microseconds, sorted
+//! (`ticket_time_book_months`); a period's median is taken over the lists of its months.
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Index;
 
@@ -24,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use super::health::Records;
 use super::{Book, Move, Sum, add_to, rows_per_statement, store_json, stored_json};
 use crate::kpis::period::{MonthIndex, month_index};
+use crate::kpis::sql::Sql;
 
 /// A counter of [`ActivityCounts`]; its column of `activity_book_months` is [`Counter::column`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,22 +100,57 @@ impl ActivityCounts {
     }
 }
 
-/// An account's counters by month (months without any record left out).
-pub type ActivityMonths = BTreeMap<MonthIndex, ActivityCounts>;
+/// A duration of a ticket that a support median takes, and the month it belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TicketTime {
+    /// `firstResponseAt - openedAt`, in the month of `openedAt` (`medianFirstResponseHours`).
+    FirstResponse,
+    /// `resolvedAt - openedAt`, in the month of `resolvedAt` (`medianResolutionHours`).
+    Resolution,
+}
 
-/// The account's counters by month, from its records.
+impl TicketTime {
+    pub const ALL: [TicketTime; 2] = [TicketTime::FirstResponse, TicketTime::Resolution];
+}
+
+/// An account's activity in one month: its counters, and the durations of its tickets by
+/// [`TicketTime`], in microseconds, sorted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityMonth {
+    pub counts: ActivityCounts,
+    pub ticket_times: [Vec<i64>; 2],
+}
+
+/// An account's activity by month (months without any record left out).
+pub type ActivityMonths = BTreeMap<MonthIndex, ActivityMonth>;
+
+/// `later - earlier` in microseconds (saturating: beyond 292,000 years).
+fn micros(later: DateTime<Utc>, earlier: DateTime<Utc>) -> i64 {
+    (later - earlier).num_microseconds().unwrap_or(if later > earlier { i64::MAX } else { i64::MIN })
+}
+
+/// The month of `out` that instant `at` is in.
+fn month(out: &mut ActivityMonths, at: DateTime<Utc>) -> &mut ActivityMonth {
+    out.entry(month_index(at.date_naive())).or_default()
+}
+
+/// The account's activity by month, from its records.
 pub fn months(records: &Records) -> ActivityMonths {
     let mut out = ActivityMonths::new();
-    let mut count = |at: DateTime<Utc>, counter: Counter, by: i64| {
-        out.entry(month_index(at.date_naive())).or_default().bump(counter, by);
-    };
     for t in &records.tickets {
-        count(t.opened_at, Counter::TicketsOpened, 1);
+        let opened = month(&mut out, t.opened_at);
+        opened.counts.bump(Counter::TicketsOpened, 1);
+        if let Some(responded) = t.first_response_at {
+            opened.ticket_times[TicketTime::FirstResponse as usize].push(micros(responded, t.opened_at));
+        }
         if let Some(resolved) = t.resolved_at {
-            count(resolved, Counter::TicketsResolved, 1);
-            count(resolved, Counter::FirstContactResolutions, i64::from(t.contacts_to_resolve == Some(1)));
+            let month = month(&mut out, resolved);
+            month.counts.bump(Counter::TicketsResolved, 1);
+            month.counts.bump(Counter::FirstContactResolutions, i64::from(t.contacts_to_resolve == Some(1)));
+            month.ticket_times[TicketTime::Resolution as usize].push(micros(resolved, t.opened_at));
         }
     }
+    let mut count = |at: DateTime<Utc>, counter: Counter, by: i64| month(&mut out, at).counts.bump(counter, by);
     for f in &records.feedback {
         let score = i64::from(f.score);
         let counters: &[(Counter, i64)] = match f.kind.as_str() {
@@ -136,15 +176,18 @@ pub fn months(records: &Records) -> ActivityMonths {
     }
     for u in &records.usage {
         let Some(logins) = u.logins.map(i64::from) else { continue };
-        let month = out.entry(month_index(u.date)).or_default();
-        month.bump(Counter::Logins, logins);
-        month.bump(Counter::LoginActiveUsers, i64::from(u.active_users));
+        let counts = &mut out.entry(month_index(u.date)).or_default().counts;
+        counts.bump(Counter::Logins, logins);
+        counts.bump(Counter::LoginActiveUsers, i64::from(u.active_users));
         if let Some(minutes) = u.session_minutes {
-            month.bump(Counter::SessionMinutes, i64::from(minutes));
-            month.bump(Counter::SessionLogins, logins);
+            counts.bump(Counter::SessionMinutes, i64::from(minutes));
+            counts.bump(Counter::SessionLogins, logins);
         }
     }
-    out.retain(|_, counts| !counts.is_zero());
+    out.retain(|_, month| !month.counts.is_zero() || month.ticket_times.iter().any(|t| !t.is_empty()));
+    for month in out.values_mut() {
+        month.ticket_times.iter_mut().for_each(|times| times.sort_unstable());
+    }
     out
 }
 
@@ -159,6 +202,7 @@ pub async fn apply(
     let accounts: Vec<i64> = moves.iter().map(|m| m.account).collect();
     let mut stored: BTreeMap<i64, ActivityMonths> = stored_json(txn, "account_activity", "months", &accounts).await?;
     let mut deltas: BTreeMap<(Book, MonthIndex), ActivityCounts> = BTreeMap::new();
+    let mut times: BTreeMap<(Book, MonthIndex, TicketTime), TimesChange> = BTreeMap::new();
     let mut recomputed: Vec<(i64, ActivityMonths)> = Vec::new();
     for Move { account, from, to } in moves {
         let old = stored.remove(account).unwrap_or_default();
@@ -170,8 +214,15 @@ pub async fn apply(
             continue;
         }
         for (sign, book, months) in [(-1, from, &old), (1, to, &new)] {
-            for (month, counts) in months {
-                deltas.entry((book.clone(), *month)).or_default().merge(counts, sign);
+            for (month, activity) in months {
+                deltas.entry((book.clone(), *month)).or_default().merge(&activity.counts, sign);
+                for (time, values) in TicketTime::ALL.into_iter().zip(&activity.ticket_times) {
+                    let change = times.entry((book.clone(), *month, time)).or_default();
+                    match sign {
+                        -1 => change.removed.extend(values),
+                        _ => change.added.extend(values),
+                    }
+                }
             }
         }
         if old != new {
@@ -194,5 +245,106 @@ pub async fn apply(
             .collect();
         add_to(txn, "activity_book_months", &["month"], &sums, rows).await?;
     }
+    let times: Vec<_> = times.into_iter().filter_map(|(key, change)| change.net().map(|c| (key, c))).collect();
+    for chunk in times.chunks(rows_per_statement(4)) {
+        change_ticket_times(txn, chunk).await?;
+    }
+    Ok(())
+}
+
+/// The durations a batch takes out of one list of `ticket_time_book_months` and puts in.
+#[derive(Debug, Default)]
+struct TimesChange {
+    removed: Vec<i64>,
+    added: Vec<i64>,
+}
+
+impl TimesChange {
+    /// Without the values both taken out and put back (sorted), or `None` when nothing changes.
+    fn net(mut self) -> Option<TimesChange> {
+        self.removed.sort_unstable();
+        self.added.sort_unstable();
+        let (mut removed, mut added) = (Vec::new(), Vec::new());
+        let (mut r, mut a) = (self.removed.into_iter().peekable(), self.added.into_iter().peekable());
+        loop {
+            match (r.peek(), a.peek()) {
+                (Some(x), Some(y)) if x == y => {
+                    r.next();
+                    a.next();
+                }
+                (Some(x), Some(y)) if x < y => removed.extend(r.next()),
+                (Some(_), None) => removed.extend(r.next()),
+                (_, Some(_)) => added.extend(a.next()),
+                (None, None) => break,
+            }
+        }
+        (!removed.is_empty() || !added.is_empty()).then_some(TimesChange { removed, added })
+    }
+}
+
+/// A list of durations as stored: little-endian 64-bit integers, sorted.
+pub fn encode_times(values: &[i64]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+pub fn decode_times(bytes: &[u8]) -> impl Iterator<Item = i64> + '_ {
+    bytes.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap_or_default()))
+}
+
+/// Applies `changes` to their lists: reads them, takes the removed values out (each must be
+/// there: the list holds every ticket of the book and month) and merges the added ones in.
+async fn change_ticket_times(
+    txn: &impl ConnectionTrait,
+    changes: &[((Book, MonthIndex, TicketTime), TimesChange)],
+) -> Result<(), DbErr> {
+    let backend = txn.get_database_backend();
+    let key = |(book, month, time): &(Book, MonthIndex, TicketTime)| {
+        let mut cells = book.key_values();
+        cells.extend([Value::from(*month), Value::from(*time as i32)]);
+        cells
+    };
+    let mut select = Sql::new(backend);
+    select.push(
+        "SELECT csm_key, segment_key, month, measure, micros FROM ticket_time_book_months \
+         WHERE (csm_key, segment_key, month, measure) IN (VALUES ",
+    );
+    select.values_rows(changes, |(k, _)| key(k)).push(")");
+    let mut lists: BTreeMap<(i64, String, MonthIndex, i32), Vec<u8>> = BTreeMap::new();
+    for row in txn.query_all_raw(select.statement()).await? {
+        let list_key = (
+            row.try_get("", "csm_key")?,
+            row.try_get("", "segment_key")?,
+            row.try_get("", "month")?,
+            row.try_get("", "measure")?,
+        );
+        lists.insert(list_key, row.try_get("", "micros")?);
+    }
+    let mut upsert = Sql::new(backend);
+    upsert.push("INSERT INTO ticket_time_book_months (csm_key, segment_key, month, measure, micros) VALUES ");
+    let mut rows = Vec::with_capacity(changes.len());
+    for (k @ (book, month, time), change) in changes {
+        let stored = lists.remove(&(book.csm_key, book.segment_key.clone(), *month, *time as i32)).unwrap_or_default();
+        let mut values: Vec<i64> = Vec::with_capacity(stored.len() / 8 + change.added.len());
+        let mut removed = change.removed.iter().peekable();
+        for value in decode_times(&stored) {
+            if removed.next_if_eq(&&value).is_none() {
+                values.push(value);
+            }
+        }
+        if removed.peek().is_some() {
+            return Err(DbErr::Custom(format!(
+                "ticket times of {k:?}: {} values to remove are missing",
+                removed.count()
+            )));
+        }
+        values.extend(&change.added);
+        values.sort_unstable();
+        let mut cells = key(k);
+        cells.push(Value::from(encode_times(&values)));
+        rows.push(cells);
+    }
+    upsert.values_rows(rows, |row| row);
+    upsert.push(" ON CONFLICT (csm_key, segment_key, month, measure) DO UPDATE SET micros = excluded.micros");
+    txn.execute_raw(upsert.statement()).await?;
     Ok(())
 }

@@ -251,8 +251,14 @@ fn health_inputs(dice: &mut Dice, accounts: u64) -> [(&'static str, &'static str
             0 => Value::Null,
             n => json!(n),
         };
+        // A first response the month after the opening, or none (so that it is never earlier).
+        let responded = match dice.below(3) {
+            0 => Value::Null,
+            _ => json!(instant(dice, opened + 1)),
+        };
         tickets.push(json!({ "externalId": format!("T-{}", dice.below(24)), "accountExternalId": account(dice),
-            "openedAt": instant(dice, opened), "resolvedAt": resolved, "contactsToResolve": contacts }));
+            "openedAt": instant(dice, opened), "firstResponseAt": responded, "resolvedAt": resolved,
+            "contactsToResolve": contacts }));
     }
     // Usage records in pairs of the same account and month, so that a 30-day window often holds
     // two (the latest decides; for feature adoption, the latest having both feature counts).
@@ -370,21 +376,59 @@ fn share(part: i64, whole: i64) -> Option<f64> {
     (whole != 0).then(|| part as f64 / whole as f64)
 }
 
-/// The start of the months `first..=last` at midnight, and of the month after them.
-fn instants(first: i32, last: i32) -> [sea_orm::Value; 2] {
-    let midnight = |month: i32| {
-        let day = chrono::NaiveDate::from_ymd_opt(month / 12, (month % 12 + 1) as u32, 1).expect("a month");
-        sea_orm::Value::from(day.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
-    };
-    [midnight(first), midnight(last + 1)]
+/// The first instant of a month.
+fn midnight(month: i32) -> chrono::DateTime<chrono::Utc> {
+    let day = chrono::NaiveDate::from_ymd_opt(month / 12, (month % 12 + 1) as u32, 1).expect("a month");
+    day.and_hms_opt(0, 0, 0).expect("midnight").and_utc()
 }
 
-/// The KPIs that count the records dated in the months `first..=last` (KPIS.md, sections 3, 4
-/// and 8: voice, the support counts, usage depth), per segment, by their definitions in one
-/// plain statement over the records, in the order `ticketsOpened`, `firstContactResolutionRate`,
-/// `nps`, `npsResponses`, `csat`, `csatAverage`, `ces`, `loginsPerActiveUser`,
-/// `averageSessionMinutes`.
-async fn activity_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Value, [Option<f64>; 9])> {
+/// The start of the months `first..=last` at midnight, and of the month after them.
+fn instants(first: i32, last: i32) -> [sea_orm::Value; 2] {
+    [midnight(first), midnight(last + 1)].map(sea_orm::Value::from)
+}
+
+/// The median of `values`, by sorting them.
+fn median_of(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    (n > 0).then(|| (values[(n - 1) / 2] + values[n / 2]) / 2.0)
+}
+
+/// `medianFirstResponseHours` and `medianResolutionHours` of the months `first..=last` for the
+/// accounts of `segment`, by their definitions over every ticket.
+async fn ticket_medians(app: &TestApp, segment: &Option<String>, first: i32, last: i32) -> [Option<f64>; 2] {
+    use chrono::{DateTime, Utc};
+    let sql = "SELECT a.segment, t.opened_at, t.first_response_at, t.resolved_at FROM tickets t \
+               JOIN accounts a ON a.id = t.account_id";
+    let (from, to) = (midnight(first), midnight(last + 1));
+    let in_period = |t: &DateTime<Utc>| from <= *t && *t < to;
+    let hours = |later: DateTime<Utc>, earlier: DateTime<Utc>| (later - earlier).num_seconds() as f64 / 3600.0;
+    let (mut first_response, mut resolution) = (Vec::new(), Vec::new());
+    for row in by_definition(app, sql, Vec::new()).await {
+        let of: Option<String> = row.try_get("", "segment").expect("segment");
+        if &of != segment {
+            continue;
+        }
+        let opened: DateTime<Utc> = row.try_get("", "opened_at").expect("opened_at");
+        let responded: Option<DateTime<Utc>> = row.try_get("", "first_response_at").expect("first_response_at");
+        let resolved: Option<DateTime<Utc>> = row.try_get("", "resolved_at").expect("resolved_at");
+        if let Some(responded) = responded.filter(|_| in_period(&opened)) {
+            first_response.push(hours(responded, opened));
+        }
+        if let Some(resolved) = resolved.filter(in_period) {
+            resolution.push(hours(resolved, opened));
+        }
+    }
+    [median_of(first_response), median_of(resolution)]
+}
+
+/// The KPIs over the records dated in the months `first..=last` (KPIS.md, sections 3, 4 and 8:
+/// voice, support, usage depth), per segment, by their definitions: the counts in one plain
+/// statement over the records, the medians by [`ticket_medians`]; in the order `ticketsOpened`,
+/// `firstContactResolutionRate`, `nps`, `npsResponses`, `csat`, `csatAverage`, `ces`,
+/// `loginsPerActiveUser`, `averageSessionMinutes`, `medianFirstResponseHours`,
+/// `medianResolutionHours`.
+async fn activity_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Value, [Option<f64>; 11])> {
     let tickets = |at: &str, more: &str| ("tickets", "1".to_owned(), format!("{at} >= ? AND {at} < ?{more}"));
     let responses = |kind: &str, column: &str, more: &str| {
         ("feedback", column.to_owned(), format!("kind = '{kind}'{more} AND responded_at >= ? AND responded_at < ?"))
@@ -426,26 +470,26 @@ async fn activity_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Va
             |(table, _, _)| if *table == "usage_records" { dates.to_vec() } else { instants(first, last).to_vec() },
         )
         .collect();
-    let mut out: Vec<(Value, [Option<f64>; 9])> = by_definition(app, &sql, values)
-        .await
-        .iter()
-        .map(|row| {
-            let s: Vec<i64> = (0..sums.len()).map(|i| row.try_get("", &format!("s{i}")).expect("a sum")).collect();
-            let segment: Option<String> = row.try_get("", "segment").expect("segment");
-            let kpis = [
-                Some(s[0] as f64),
-                share(s[2], s[1]),
-                share(s[4] - s[5], s[3]).map(|r| 100.0 * r),
-                Some(s[3] as f64),
-                share(s[7], s[6]),
-                share(s[8], s[6]),
-                share(s[10], s[9]),
-                share(s[11], s[12]),
-                share(s[13], s[14]),
-            ];
-            (json!(segment), kpis)
-        })
-        .collect();
+    let mut out = Vec::new();
+    for row in by_definition(app, &sql, values).await {
+        let s: Vec<i64> = (0..sums.len()).map(|i| row.try_get("", &format!("s{i}")).expect("a sum")).collect();
+        let segment: Option<String> = row.try_get("", "segment").expect("segment");
+        let [first_response, resolution] = ticket_medians(app, &segment, first, last).await;
+        let kpis = [
+            Some(s[0] as f64),
+            share(s[2], s[1]),
+            share(s[4] - s[5], s[3]).map(|r| 100.0 * r),
+            Some(s[3] as f64),
+            share(s[7], s[6]),
+            share(s[8], s[6]),
+            share(s[10], s[9]),
+            share(s[11], s[12]),
+            share(s[13], s[14]),
+            first_response,
+            resolution,
+        ];
+        out.push((json!(segment), kpis));
+    }
     out.sort_by_key(|o| o.0.to_string());
     out
 }
@@ -454,7 +498,7 @@ async fn activity_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Va
 /// [`activity_by_definition`]; and every CSM's scorecard `touchpoints` against a count of the
 /// touchpoints of the accounts they hold.
 async fn assert_activity_by_definition(app: &TestApp, round: usize) {
-    const FIELDS: [&str; 9] = [
+    const FIELDS: [&str; 11] = [
         "ticketsOpened",
         "firstContactResolutionRate",
         "nps",
@@ -464,6 +508,8 @@ async fn assert_activity_by_definition(app: &TestApp, round: usize) {
         "ces",
         "loginsPerActiveUser",
         "averageSessionMinutes",
+        "medianFirstResponseHours",
+        "medianResolutionHours",
     ];
     for (granularity, months) in [("MONTH", 1), ("QUARTER", 3), ("YEAR", 12)] {
         let period = format!("period: {{ from: \"2023-01-01\", to: \"2026-12-31\", granularity: {granularity} }}");
@@ -471,7 +517,7 @@ async fn assert_activity_by_definition(app: &TestApp, round: usize) {
         let reply = app.gql(ADMIN, &query, json!({})).await;
         let rows = reply.data()["kpis"].as_array().cloned().unwrap_or_default();
         for first in (2023 * 12..2027 * 12).step_by(months as usize) {
-            let mut got: Vec<(Value, [Option<f64>; 9])> = rows
+            let mut got: Vec<(Value, [Option<f64>; 11])> = rows
                 .iter()
                 .filter(|k| k["periodStart"] == json!(day(first, 1)))
                 .map(|k| (k["group"].clone(), FIELDS.map(|f| k[f].as_f64())))
