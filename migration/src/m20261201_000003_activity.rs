@@ -1,6 +1,8 @@
 //! The ledger's activity part: the counts and sums behind the KPIs that count records dated in
 //! a period (tickets opened and resolved, first-contact resolutions, survey responses and their
-//! scores, logins and session minutes, touchpoints), by month:
+//! scores, logins and session minutes, touchpoints, advocacy, feature requests, signups, and
+//! the accounts with an executive touchpoint or advocacy in each month, quarter and year), by
+//! month:
 //! - `account_activity`: each account's counters by month (one JSON object per account, which
 //!   only the ledger reads), so that ingest knows what the account added before a batch;
 //! - `activity_book_months`: their sums per book (CSM x segment) and month;
@@ -20,7 +22,7 @@ impl MigrationName for Migration {
 }
 
 /// The counters, in the order of `cs_kpi::ledger::activity::ACTIVITY_COLUMNS`.
-const COUNTERS: [&str; 16] = [
+const COUNTERS: [&str; 28] = [
     "tickets_opened",
     "tickets_resolved",
     "first_contact_resolutions",
@@ -37,6 +39,18 @@ const COUNTERS: [&str; 16] = [
     "session_minutes",
     "session_logins",
     "touchpoints",
+    "advocacy_activities",
+    "feature_requests_opened",
+    "feature_requests_shipped",
+    "signups",
+    "signups_activated",
+    "signups_converted",
+    "executive_accounts_1",
+    "executive_accounts_3",
+    "executive_accounts_12",
+    "advocates_1",
+    "advocates_3",
+    "advocates_12",
 ];
 
 fn count(name: &str) -> ColumnDef {

@@ -44,17 +44,19 @@ impl AccountMutation {
 
 /// A new account has a health (support and engagement are always present); an account that
 /// changes CSM or segment moves to another book of the ledger; one whose onboarding completes on
-/// another day changes its month-end adoption.
+/// another day changes its month-end adoption, and one whose signup or activation changes its
+/// signup counters.
 pub fn follow(before: Option<&account::Model>, after: &account::Model, ledger: &mut LedgerChanges) {
     let Some(before) = before else {
-        ledger.health_changed(after.id);
+        ledger.records_changed(after.id);
         return;
     };
     if (before.csm_id, &before.segment) != (after.csm_id, &after.segment) {
         ledger.account_moved(before.id, Book::of(before.csm_id, before.segment.as_deref()));
     }
-    if before.onboarding_completed_on != after.onboarding_completed_on {
-        ledger.health_changed(after.id);
+    let dates = |a: &account::Model| (a.onboarding_completed_on, a.signed_up_on, a.activated_on);
+    if dates(before) != dates(after) {
+        ledger.records_changed(after.id);
     }
 }
 

@@ -87,13 +87,13 @@ record!(
     user,
     account => crate::accounts::ingest::follow,
     subscription => crate::revenue::follow,
-    feedback => crate::ledger::follow_health,
-    ticket => crate::ledger::follow_health,
-    usage_record => crate::ledger::follow_health,
-    touchpoint => crate::ledger::follow_health,
+    feedback => crate::ledger::follow_records,
+    ticket => crate::ledger::follow_records,
+    usage_record => crate::ledger::follow_records,
+    touchpoint => crate::ledger::follow_records,
     cost,
-    advocacy,
-    feature_request,
+    advocacy => crate::ledger::follow_records,
+    feature_request => crate::ledger::follow_records,
     traffic
 );
 

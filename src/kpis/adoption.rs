@@ -10,12 +10,14 @@
 //! | `referrals` | accounts whose `referredByExternalId` names an account of S and whose `startedOn` is in P |
 //!
 //! "Active at the end of P" is `MRR(a, end(P)) > 0`: some subscription with `mrr > 0` covers that day.
-//! The KPIs over those accounts read the ledger's month-end figures (`crate::ledger::health`).
+//! The KPIs over those accounts read the ledger's month-end figures (`crate::ledger::health`),
+//! `executiveRelationships` its activity counters (`crate::ledger::activity`).
 use std::collections::HashMap;
 
 use async_graphql::SimpleObject;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
+use super::activity::Activity;
 use super::health;
 use super::movements::GroupKey;
 use super::period::Period;
@@ -23,6 +25,7 @@ use super::revenue::share;
 use super::scope::KpiScope;
 use super::sql::{count, number, period_group};
 use crate::error::AppResult;
+use crate::ledger::activity::{EXECUTIVE_ACCOUNTS, for_period};
 
 #[derive(SimpleObject, Clone, Debug, Default)]
 pub struct AdoptionKpis {
@@ -48,6 +51,7 @@ pub async fn adoption(
     scope: &KpiScope,
     periods: &[Period],
     month_ends: &health::MonthEnds<'_>,
+    activity: &Activity<'_>,
 ) -> AppResult<HashMap<(usize, GroupKey), AdoptionKpis>> {
     let mut out: HashMap<(usize, GroupKey), AdoptionKpis> = HashMap::new();
 
@@ -55,22 +59,17 @@ pub async fn adoption(
     // engagement, seat utilization.
     for ((i, group), figures) in health::adoption_at_period_ends(month_ends).await? {
         let (active, counts) = (figures.accounts, figures.adoption);
-        let months = periods[i].last - periods[i].first + 1;
+        let months = periods[i].length();
         let kpis = out.entry((i, group)).or_default();
         kpis.onboarding_completion_rate = share(counts.onboarded, active);
         kpis.engagement_rate = counts.engaged_in(months).and_then(|engaged| share(engaged, active));
         kpis.seat_utilization = share(counts.seats_used, counts.seats);
     }
 
-    // Executive relationships.
-    let mut sql = scope.sql_over(db.get_database_backend(), periods);
-    sql.push(
-        " SELECT pr.p, sa.group_key, COUNT(DISTINCT t.account_id) AS executive FROM periods pr \
-         JOIN touchpoints t ON t.with_executive AND t.occurred_at >= pr.start_at AND t.occurred_at < pr.next_at \
-         JOIN scope_accounts sa ON sa.account_id = t.account_id GROUP BY pr.p, sa.group_key",
-    );
-    for row in db.query_all_raw(sql.statement()).await? {
-        out.entry(period_group(&row)?).or_default().executive_relationships = count(&row, "executive")? as i32;
+    // Executive relationships (the ledger's activity counters).
+    for ((i, group), counts) in activity.counts().await? {
+        let executive = for_period(EXECUTIVE_ACCOUNTS, periods[*i].length()).map_or(0, |c| counts[c]);
+        out.entry((*i, group.clone())).or_default().executive_relationships = executive as i32;
     }
 
     // Referrals, in the group of the referrer (the referred account itself may be outside S).

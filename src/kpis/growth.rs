@@ -14,6 +14,10 @@
 //! | `activationRate` | among accounts of S with `signedUpOn` in P: share with `activatedOn` set and `activatedOn - signedUpOn <= 30` days (a negative gap counts) |
 //! | `trialConversionRate` | among accounts of S with `signedUpOn` in P: share having a subscription with `mrr > 0` whose `startDate - signedUpOn` is between 0 and 90 days, both included |
 //! | `viralCoefficient` | `(accounts with signedUpOn in P whose referredByExternalId names an account of S) / startCustomers` |
+//!
+//! The counts come from the ledger: records dated in P and signups from its activity counters,
+//! feature adoption from its month-end figures. Only the referred signups are read from the
+//! accounts (they count in the referrer's group, whoever holds the referred account).
 use std::collections::HashMap;
 
 use async_graphql::SimpleObject;
@@ -27,7 +31,7 @@ use super::revenue::share;
 use super::scope::KpiScope;
 use super::sql::{count, period_group};
 use crate::error::AppResult;
-use crate::ledger::activity::Counter;
+use crate::ledger::activity::{ADVOCATES, Counter, for_period};
 
 #[derive(SimpleObject, Clone, Debug, Default)]
 pub struct GrowthKpis {
@@ -73,11 +77,18 @@ pub async fn growth(
     let backend = db.get_database_backend();
     let mut out: HashMap<(usize, GroupKey), (GrowthKpis, i64)> = HashMap::new();
 
-    // Usage depth over the records dated in P (the ledger's activity counters).
-    for (key, c) in activity.counts().await? {
-        let kpis = &mut out.entry(key.clone()).or_default().0;
+    // Usage depth, advocacy, feature requests and signups in P (the ledger's activity counters).
+    for ((i, group), c) in activity.counts().await? {
+        let kpis = &mut out.entry((*i, group.clone())).or_default().0;
         kpis.logins_per_active_user = share(c[Counter::Logins], c[Counter::LoginActiveUsers]);
         kpis.average_session_minutes = share(c[Counter::SessionMinutes], c[Counter::SessionLogins]);
+        kpis.advocacy_activities = c[Counter::AdvocacyActivities] as i32;
+        kpis.advocates = for_period(ADVOCATES, periods[*i].length()).map_or(0, |a| c[a]) as i32;
+        kpis.feature_requests_opened = c[Counter::FeatureRequestsOpened] as i32;
+        kpis.feature_requests_shipped = c[Counter::FeatureRequestsShipped] as i32;
+        kpis.signups = c[Counter::Signups] as i32;
+        kpis.activation_rate = share(c[Counter::SignupsActivated], c[Counter::Signups]);
+        kpis.trial_conversion_rate = share(c[Counter::SignupsConverted], c[Counter::Signups]);
     }
 
     // Feature adoption over the active accounts' latest records with feature counts (the
@@ -85,56 +96,6 @@ pub async fn growth(
     for (key, figures) in health::adoption_at_period_ends(month_ends).await? {
         let counts = figures.adoption;
         out.entry(key).or_default().0.feature_adoption_rate = share(counts.features_used, counts.features_available);
-    }
-
-    // Advocacy.
-    let mut sql = scope.sql_over(backend, periods);
-    sql.push(
-        " SELECT pr.p, sa.group_key, COUNT(*) AS activities, COUNT(DISTINCT v.account_id) AS advocates FROM periods pr \
-         JOIN advocacy v ON v.occurred_on >= pr.start_date AND v.occurred_on <= pr.end_date \
-         JOIN scope_accounts sa ON sa.account_id = v.account_id GROUP BY pr.p, sa.group_key",
-    );
-    for row in db.query_all_raw(sql.statement()).await? {
-        let kpis = &mut out.entry(period_group(&row)?).or_default().0;
-        kpis.advocacy_activities = count(&row, "activities")? as i32;
-        kpis.advocates = count(&row, "advocates")? as i32;
-    }
-
-    // Feature requests opened and shipped.
-    let mut sql = scope.sql_over(backend, periods);
-    sql.push(
-        " SELECT pr.p, sa.group_key, \
-         SUM(CASE WHEN f.requested_at >= pr.start_at AND f.requested_at < pr.next_at THEN 1 ELSE 0 END) AS opened, \
-         SUM(CASE WHEN f.shipped_at >= pr.start_at AND f.shipped_at < pr.next_at THEN 1 ELSE 0 END) AS shipped \
-         FROM periods pr JOIN feature_requests f ON (f.requested_at >= pr.start_at AND f.requested_at < pr.next_at) \
-         OR (f.shipped_at >= pr.start_at AND f.shipped_at < pr.next_at) \
-         JOIN scope_accounts sa ON sa.account_id = f.account_id GROUP BY pr.p, sa.group_key",
-    );
-    for row in db.query_all_raw(sql.statement()).await? {
-        let kpis = &mut out.entry(period_group(&row)?).or_default().0;
-        kpis.feature_requests_opened = count(&row, "opened")? as i32;
-        kpis.feature_requests_shipped = count(&row, "shipped")? as i32;
-    }
-
-    // Signups: activation within 30 days, a paid subscription within 0..=90 days.
-    let mut sql = scope.sql_over(backend, periods);
-    let (signed, activated, started) =
-        (sql.day_number("a.signed_up_on"), sql.day_number("a.activated_on"), sql.day_number("s.start_date"));
-    let paying = sql.money("s.mrr");
-    sql.push(&format!(
-        " SELECT pr.p, sa.group_key, COUNT(*) AS signups, \
-         SUM(CASE WHEN a.activated_on IS NOT NULL AND {activated} - {signed} <= 30 THEN 1 ELSE 0 END) AS activated, \
-         SUM(CASE WHEN EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = a.id AND {paying} > 0 \
-         AND {started} - {signed} BETWEEN 0 AND 90) THEN 1 ELSE 0 END) AS converted \
-         FROM periods pr JOIN accounts a ON a.signed_up_on >= pr.start_date AND a.signed_up_on <= pr.end_date \
-         JOIN scope_accounts sa ON sa.account_id = a.id GROUP BY pr.p, sa.group_key"
-    ));
-    for row in db.query_all_raw(sql.statement()).await? {
-        let signups = count(&row, "signups")?;
-        let kpis = &mut out.entry(period_group(&row)?).or_default().0;
-        kpis.signups = signups as i32;
-        kpis.activation_rate = share(count(&row, "activated")?, signups);
-        kpis.trial_conversion_rate = share(count(&row, "converted")?, signups);
     }
 
     // Referred signups, in the referrer's group (the referred account itself may be outside S).

@@ -251,12 +251,12 @@ pub(crate) async fn compute(
     };
     let renewals = when(families.renewals, renewals::renewals(db, scope, periods));
     let costs = when(families.costs && scope.whole_portfolio, costs::costs(db, periods));
-    // Voice, support and growth read the ledger's activity counters once between them (and
-    // with the caller); health, adoption and growth its month-end figures.
+    // Voice, support, adoption and growth read the ledger's activity counters once between them
+    // (and with the caller); health, adoption and growth its month-end figures.
     let voice = when(families.voice, voice::voice(activity));
     let support = when(families.support, support::support(db, scope, periods, activity, families.support_medians));
     let month_ends = health::MonthEnds::new(db, scope, periods);
-    let adoption = when(families.adoption, adoption::adoption(db, scope, periods, &month_ends));
+    let adoption = when(families.adoption, adoption::adoption(db, scope, periods, &month_ends, activity));
     let growth = when(families.growth, growth::growth(db, scope, periods, &month_ends, activity));
     let visitors = when(families.growth && scope.whole_portfolio, growth::visitors(db, periods));
     let health = async {

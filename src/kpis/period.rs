@@ -51,6 +51,11 @@ impl Period {
     pub fn months(self) -> impl Iterator<Item = MonthIndex> {
         self.first..=self.last
     }
+
+    /// How many months it spans: 1, 3 or 12.
+    pub fn length(self) -> i32 {
+        self.last - self.first + 1
+    }
 }
 
 fn months_per(granularity: Granularity) -> i32 {

@@ -232,7 +232,7 @@ pub fn revenue_kpis(period: Period, data: &GroupData<'_>) -> (RevenueKpis, Exact
         ltv,
         new_customers: sum.new_customers,
         retained: data.cohort.map(|c| c.retained),
-        active_months: (sum.active, i64::from(period.last - period.first + 1)),
+        active_months: (sum.active, i64::from(period.length())),
     };
     (kpis, exact)
 }

@@ -13,6 +13,16 @@
 //! | `logins`, `login_active_users` | `sum(logins)`, `sum(activeUsers)` of usage records having `logins` |
 //! | `session_minutes`, `session_logins` | `sum(sessionMinutes)`, `sum(logins)` of records having both |
 //! | `touchpoints` | touchpoints |
+//! | `advocacy_activities` | advocacy records with `occurredOn` in it |
+//! | `feature_requests_opened`, `feature_requests_shipped` | feature requests with `requestedAt` in it; with `shippedAt` in it |
+//! | `signups`, `signups_activated`, `signups_converted` | the account itself when its `signedUpOn` is in it; when also `activatedOn - signedUpOn <= 30` days; when also a subscription with `mrr > 0` starts 0 to 90 days after `signedUpOn` |
+//! | `executive_accounts_1`, `_3`, `_12` | the account itself, when the month, quarter or year that starts with this month holds a touchpoint `withExecutive` |
+//! | `advocates_1`, `_3`, `_12` | the same for advocacy records |
+//!
+//! The last two count accounts, not records: a period's distinct accounts are not the sum of its
+//! months'. Every period is a calendar month, quarter or year, so the ledger counts an account
+//! once per month, quarter and year holding such a record, at the period's first month (the
+//! others hold 0): the sum over the months of a period of its length's counter is exact.
 //!
 //! The medians of support (section 4) cannot be summed, so the ledger keeps the values they take
 //! instead: per book, month and [`TicketTime`], every ticket's duration in microseconds, sorted
@@ -20,17 +30,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Index;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
 use sea_orm::sea_query::Value;
 use sea_orm::{ConnectionTrait, DbErr};
 use serde::{Deserialize, Serialize};
 
-use super::health::Records;
+use super::health::{PERIOD_MONTHS, Records};
 use super::{Book, Move, Sum, add_to, rows_per_statement, store_json, stored_json};
 use crate::kpis::period::{MonthIndex, month_index};
 use crate::kpis::sql::Sql;
 
-/// A counter of [`ActivityCounts`]; its column of `activity_book_months` is [`Counter::column`].
+/// A counter of [`ActivityCounts`]; its column of `activity_book_months` is the one of
+/// [`ACTIVITY_COLUMNS`] at its position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Counter {
     TicketsOpened,
@@ -49,10 +61,34 @@ pub enum Counter {
     SessionMinutes,
     SessionLogins,
     Touchpoints,
+    AdvocacyActivities,
+    FeatureRequestsOpened,
+    FeatureRequestsShipped,
+    Signups,
+    SignupsActivated,
+    SignupsConverted,
+    ExecutiveAccounts1,
+    ExecutiveAccounts3,
+    ExecutiveAccounts12,
+    Advocates1,
+    Advocates3,
+    Advocates12,
+}
+
+/// The accounts with a touchpoint `withExecutive` in a period of [`PERIOD_MONTHS`] months.
+pub const EXECUTIVE_ACCOUNTS: [Counter; 3] =
+    [Counter::ExecutiveAccounts1, Counter::ExecutiveAccounts3, Counter::ExecutiveAccounts12];
+
+/// The accounts with an advocacy record in a period of [`PERIOD_MONTHS`] months.
+pub const ADVOCATES: [Counter; 3] = [Counter::Advocates1, Counter::Advocates3, Counter::Advocates12];
+
+/// The counter of `counters` ([`EXECUTIVE_ACCOUNTS`], [`ADVOCATES`]) for a period of `months` months.
+pub fn for_period(counters: [Counter; 3], months: i32) -> Option<Counter> {
+    PERIOD_MONTHS.iter().position(|m| *m == months).map(|i| counters[i])
 }
 
 /// The columns of `activity_book_months`, in [`Counter`] order.
-pub const ACTIVITY_COLUMNS: [&str; 16] = [
+pub const ACTIVITY_COLUMNS: [&str; 28] = [
     "tickets_opened",
     "tickets_resolved",
     "first_contact_resolutions",
@@ -69,6 +105,18 @@ pub const ACTIVITY_COLUMNS: [&str; 16] = [
     "session_minutes",
     "session_logins",
     "touchpoints",
+    "advocacy_activities",
+    "feature_requests_opened",
+    "feature_requests_shipped",
+    "signups",
+    "signups_activated",
+    "signups_converted",
+    "executive_accounts_1",
+    "executive_accounts_3",
+    "executive_accounts_12",
+    "advocates_1",
+    "advocates_3",
+    "advocates_12",
 ];
 
 /// The counters of one month (of an account, or summed over accounts and months).
@@ -134,6 +182,30 @@ fn month(out: &mut ActivityMonths, at: DateTime<Utc>) -> &mut ActivityMonth {
     out.entry(month_index(at.date_naive())).or_default()
 }
 
+/// Counts the account once in each month, quarter and year that holds one of `days`, at the
+/// period's first month, in `counters` (by [`PERIOD_MONTHS`]).
+fn count_distinct(out: &mut ActivityMonths, days: impl Iterator<Item = NaiveDate>, counters: [Counter; 3]) {
+    let months: BTreeSet<MonthIndex> = days.map(month_index).collect();
+    for (length, counter) in PERIOD_MONTHS.into_iter().zip(counters) {
+        let starts: BTreeSet<MonthIndex> = months.iter().map(|m| m - m.rem_euclid(length)).collect();
+        for start in starts {
+            out.entry(start).or_default().counts.bump(counter, 1);
+        }
+    }
+}
+
+/// The account's signup counters, in its signup month.
+fn count_signup(out: &mut ActivityMonths, records: &Records) {
+    let Some(signed) = records.signed_up_on else { return };
+    let days_after = |day: NaiveDate| (day - signed).num_days();
+    let activated = records.activated_on.is_some_and(|day| days_after(day) <= 30);
+    let converted = records.terms.iter().any(|t| t.mrr > Decimal::ZERO && (0..=90).contains(&days_after(t.start)));
+    let counts = &mut out.entry(month_index(signed)).or_default().counts;
+    counts.bump(Counter::Signups, 1);
+    counts.bump(Counter::SignupsActivated, i64::from(activated));
+    counts.bump(Counter::SignupsConverted, i64::from(converted));
+}
+
 /// The account's activity by month, from its records.
 pub fn months(records: &Records) -> ActivityMonths {
     let mut out = ActivityMonths::new();
@@ -174,6 +246,19 @@ pub fn months(records: &Records) -> ActivityMonths {
     for p in &records.touchpoints {
         count(p.occurred_at, Counter::Touchpoints, 1);
     }
+    for a in &records.advocacy {
+        out.entry(month_index(a.occurred_on)).or_default().counts.bump(Counter::AdvocacyActivities, 1);
+    }
+    for r in &records.feature_requests {
+        month(&mut out, r.requested_at).counts.bump(Counter::FeatureRequestsOpened, 1);
+        if let Some(shipped) = r.shipped_at {
+            month(&mut out, shipped).counts.bump(Counter::FeatureRequestsShipped, 1);
+        }
+    }
+    let executive = records.touchpoints.iter().filter(|p| p.with_executive).map(|p| p.occurred_at.date_naive());
+    count_distinct(&mut out, executive, EXECUTIVE_ACCOUNTS);
+    count_distinct(&mut out, records.advocacy.iter().map(|a| a.occurred_on), ADVOCATES);
+    count_signup(&mut out, records);
     for u in &records.usage {
         let Some(logins) = u.logins.map(i64::from) else { continue };
         let counts = &mut out.entry(month_index(u.date)).or_default().counts;

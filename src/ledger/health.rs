@@ -23,17 +23,21 @@ use super::series::Term;
 use super::{Book, Move, Sum, add_to, rows_per_statement, store_json, stored_json};
 use crate::health::score::Components;
 use crate::kpis::period::{MonthIndex, month_end, month_index};
-use entity::{account, feedback, ticket, touchpoint, usage_record};
+use entity::{account, advocacy, feature_request, feedback, ticket, touchpoint, usage_record};
 
 /// Everything an account's month-end state (and its activity, `super::activity`) is computed from.
 #[derive(Debug, Default)]
 pub struct Records {
     pub onboarded_on: Option<NaiveDate>,
+    pub signed_up_on: Option<NaiveDate>,
+    pub activated_on: Option<NaiveDate>,
     pub terms: Vec<Term>,
     pub feedback: Vec<feedback::Model>,
     pub tickets: Vec<ticket::Model>,
     pub usage: Vec<usage_record::Model>,
     pub touchpoints: Vec<touchpoint::Model>,
+    pub advocacy: Vec<advocacy::Model>,
+    pub feature_requests: Vec<feature_request::Model>,
 }
 
 /// From month `month` on (until the next point), the account's state at month ends, or `None`
@@ -409,7 +413,10 @@ pub async fn records(
         return Ok(out);
     }
     for a in account::Entity::find().filter(account::Column::Id.is_in(ids.clone())).all(txn).await? {
-        out.entry(a.id).or_default().onboarded_on = a.onboarding_completed_on;
+        let records = out.entry(a.id).or_default();
+        records.onboarded_on = a.onboarding_completed_on;
+        records.signed_up_on = a.signed_up_on;
+        records.activated_on = a.activated_on;
     }
     for f in feedback::Entity::find().filter(feedback::Column::AccountId.is_in(ids.clone())).all(txn).await? {
         out.entry(f.account_id).or_default().feedback.push(f);
@@ -420,8 +427,14 @@ pub async fn records(
     for u in usage_record::Entity::find().filter(usage_record::Column::AccountId.is_in(ids.clone())).all(txn).await? {
         out.entry(u.account_id).or_default().usage.push(u);
     }
-    for p in touchpoint::Entity::find().filter(touchpoint::Column::AccountId.is_in(ids)).all(txn).await? {
+    for p in touchpoint::Entity::find().filter(touchpoint::Column::AccountId.is_in(ids.clone())).all(txn).await? {
         out.entry(p.account_id).or_default().touchpoints.push(p);
+    }
+    for a in advocacy::Entity::find().filter(advocacy::Column::AccountId.is_in(ids.clone())).all(txn).await? {
+        out.entry(a.account_id).or_default().advocacy.push(a);
+    }
+    for r in feature_request::Entity::find().filter(feature_request::Column::AccountId.is_in(ids)).all(txn).await? {
+        out.entry(r.account_id).or_default().feature_requests.push(r);
     }
     Ok(out)
 }

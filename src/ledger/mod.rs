@@ -86,8 +86,8 @@ impl LedgerChanges {
         self.health_of.insert(account_id);
     }
 
-    /// A survey response, ticket, usage record or touchpoint, or the account's onboarding.
-    pub fn health_changed(&mut self, account_id: i64) {
+    /// A record of the account (see [`AccountRecord`]), or its onboarding, signup or activation.
+    pub fn records_changed(&mut self, account_id: i64) {
         self.health_of.insert(account_id);
     }
 
@@ -122,14 +122,15 @@ pub(super) fn column_names(backend: DatabaseBackend, sums: &[Sum]) -> Vec<String
         .collect()
 }
 
-/// A record that feeds an account's health: a survey response, ticket, usage record or touchpoint.
-pub trait HealthInput {
+/// A record of an account that feeds its health or activity: a survey response, ticket, usage
+/// record, touchpoint, advocacy record or feature request.
+pub trait AccountRecord {
     fn account_id(&self) -> i64;
 }
 
-macro_rules! health_input {
+macro_rules! account_record {
     ($($module:ident),+) => {$(
-        impl HealthInput for entity::$module::Model {
+        impl AccountRecord for entity::$module::Model {
             fn account_id(&self) -> i64 {
                 self.account_id
             }
@@ -137,13 +138,13 @@ macro_rules! health_input {
     )+};
 }
 
-health_input!(feedback, ticket, usage_record, touchpoint);
+account_record!(feedback, ticket, usage_record, touchpoint, advocacy, feature_request);
 
-/// Writing a health input over `before` changes the health of its account (and of its old one).
-pub fn follow_health<R: HealthInput>(before: Option<&R>, after: &R, ledger: &mut LedgerChanges) {
-    ledger.health_changed(after.account_id());
+/// Writing a record over `before` changes its account's health and activity (and its old one's).
+pub fn follow_records<R: AccountRecord>(before: Option<&R>, after: &R, ledger: &mut LedgerChanges) {
+    ledger.records_changed(after.account_id());
     if let Some(before) = before {
-        ledger.health_changed(before.account_id());
+        ledger.records_changed(before.account_id());
     }
 }
 

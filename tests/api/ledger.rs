@@ -64,8 +64,20 @@ fn account(dice: &mut Dice, n: u64) -> Value {
         1 => json!(month_end(2023 * 12 + dice.below(44) as i32)),
         _ => json!(day(2023 * 12 + dice.below(44) as i32, 1 + dice.below(28))),
     };
+    // ... and its signup and activation (its signup counters change).
+    let (signed_up, activated) = match dice.below(3) {
+        0 => (Value::Null, Value::Null),
+        _ => {
+            let month = 2023 * 12 + dice.below(44) as i32;
+            let activated = match dice.below(3) {
+                0 => Value::Null,
+                _ => json!(day(month + dice.below(3) as i32 - 1, 1 + dice.below(28))),
+            };
+            (json!(day(month, 1 + dice.below(28))), activated)
+        }
+    };
     json!({ "externalId": format!("ACC-{n}"), "name": format!("Account {n}"), "segment": dice.pick(&SEGMENTS),
-        "csmEmail": csm, "onboardingCompletedOn": onboarded })
+        "csmEmail": csm, "onboardingCompletedOn": onboarded, "signedUpOn": signed_up, "activatedOn": activated })
 }
 
 fn subscription(dice: &mut Dice, n: u64, accounts: u64) -> Value {
@@ -221,9 +233,10 @@ fn instant(dice: &mut Dice, month: i32) -> String {
     format!("{}T{:02}:30:00Z", day(month, 1 + dice.below(28)), dice.below(24))
 }
 
-/// Random survey responses, tickets, usage and touchpoints; a small range of externalIds, so
-/// that later rounds also update earlier records (moving them in time or to other accounts).
-fn health_inputs(dice: &mut Dice, accounts: u64) -> [(&'static str, &'static str, Vec<Value>); 4] {
+/// Random survey responses, tickets, usage, touchpoints, advocacy and feature requests; a small
+/// range of externalIds, so that later rounds also update earlier records (moving them in time
+/// or to other accounts).
+fn health_inputs(dice: &mut Dice, accounts: u64) -> [(&'static str, &'static str, Vec<Value>); 6] {
     let account = |dice: &mut Dice| format!("ACC-{}", dice.below(accounts));
     let month = |dice: &mut Dice| 2023 * 12 + dice.below(44) as i32;
     let mut feedback = Vec::new();
@@ -288,13 +301,34 @@ fn health_inputs(dice: &mut Dice, accounts: u64) -> [(&'static str, &'static str
     for _ in 0..16 {
         let m = month(dice);
         touchpoints.push(json!({ "externalId": format!("P-{}", dice.below(24)), "accountExternalId": account(dice),
-            "kind": "CALL", "occurredAt": instant(dice, m) }));
+            "kind": "CALL", "occurredAt": instant(dice, m), "withExecutive": dice.below(2) == 0 }));
+    }
+    let mut advocacy = Vec::new();
+    for _ in 0..10 {
+        let m = month(dice);
+        advocacy.push(json!({ "externalId": format!("V-{}", dice.below(16)), "accountExternalId": account(dice),
+            "kind": "REVIEW", "occurredOn": day(m, 1 + dice.below(28)) }));
+    }
+    let mut requests = Vec::new();
+    for _ in 0..10 {
+        let m = month(dice);
+        let shipped = match dice.below(2) {
+            0 => Value::Null,
+            _ => {
+                let shipped = m + 1 + dice.below(4) as i32;
+                json!(instant(dice, shipped))
+            }
+        };
+        requests.push(json!({ "externalId": format!("R-{}", dice.below(16)), "accountExternalId": account(dice),
+            "title": "Export", "status": "OPEN", "requestedAt": instant(dice, m), "shippedAt": shipped }));
     }
     [
         ("recordFeedback", "FeedbackInput", first_of_each(feedback, &external_id)),
         ("recordTickets", "TicketInput", first_of_each(tickets, &external_id)),
         ("recordUsage", "UsageInput", first_of_each(usage, &|r| json!([r["accountExternalId"], r["date"]]))),
         ("recordTouchpoints", "TouchpointInput", first_of_each(touchpoints, &external_id)),
+        ("recordAdvocacy", "AdvocacyInput", first_of_each(advocacy, &external_id)),
+        ("recordFeatureRequests", "FeatureRequestInput", first_of_each(requests, &external_id)),
     ]
 }
 
@@ -422,20 +456,61 @@ async fn ticket_medians(app: &TestApp, segment: &Option<String>, first: i32, las
     [median_of(first_response), median_of(resolution)]
 }
 
+/// `signups`, `activationRate` and `trialConversionRate` of the months `first..=last` for the
+/// accounts of `segment`, by their definitions over the accounts and their subscriptions.
+async fn signups_by_definition(app: &TestApp, segment: &Option<String>, first: i32, last: i32) -> [Option<f64>; 3] {
+    use chrono::NaiveDate;
+    let (from, to) = (date(&day(first, 1)), date(&month_end(last)));
+    let paid =
+        by_definition(app, "SELECT account_id, start_date FROM subscriptions WHERE CAST(mrr AS REAL) > 0", Vec::new())
+            .await;
+    let paid: Vec<(i64, NaiveDate)> = paid
+        .iter()
+        .map(|r| (r.try_get("", "account_id").expect("id"), r.try_get("", "start_date").expect("start")))
+        .collect();
+    let (mut signups, mut activated, mut converted) = (0, 0, 0);
+    for row in by_definition(app, "SELECT id, segment, signed_up_on, activated_on FROM accounts", Vec::new()).await {
+        let of: Option<String> = row.try_get("", "segment").expect("segment");
+        let signed: Option<NaiveDate> = row.try_get("", "signed_up_on").expect("signed_up_on");
+        let Some(signed) = signed.filter(|d| &of == segment && from <= *d && *d <= to) else { continue };
+        let id: i64 = row.try_get("", "id").expect("id");
+        let activated_on: Option<NaiveDate> = row.try_get("", "activated_on").expect("activated_on");
+        signups += 1;
+        activated += i64::from(activated_on.is_some_and(|a| (a - signed).num_days() <= 30));
+        converted +=
+            i64::from(paid.iter().any(|(a, start)| *a == id && (0..=90).contains(&(*start - signed).num_days())));
+    }
+    [Some(signups as f64), share(activated, signups), share(converted, signups)]
+}
+
 /// The KPIs over the records dated in the months `first..=last` (KPIS.md, sections 3, 4 and 8:
 /// voice, support, usage depth), per segment, by their definitions: the counts in one plain
 /// statement over the records, the medians by [`ticket_medians`]; in the order `ticketsOpened`,
 /// `firstContactResolutionRate`, `nps`, `npsResponses`, `csat`, `csatAverage`, `ces`,
 /// `loginsPerActiveUser`, `averageSessionMinutes`, `medianFirstResponseHours`,
 /// `medianResolutionHours`.
-async fn activity_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Value, [Option<f64>; 11])> {
-    let tickets = |at: &str, more: &str| ("tickets", "1".to_owned(), format!("{at} >= ? AND {at} < ?{more}"));
+async fn activity_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Value, [Option<f64>; 19])> {
+    // Per account: the sum of `column` over its records of `table` meeting `condition`, or 1
+    // when it has any (`column` None); the condition's two placeholders take P's instants or days.
+    let of_account = |table: &str, column: Option<&str>, condition: &str, dates: bool| {
+        let records = format!("FROM {table} r WHERE r.account_id = a.id AND {condition}");
+        let expression = match column {
+            Some(column) => format!("COALESCE((SELECT SUM({column}) {records}), 0)"),
+            None => format!("CASE WHEN EXISTS (SELECT 1 {records}) THEN 1 ELSE 0 END"),
+        };
+        (expression, dates)
+    };
+    let tickets =
+        |at: &str, more: &str| of_account("tickets", Some("1"), &format!("{at} >= ? AND {at} < ?{more}"), false);
     let responses = |kind: &str, column: &str, more: &str| {
-        ("feedback", column.to_owned(), format!("kind = '{kind}'{more} AND responded_at >= ? AND responded_at < ?"))
+        let condition = format!("kind = '{kind}'{more} AND responded_at >= ? AND responded_at < ?");
+        of_account("feedback", Some(column), &condition, false)
     };
     let usage = |column: &str, more: &str| {
-        ("usage_records", column.to_owned(), format!("logins IS NOT NULL{more} AND date >= ? AND date <= ?"))
+        let condition = format!("logins IS NOT NULL{more} AND date >= ? AND date <= ?");
+        of_account("usage_records", Some(column), &condition, true)
     };
+    let advocacy = "occurred_on >= ? AND occurred_on <= ?";
     let sums = [
         tickets("opened_at", ""),
         tickets("resolved_at", ""),
@@ -452,29 +527,26 @@ async fn activity_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Va
         usage("active_users", ""),
         usage("session_minutes", " AND session_minutes IS NOT NULL"),
         usage("logins", " AND session_minutes IS NOT NULL"),
+        of_account("touchpoints", None, "with_executive AND occurred_at >= ? AND occurred_at < ?", false),
+        of_account("advocacy", Some("1"), advocacy, true),
+        of_account("advocacy", None, advocacy, true),
+        of_account("feature_requests", Some("1"), "requested_at >= ? AND requested_at < ?", false),
+        of_account("feature_requests", Some("1"), "shipped_at >= ? AND shipped_at < ?", false),
     ];
-    let columns: Vec<String> = sums
-        .iter()
-        .enumerate()
-        .map(|(i, (table, column, condition))| {
-            format!(
-                "CAST(SUM(COALESCE((SELECT SUM({column}) FROM {table} r WHERE r.account_id = a.id AND {condition}), 0))                  AS BIGINT) AS s{i}"
-            )
-        })
-        .collect();
+    let columns: Vec<String> =
+        sums.iter().enumerate().map(|(i, (sum, _))| format!("CAST(SUM({sum}) AS BIGINT) AS s{i}")).collect();
     let sql = format!("SELECT a.segment, {} FROM accounts a GROUP BY a.segment", columns.join(", "));
-    let dates = [date(&day(first, 1)), date(&month_end(last))].map(sea_orm::Value::from);
+    let days = [date(&day(first, 1)), date(&month_end(last))].map(sea_orm::Value::from);
     let values: Vec<sea_orm::Value> = sums
         .iter()
-        .flat_map(
-            |(table, _, _)| if *table == "usage_records" { dates.to_vec() } else { instants(first, last).to_vec() },
-        )
+        .flat_map(|(_, dates)| if *dates { days.to_vec() } else { instants(first, last).to_vec() })
         .collect();
     let mut out = Vec::new();
     for row in by_definition(app, &sql, values).await {
         let s: Vec<i64> = (0..sums.len()).map(|i| row.try_get("", &format!("s{i}")).expect("a sum")).collect();
         let segment: Option<String> = row.try_get("", "segment").expect("segment");
         let [first_response, resolution] = ticket_medians(app, &segment, first, last).await;
+        let [signups, activation, conversion] = signups_by_definition(app, &segment, first, last).await;
         let kpis = [
             Some(s[0] as f64),
             share(s[2], s[1]),
@@ -487,6 +559,14 @@ async fn activity_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Va
             share(s[13], s[14]),
             first_response,
             resolution,
+            Some(s[15] as f64),
+            Some(s[16] as f64),
+            Some(s[17] as f64),
+            Some(s[18] as f64),
+            Some(s[19] as f64),
+            signups,
+            activation,
+            conversion,
         ];
         out.push((json!(segment), kpis));
     }
@@ -498,7 +578,7 @@ async fn activity_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Va
 /// [`activity_by_definition`]; and every CSM's scorecard `touchpoints` against a count of the
 /// touchpoints of the accounts they hold.
 async fn assert_activity_by_definition(app: &TestApp, round: usize) {
-    const FIELDS: [&str; 11] = [
+    const FIELDS: [&str; 19] = [
         "ticketsOpened",
         "firstContactResolutionRate",
         "nps",
@@ -510,6 +590,14 @@ async fn assert_activity_by_definition(app: &TestApp, round: usize) {
         "averageSessionMinutes",
         "medianFirstResponseHours",
         "medianResolutionHours",
+        "executiveRelationships",
+        "advocacyActivities",
+        "advocates",
+        "featureRequestsOpened",
+        "featureRequestsShipped",
+        "signups",
+        "activationRate",
+        "trialConversionRate",
     ];
     for (granularity, months) in [("MONTH", 1), ("QUARTER", 3), ("YEAR", 12)] {
         let period = format!("period: {{ from: \"2023-01-01\", to: \"2026-12-31\", granularity: {granularity} }}");
@@ -517,7 +605,7 @@ async fn assert_activity_by_definition(app: &TestApp, round: usize) {
         let reply = app.gql(ADMIN, &query, json!({})).await;
         let rows = reply.data()["kpis"].as_array().cloned().unwrap_or_default();
         for first in (2023 * 12..2027 * 12).step_by(months as usize) {
-            let mut got: Vec<(Value, [Option<f64>; 11])> = rows
+            let mut got: Vec<(Value, [Option<f64>; 19])> = rows
                 .iter()
                 .filter(|k| k["periodStart"] == json!(day(first, 1)))
                 .map(|k| (k["group"].clone(), FIELDS.map(|f| k[f].as_f64())))
@@ -662,6 +750,12 @@ async fn health_and_adoption_kpis_equal_their_definitions_at_month_ends() {
         for (mutation, input, rows) in health_inputs(&mut dice, ACCOUNTS) {
             let reply = app.ingest(INTEGRATION, mutation, input, &rows).await;
             assert!(reply.errors().is_empty(), "round {round} {mutation}: {:?}", reply.errors());
+        }
+        // An account whose activation alone changes: within 30 days of its signup, then not.
+        for activated in ["2024-03-20", "2024-05-02"] {
+            let row = json!({ "externalId": "ACC-0", "name": "Account 0", "segment": "SMB",
+                "signedUpOn": "2024-03-10", "activatedOn": activated });
+            app.ingest_ok(INTEGRATION, "upsertAccounts", "AccountInput", &[row]).await;
         }
 
         for month in (2023 * 12..2027 * 12).step_by(5) {
