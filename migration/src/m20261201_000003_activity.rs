@@ -1,6 +1,7 @@
 //! The ledger's activity part: the counts and sums behind the KPIs that count records dated in
 //! a period (tickets opened and resolved, first-contact resolutions, survey responses and their
-//! scores, logins and session minutes, touchpoints, advocacy, feature requests, signups, and
+//! scores, logins and session minutes, touchpoints, advocacy, feature requests, signups,
+//! referrals, and
 //! the accounts with an executive touchpoint or advocacy in each month, quarter and year), by
 //! month:
 //! - `account_activity`: each account's counters by month (one JSON object per account, which
@@ -22,7 +23,7 @@ impl MigrationName for Migration {
 }
 
 /// The counters, in the order of `cs_kpi::ledger::activity::ACTIVITY_COLUMNS`.
-const COUNTERS: [&str; 28] = [
+const COUNTERS: [&str; 30] = [
     "tickets_opened",
     "tickets_resolved",
     "first_contact_resolutions",
@@ -45,6 +46,8 @@ const COUNTERS: [&str; 28] = [
     "signups",
     "signups_activated",
     "signups_converted",
+    "referrals",
+    "referred_signups",
     "executive_accounts_1",
     "executive_accounts_3",
     "executive_accounts_12",

@@ -45,8 +45,15 @@ impl AccountMutation {
 /// A new account has a health (support and engagement are always present); an account that
 /// changes CSM or segment moves to another book of the ledger; one whose onboarding completes on
 /// another day changes its month-end adoption, and one whose signup or activation changes its
-/// signup counters.
+/// signup counters. A referred account counts with its referrer: a change of its referrer, start
+/// or signup changes the referral counters of its old and new referrer.
 pub fn follow(before: Option<&account::Model>, after: &account::Model, ledger: &mut LedgerChanges) {
+    let referral = |a: &account::Model| (a.referred_by_id, a.started_on, a.signed_up_on);
+    if before.map(referral) != Some(referral(after)) {
+        for referrer in [before.and_then(|b| b.referred_by_id), after.referred_by_id].into_iter().flatten() {
+            ledger.records_changed(referrer);
+        }
+    }
     let Some(before) = before else {
         ledger.records_changed(after.id);
         return;

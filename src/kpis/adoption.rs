@@ -11,7 +11,7 @@
 //!
 //! "Active at the end of P" is `MRR(a, end(P)) > 0`: some subscription with `mrr > 0` covers that day.
 //! The KPIs over those accounts read the ledger's month-end figures (`crate::ledger::health`),
-//! `executiveRelationships` its activity counters (`crate::ledger::activity`).
+//! `executiveRelationships` and `referrals` its activity counters (`crate::ledger::activity`).
 use std::collections::HashMap;
 
 use async_graphql::SimpleObject;
@@ -23,9 +23,9 @@ use super::movements::GroupKey;
 use super::period::Period;
 use super::revenue::share;
 use super::scope::KpiScope;
-use super::sql::{count, number, period_group};
+use super::sql::{number, period_group};
 use crate::error::AppResult;
-use crate::ledger::activity::{EXECUTIVE_ACCOUNTS, for_period};
+use crate::ledger::activity::{Counter, EXECUTIVE_ACCOUNTS, for_period};
 
 #[derive(SimpleObject, Clone, Debug, Default)]
 pub struct AdoptionKpis {
@@ -66,21 +66,13 @@ pub async fn adoption(
         kpis.seat_utilization = share(counts.seats_used, counts.seats);
     }
 
-    // Executive relationships (the ledger's activity counters).
+    // Executive relationships and referrals (the ledger's activity counters; referrals count in
+    // the referrer's group, the referred account may be outside S).
     for ((i, group), counts) in activity.counts().await? {
         let executive = for_period(EXECUTIVE_ACCOUNTS, periods[*i].length()).map_or(0, |c| counts[c]);
-        out.entry((*i, group.clone())).or_default().executive_relationships = executive as i32;
-    }
-
-    // Referrals, in the group of the referrer (the referred account itself may be outside S).
-    let mut sql = scope.sql_over(db.get_database_backend(), periods);
-    sql.push(
-        " SELECT pr.p, sa.group_key, COUNT(*) AS referrals FROM periods pr \
-         JOIN accounts r ON r.started_on >= pr.start_date AND r.started_on <= pr.end_date \
-         JOIN scope_accounts sa ON sa.account_id = r.referred_by_id GROUP BY pr.p, sa.group_key",
-    );
-    for row in db.query_all_raw(sql.statement()).await? {
-        out.entry(period_group(&row)?).or_default().referrals = count(&row, "referrals")? as i32;
+        let kpis = out.entry((*i, group.clone())).or_default();
+        kpis.executive_relationships = executive as i32;
+        kpis.referrals = counts[Counter::Referrals] as i32;
     }
 
     // Median time to first value.

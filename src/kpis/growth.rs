@@ -15,9 +15,8 @@
 //! | `trialConversionRate` | among accounts of S with `signedUpOn` in P: share having a subscription with `mrr > 0` whose `startDate - signedUpOn` is between 0 and 90 days, both included |
 //! | `viralCoefficient` | `(accounts with signedUpOn in P whose referredByExternalId names an account of S) / startCustomers` |
 //!
-//! The counts come from the ledger: records dated in P and signups from its activity counters,
-//! feature adoption from its month-end figures. Only the referred signups are read from the
-//! accounts (they count in the referrer's group, whoever holds the referred account).
+//! Everything comes from the ledger: records dated in P, signups and referred signups from its
+//! activity counters, feature adoption from its month-end figures.
 use std::collections::HashMap;
 
 use async_graphql::SimpleObject;
@@ -28,8 +27,7 @@ use super::health;
 use super::movements::GroupKey;
 use super::period::Period;
 use super::revenue::share;
-use super::scope::KpiScope;
-use super::sql::{count, period_group};
+use super::sql::count;
 use crate::error::AppResult;
 use crate::ledger::activity::{ADVOCATES, Counter, for_period};
 
@@ -68,18 +66,16 @@ pub const FIELDS: &[&str] = &[
 /// Per period and group: the section-8 KPIs, and the referred signups `viralCoefficient` divides
 /// by `startCustomers` (which the revenue family knows).
 pub async fn growth(
-    db: &DatabaseConnection,
-    scope: &KpiScope,
     periods: &[Period],
     month_ends: &health::MonthEnds<'_>,
     activity: &Activity<'_>,
 ) -> AppResult<HashMap<(usize, GroupKey), (GrowthKpis, i64)>> {
-    let backend = db.get_database_backend();
     let mut out: HashMap<(usize, GroupKey), (GrowthKpis, i64)> = HashMap::new();
 
-    // Usage depth, advocacy, feature requests and signups in P (the ledger's activity counters).
+    // Usage depth, advocacy, feature requests and signups in P (the ledger's activity counters);
+    // referred signups count in the referrer's group (the referred account may be outside S).
     for ((i, group), c) in activity.counts().await? {
-        let kpis = &mut out.entry((*i, group.clone())).or_default().0;
+        let (kpis, referred) = out.entry((*i, group.clone())).or_default();
         kpis.logins_per_active_user = share(c[Counter::Logins], c[Counter::LoginActiveUsers]);
         kpis.average_session_minutes = share(c[Counter::SessionMinutes], c[Counter::SessionLogins]);
         kpis.advocacy_activities = c[Counter::AdvocacyActivities] as i32;
@@ -89,6 +85,7 @@ pub async fn growth(
         kpis.signups = c[Counter::Signups] as i32;
         kpis.activation_rate = share(c[Counter::SignupsActivated], c[Counter::Signups]);
         kpis.trial_conversion_rate = share(c[Counter::SignupsConverted], c[Counter::Signups]);
+        *referred = c[Counter::ReferredSignups];
     }
 
     // Feature adoption over the active accounts' latest records with feature counts (the
@@ -98,16 +95,6 @@ pub async fn growth(
         out.entry(key).or_default().0.feature_adoption_rate = share(counts.features_used, counts.features_available);
     }
 
-    // Referred signups, in the referrer's group (the referred account itself may be outside S).
-    let mut sql = scope.sql_over(backend, periods);
-    sql.push(
-        " SELECT pr.p, sa.group_key, COUNT(*) AS referred FROM periods pr \
-         JOIN accounts r ON r.signed_up_on >= pr.start_date AND r.signed_up_on <= pr.end_date \
-         JOIN scope_accounts sa ON sa.account_id = r.referred_by_id GROUP BY pr.p, sa.group_key",
-    );
-    for row in db.query_all_raw(sql.statement()).await? {
-        out.entry(period_group(&row)?).or_default().1 = count(&row, "referred")?;
-    }
     Ok(out)
 }
 

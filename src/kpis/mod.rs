@@ -257,7 +257,7 @@ pub(crate) async fn compute(
     let support = when(families.support, support::support(db, scope, periods, activity, families.support_medians));
     let month_ends = health::MonthEnds::new(db, scope, periods);
     let adoption = when(families.adoption, adoption::adoption(db, scope, periods, &month_ends, activity));
-    let growth = when(families.growth, growth::growth(db, scope, periods, &month_ends, activity));
+    let growth = when(families.growth, growth::growth(periods, &month_ends, activity));
     let visitors = when(families.growth && scope.whole_portfolio, growth::visitors(db, periods));
     let health = async {
         match families.health {

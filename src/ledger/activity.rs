@@ -16,6 +16,7 @@
 //! | `advocacy_activities` | advocacy records with `occurredOn` in it |
 //! | `feature_requests_opened`, `feature_requests_shipped` | feature requests with `requestedAt` in it; with `shippedAt` in it |
 //! | `signups`, `signups_activated`, `signups_converted` | the account itself when its `signedUpOn` is in it; when also `activatedOn - signedUpOn <= 30` days; when also a subscription with `mrr > 0` starts 0 to 90 days after `signedUpOn` |
+//! | `referrals`, `referred_signups` | the accounts this one referred (`referredByExternalId`) with `startedOn` in it; with `signedUpOn` in it |
 //! | `executive_accounts_1`, `_3`, `_12` | the account itself, when the month, quarter or year that starts with this month holds a touchpoint `withExecutive` |
 //! | `advocates_1`, `_3`, `_12` | the same for advocacy records |
 //!
@@ -67,6 +68,8 @@ pub enum Counter {
     Signups,
     SignupsActivated,
     SignupsConverted,
+    Referrals,
+    ReferredSignups,
     ExecutiveAccounts1,
     ExecutiveAccounts3,
     ExecutiveAccounts12,
@@ -88,7 +91,7 @@ pub fn for_period(counters: [Counter; 3], months: i32) -> Option<Counter> {
 }
 
 /// The columns of `activity_book_months`, in [`Counter`] order.
-pub const ACTIVITY_COLUMNS: [&str; 28] = [
+pub const ACTIVITY_COLUMNS: [&str; 30] = [
     "tickets_opened",
     "tickets_resolved",
     "first_contact_resolutions",
@@ -111,6 +114,8 @@ pub const ACTIVITY_COLUMNS: [&str; 28] = [
     "signups",
     "signups_activated",
     "signups_converted",
+    "referrals",
+    "referred_signups",
     "executive_accounts_1",
     "executive_accounts_3",
     "executive_accounts_12",
@@ -259,6 +264,13 @@ pub fn months(records: &Records) -> ActivityMonths {
     count_distinct(&mut out, executive, EXECUTIVE_ACCOUNTS);
     count_distinct(&mut out, records.advocacy.iter().map(|a| a.occurred_on), ADVOCATES);
     count_signup(&mut out, records);
+    for (started, signed_up) in &records.referred {
+        for (day, counter) in [(started, Counter::Referrals), (signed_up, Counter::ReferredSignups)] {
+            if let Some(day) = day {
+                out.entry(month_index(*day)).or_default().counts.bump(counter, 1);
+            }
+        }
+    }
     for u in &records.usage {
         let Some(logins) = u.logins.map(i64::from) else { continue };
         let counts = &mut out.entry(month_index(u.date)).or_default().counts;

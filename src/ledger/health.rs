@@ -38,6 +38,8 @@ pub struct Records {
     pub touchpoints: Vec<touchpoint::Model>,
     pub advocacy: Vec<advocacy::Model>,
     pub feature_requests: Vec<feature_request::Model>,
+    /// `startedOn` and `signedUpOn` of each account this one referred.
+    pub referred: Vec<(Option<NaiveDate>, Option<NaiveDate>)>,
 }
 
 /// From month `month` on (until the next point), the account's state at month ends, or `None`
@@ -433,8 +435,15 @@ pub async fn records(
     for a in advocacy::Entity::find().filter(advocacy::Column::AccountId.is_in(ids.clone())).all(txn).await? {
         out.entry(a.account_id).or_default().advocacy.push(a);
     }
-    for r in feature_request::Entity::find().filter(feature_request::Column::AccountId.is_in(ids)).all(txn).await? {
+    for r in
+        feature_request::Entity::find().filter(feature_request::Column::AccountId.is_in(ids.clone())).all(txn).await?
+    {
         out.entry(r.account_id).or_default().feature_requests.push(r);
+    }
+    for a in account::Entity::find().filter(account::Column::ReferredById.is_in(ids)).all(txn).await? {
+        if let Some(referrer) = a.referred_by_id {
+            out.entry(referrer).or_default().referred.push((a.started_on, a.signed_up_on));
+        }
     }
     Ok(out)
 }

@@ -76,8 +76,17 @@ fn account(dice: &mut Dice, n: u64) -> Value {
             (json!(day(month, 1 + dice.below(28))), activated)
         }
     };
+    // ... and its referrer (an account before it, so that it exists) and start.
+    let (referrer, started) = match (n, dice.below(2)) {
+        (0, _) | (_, 0) => (Value::Null, Value::Null),
+        _ => {
+            let started = day(2023 * 12 + dice.below(44) as i32, 1 + dice.below(28));
+            (json!(format!("ACC-{}", dice.below(n))), json!(started))
+        }
+    };
     json!({ "externalId": format!("ACC-{n}"), "name": format!("Account {n}"), "segment": dice.pick(&SEGMENTS),
-        "csmEmail": csm, "onboardingCompletedOn": onboarded, "signedUpOn": signed_up, "activatedOn": activated })
+        "csmEmail": csm, "onboardingCompletedOn": onboarded, "signedUpOn": signed_up, "activatedOn": activated,
+        "referredByExternalId": referrer, "startedOn": started })
 }
 
 fn subscription(dice: &mut Dice, n: u64, accounts: u64) -> Value {
@@ -489,28 +498,32 @@ async fn signups_by_definition(app: &TestApp, segment: &Option<String>, first: i
 /// `firstContactResolutionRate`, `nps`, `npsResponses`, `csat`, `csatAverage`, `ces`,
 /// `loginsPerActiveUser`, `averageSessionMinutes`, `medianFirstResponseHours`,
 /// `medianResolutionHours`.
-async fn activity_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Value, [Option<f64>; 19])> {
-    // Per account: the sum of `column` over its records of `table` meeting `condition`, or 1
-    // when it has any (`column` None); the condition's two placeholders take P's instants or days.
-    let of_account = |table: &str, column: Option<&str>, condition: &str, dates: bool| {
-        let records = format!("FROM {table} r WHERE r.account_id = a.id AND {condition}");
+async fn activity_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Value, [Option<f64>; 21])> {
+    // Per account: the sum of `column` over its records of `table` (linked by `link`) meeting
+    // `condition`, or 1 when it has any (`column` None); the condition's placeholders take `binds`.
+    let period_at = instants(first, last).to_vec();
+    let period_on = [date(&day(first, 1)), date(&month_end(last))].map(sea_orm::Value::from).to_vec();
+    let of_account = |table: &str, link: &str, column: Option<&str>, condition: &str, binds: &Vec<sea_orm::Value>| {
+        let records = format!("FROM {table} r WHERE r.{link} = a.id AND {condition}");
         let expression = match column {
             Some(column) => format!("COALESCE((SELECT SUM({column}) {records}), 0)"),
             None => format!("CASE WHEN EXISTS (SELECT 1 {records}) THEN 1 ELSE 0 END"),
         };
-        (expression, dates)
+        (expression, binds.clone())
     };
-    let tickets =
-        |at: &str, more: &str| of_account("tickets", Some("1"), &format!("{at} >= ? AND {at} < ?{more}"), false);
+    let tickets = |at: &str, more: &str| {
+        of_account("tickets", "account_id", Some("1"), &format!("{at} >= ? AND {at} < ?{more}"), &period_at)
+    };
     let responses = |kind: &str, column: &str, more: &str| {
         let condition = format!("kind = '{kind}'{more} AND responded_at >= ? AND responded_at < ?");
-        of_account("feedback", Some(column), &condition, false)
+        of_account("feedback", "account_id", Some(column), &condition, &period_at)
     };
     let usage = |column: &str, more: &str| {
         let condition = format!("logins IS NOT NULL{more} AND date >= ? AND date <= ?");
-        of_account("usage_records", Some(column), &condition, true)
+        of_account("usage_records", "account_id", Some(column), &condition, &period_on)
     };
     let advocacy = "occurred_on >= ? AND occurred_on <= ?";
+    let opening = date(&month_end(first - 1));
     let sums = [
         tickets("opened_at", ""),
         tickets("resolved_at", ""),
@@ -527,20 +540,33 @@ async fn activity_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Va
         usage("active_users", ""),
         usage("session_minutes", " AND session_minutes IS NOT NULL"),
         usage("logins", " AND session_minutes IS NOT NULL"),
-        of_account("touchpoints", None, "with_executive AND occurred_at >= ? AND occurred_at < ?", false),
-        of_account("advocacy", Some("1"), advocacy, true),
-        of_account("advocacy", None, advocacy, true),
-        of_account("feature_requests", Some("1"), "requested_at >= ? AND requested_at < ?", false),
-        of_account("feature_requests", Some("1"), "shipped_at >= ? AND shipped_at < ?", false),
+        of_account(
+            "touchpoints",
+            "account_id",
+            None,
+            "with_executive AND occurred_at >= ? AND occurred_at < ?",
+            &period_at,
+        ),
+        of_account("advocacy", "account_id", Some("1"), advocacy, &period_on),
+        of_account("advocacy", "account_id", None, advocacy, &period_on),
+        of_account("feature_requests", "account_id", Some("1"), "requested_at >= ? AND requested_at < ?", &period_at),
+        of_account("feature_requests", "account_id", Some("1"), "shipped_at >= ? AND shipped_at < ?", &period_at),
+        // Referrals and referred signups count with the referrer.
+        of_account("accounts", "referred_by_id", Some("1"), "started_on >= ? AND started_on <= ?", &period_on),
+        of_account("accounts", "referred_by_id", Some("1"), "signed_up_on >= ? AND signed_up_on <= ?", &period_on),
+        // Active at the end of the opening month B (startCustomers, for viralCoefficient).
+        of_account(
+            "subscriptions",
+            "account_id",
+            None,
+            "CAST(mrr AS REAL) > 0 AND start_date <= ? AND (end_date IS NULL OR end_date > ?)",
+            &vec![sea_orm::Value::from(opening), sea_orm::Value::from(opening)],
+        ),
     ];
     let columns: Vec<String> =
         sums.iter().enumerate().map(|(i, (sum, _))| format!("CAST(SUM({sum}) AS BIGINT) AS s{i}")).collect();
     let sql = format!("SELECT a.segment, {} FROM accounts a GROUP BY a.segment", columns.join(", "));
-    let days = [date(&day(first, 1)), date(&month_end(last))].map(sea_orm::Value::from);
-    let values: Vec<sea_orm::Value> = sums
-        .iter()
-        .flat_map(|(_, dates)| if *dates { days.to_vec() } else { instants(first, last).to_vec() })
-        .collect();
+    let values: Vec<sea_orm::Value> = sums.iter().flat_map(|(_, binds)| binds.clone()).collect();
     let mut out = Vec::new();
     for row in by_definition(app, &sql, values).await {
         let s: Vec<i64> = (0..sums.len()).map(|i| row.try_get("", &format!("s{i}")).expect("a sum")).collect();
@@ -567,6 +593,8 @@ async fn activity_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Va
             signups,
             activation,
             conversion,
+            Some(s[20] as f64),
+            share(s[21], s[22]),
         ];
         out.push((json!(segment), kpis));
     }
@@ -578,7 +606,7 @@ async fn activity_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Va
 /// [`activity_by_definition`]; and every CSM's scorecard `touchpoints` against a count of the
 /// touchpoints of the accounts they hold.
 async fn assert_activity_by_definition(app: &TestApp, round: usize) {
-    const FIELDS: [&str; 19] = [
+    const FIELDS: [&str; 21] = [
         "ticketsOpened",
         "firstContactResolutionRate",
         "nps",
@@ -598,6 +626,8 @@ async fn assert_activity_by_definition(app: &TestApp, round: usize) {
         "signups",
         "activationRate",
         "trialConversionRate",
+        "referrals",
+        "viralCoefficient",
     ];
     for (granularity, months) in [("MONTH", 1), ("QUARTER", 3), ("YEAR", 12)] {
         let period = format!("period: {{ from: \"2023-01-01\", to: \"2026-12-31\", granularity: {granularity} }}");
@@ -605,7 +635,7 @@ async fn assert_activity_by_definition(app: &TestApp, round: usize) {
         let reply = app.gql(ADMIN, &query, json!({})).await;
         let rows = reply.data()["kpis"].as_array().cloned().unwrap_or_default();
         for first in (2023 * 12..2027 * 12).step_by(months as usize) {
-            let mut got: Vec<(Value, [Option<f64>; 19])> = rows
+            let mut got: Vec<(Value, [Option<f64>; 21])> = rows
                 .iter()
                 .filter(|k| k["periodStart"] == json!(day(first, 1)))
                 .map(|k| (k["group"].clone(), FIELDS.map(|f| k[f].as_f64())))
@@ -751,10 +781,17 @@ async fn health_and_adoption_kpis_equal_their_definitions_at_month_ends() {
             let reply = app.ingest(INTEGRATION, mutation, input, &rows).await;
             assert!(reply.errors().is_empty(), "round {round} {mutation}: {:?}", reply.errors());
         }
-        // An account whose activation alone changes: within 30 days of its signup, then not.
-        for activated in ["2024-03-20", "2024-05-02"] {
-            let row = json!({ "externalId": "ACC-0", "name": "Account 0", "segment": "SMB",
-                "signedUpOn": "2024-03-10", "activatedOn": activated });
+        // An account whose activation (within 30 days of its signup, then not) and referrer
+        // (from an SMB account to an ENT one) alone change: its signup counters, and the
+        // referral counters of its old and new referrer, follow.
+        let referrers = [
+            json!({ "externalId": "ACC-1", "name": "One", "segment": "SMB" }),
+            json!({ "externalId": "ACC-2", "name": "Two", "segment": "ENT" }),
+        ];
+        app.ingest_ok(INTEGRATION, "upsertAccounts", "AccountInput", &referrers).await;
+        for (activated, referrer) in [("2024-03-20", "ACC-1"), ("2024-05-02", "ACC-2")] {
+            let row = json!({ "externalId": "ACC-0", "name": "Account 0", "segment": "SMB", "signedUpOn": "2024-03-10",
+                "activatedOn": activated, "referredByExternalId": referrer, "startedOn": "2024-03-15" });
             app.ingest_ok(INTEGRATION, "upsertAccounts", "AccountInput", &[row]).await;
         }
 
