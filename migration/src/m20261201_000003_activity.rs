@@ -7,9 +7,9 @@
 //! - `account_activity`: each account's counters by month (one JSON object per account, which
 //!   only the ledger reads), so that ingest knows what the account added before a batch;
 //! - `activity_book_months`: their sums per book (CSM x segment) and month;
-//! - `ticket_time_book_months`: per book, month and measure (0: first response, 1: resolution),
-//!   the durations of the tickets that the support medians take, in microseconds, as one sorted
-//!   list of little-endian 64-bit integers.
+//! - `wait_book_months`: per book, month and measure (0: a ticket's first response and 1: its
+//!   resolution, in microseconds; 2: an account's time to first value, in days), the values the
+//!   medians take, as one sorted list of little-endian 64-bit integers.
 //!
 //! The ledger's version changes with them, so a database gets them built at start.
 use sea_orm_migration::prelude::*;
@@ -88,12 +88,12 @@ impl MigrationTrait for Migration {
         manager
             .create_table(
                 Table::create()
-                    .table(Alias::new("ticket_time_book_months"))
+                    .table(Alias::new("wait_book_months"))
                     .col(count("csm_key"))
                     .col(ColumnDef::new(Alias::new("segment_key")).string().not_null())
                     .col(ColumnDef::new(Alias::new("month")).integer().not_null())
                     .col(ColumnDef::new(Alias::new("measure")).integer().not_null())
-                    .col(ColumnDef::new(Alias::new("micros")).blob().not_null())
+                    .col(ColumnDef::new(Alias::new("waits")).blob().not_null())
                     .primary_key(
                         Index::create()
                             .col(Alias::new("csm_key"))
@@ -107,7 +107,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in ["ticket_time_book_months", "activity_book_months", "account_activity"] {
+        for table in ["wait_book_months", "activity_book_months", "account_activity"] {
             manager.drop_table(Table::drop().table(Alias::new(table)).to_owned()).await?;
         }
         Ok(())

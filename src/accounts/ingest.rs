@@ -44,8 +44,8 @@ impl AccountMutation {
 
 /// A new account has a health (support and engagement are always present); an account that
 /// changes CSM or segment moves to another book of the ledger; one whose onboarding completes on
-/// another day changes its month-end adoption, and one whose signup or activation changes its
-/// signup counters. A referred account counts with its referrer: a change of its referrer, start
+/// another day changes its month-end adoption, one whose signup or activation its signup
+/// counters, and one whose start or first value its time to first value. A referred account counts with its referrer: a change of its referrer, start
 /// or signup changes the referral counters of its old and new referrer.
 pub fn follow(before: Option<&account::Model>, after: &account::Model, ledger: &mut LedgerChanges) {
     let referral = |a: &account::Model| (a.referred_by_id, a.started_on, a.signed_up_on);
@@ -61,7 +61,9 @@ pub fn follow(before: Option<&account::Model>, after: &account::Model, ledger: &
     if (before.csm_id, &before.segment) != (after.csm_id, &after.segment) {
         ledger.account_moved(before.id, Book::of(before.csm_id, before.segment.as_deref()));
     }
-    let dates = |a: &account::Model| (a.onboarding_completed_on, a.signed_up_on, a.activated_on);
+    let dates = |a: &account::Model| {
+        (a.onboarding_completed_on, a.signed_up_on, a.activated_on, a.started_on, a.first_value_on)
+    };
     if dates(before) != dates(after) {
         ledger.records_changed(after.id);
     }

@@ -1,18 +1,18 @@
-//! The ledger's activity counters (`crate::ledger::activity`) of a request's periods: what the
-//! records dated in P of the accounts of S add up to, per period and group, read once for every
-//! family that counts them (voice, support, growth, the scorecards' touchpoints), whichever asks
-//! first.
+//! The ledger's activity (`crate::ledger::activity`) of a request's periods: what the records
+//! dated in P of the accounts of S add up to, per period and group, read once for every family
+//! that counts them (voice, support, adoption, growth, the scorecards' touchpoints), whichever
+//! asks first; and the medians of the waits it lists.
 use std::collections::HashMap;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tokio::sync::OnceCell;
 
 use super::movements::GroupKey;
-use super::period::Period;
+use super::period::{MonthIndex, Period};
 use super::scope::{JOIN_BOOKS, KpiScope};
 use super::sql::count;
 use crate::error::AppResult;
-use crate::ledger::activity::{ACTIVITY_COLUMNS, ActivityCounts, Counter};
+use crate::ledger::activity::{ACTIVITY_COLUMNS, ActivityCounts, Counter, Wait, decode_waits};
 
 /// The counters per period (by position) and group.
 pub type PeriodCounts = HashMap<(usize, GroupKey), ActivityCounts>;
@@ -40,13 +40,20 @@ impl<'a> Activity<'a> {
     }
 }
 
+/// The first and last month of `periods` (none without periods).
+fn month_span(periods: &[Period]) -> Option<(MonthIndex, MonthIndex)> {
+    Some((periods.iter().map(|p| p.first).min()?, periods.iter().map(|p| p.last).max()?))
+}
+
+/// The positions of the periods that hold `month`.
+fn periods_holding(periods: &[Period], month: MonthIndex) -> impl Iterator<Item = usize> + '_ {
+    periods.iter().enumerate().filter(move |(_, p)| p.first <= month && month <= p.last).map(|(i, _)| i)
+}
+
 /// `activity_book_months` over the books of S and the months of `periods`, summed per group and
 /// month, then per period over its months.
 async fn counts_in_periods(db: &DatabaseConnection, scope: &KpiScope, periods: &[Period]) -> AppResult<PeriodCounts> {
-    let (Some(first), Some(last)) = (periods.iter().map(|p| p.first).min(), periods.iter().map(|p| p.last).max())
-    else {
-        return Ok(PeriodCounts::new());
-    };
+    let Some((first, last)) = month_span(periods) else { return Ok(PeriodCounts::new()) };
     let mut sql = scope.over_books(db).await?;
     let sums = ACTIVITY_COLUMNS.iter().map(|c| format!("CAST(SUM(r.{c}) AS BIGINT) AS {c}"));
     sql.push(&format!(
@@ -64,9 +71,51 @@ async fn counts_in_periods(db: &DatabaseConnection, scope: &KpiScope, periods: &
             *value = count(&row, column)?;
         }
         let (group, month): (GroupKey, i32) = (row.try_get("", "group_key")?, row.try_get("", "month")?);
-        for (i, _) in periods.iter().enumerate().filter(|(_, p)| p.first <= month && month <= p.last) {
+        for i in periods_holding(periods, month) {
             out.entry((i, group.clone())).or_default().merge(&counts, 1);
         }
     }
     Ok(out)
+}
+
+/// The median (the mean of the two middle values for an even count) of `wait` per period and
+/// group, in its unit, over the ledger's lists (`wait_book_months`) of the months of `periods`
+/// and the books of S.
+pub async fn median_waits(
+    db: &DatabaseConnection,
+    scope: &KpiScope,
+    periods: &[Period],
+    wait: Wait,
+) -> AppResult<HashMap<(usize, GroupKey), f64>> {
+    let Some((first, last)) = month_span(periods) else { return Ok(HashMap::new()) };
+    let mut sql = scope.over_books(db).await?;
+    sql.push(&format!("SELECT b.group_key, r.month, r.waits FROM wait_book_months r {JOIN_BOOKS} WHERE r.measure = "))
+        .bind(wait as i32)
+        .push(" AND r.month >= ")
+        .bind(first)
+        .push(" AND r.month <= ")
+        .bind(last);
+    let mut values: HashMap<(usize, GroupKey), Vec<i64>> = HashMap::new();
+    for row in db.query_all_raw(sql.statement()).await? {
+        let (group, month): (GroupKey, i32) = (row.try_get("", "group_key")?, row.try_get("", "month")?);
+        let waits: Vec<u8> = row.try_get("", "waits")?;
+        for i in periods_holding(periods, month) {
+            values.entry((i, group.clone())).or_default().extend(decode_waits(&waits));
+        }
+    }
+    Ok(values.into_iter().filter_map(|(key, mut values)| median(&mut values).map(|m| (key, m))).collect())
+}
+
+/// The median of `values` (the mean of the two middle ones for an even count).
+fn median(values: &mut [i64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let even = values.len().is_multiple_of(2);
+    let (lower_half, upper, _) = values.select_nth_unstable(values.len() / 2);
+    let upper = *upper as f64;
+    match lower_half.iter().max() {
+        Some(lower) if even => Some((*lower as f64 + upper) / 2.0),
+        _ => Some(upper),
+    }
 }

@@ -11,21 +11,21 @@
 //!
 //! "Active at the end of P" is `MRR(a, end(P)) > 0`: some subscription with `mrr > 0` covers that day.
 //! The KPIs over those accounts read the ledger's month-end figures (`crate::ledger::health`),
-//! `executiveRelationships` and `referrals` its activity counters (`crate::ledger::activity`).
+//! `executiveRelationships` and `referrals` its activity counters, `medianTimeToFirstValueDays`
+//! its lists of waits (`crate::ledger::activity`).
 use std::collections::HashMap;
 
 use async_graphql::SimpleObject;
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 
-use super::activity::Activity;
+use super::activity::{Activity, median_waits};
 use super::health;
 use super::movements::GroupKey;
 use super::period::Period;
 use super::revenue::share;
 use super::scope::KpiScope;
-use super::sql::{number, period_group};
 use crate::error::AppResult;
-use crate::ledger::activity::{Counter, EXECUTIVE_ACCOUNTS, for_period};
+use crate::ledger::activity::{Counter, EXECUTIVE_ACCOUNTS, Wait, for_period};
 
 #[derive(SimpleObject, Clone, Debug, Default)]
 pub struct AdoptionKpis {
@@ -75,17 +75,9 @@ pub async fn adoption(
         kpis.referrals = counts[Counter::Referrals] as i32;
     }
 
-    // Median time to first value.
-    let mut sql = scope.sql_over(db.get_database_backend(), periods);
-    let days = format!("{} - {}", sql.day_number("a.first_value_on"), sql.day_number("a.started_on"));
-    sql.push(&format!(
-        ", waits(p, group_key, v) AS (SELECT pr.p, sa.group_key, {days} FROM periods pr \
-         JOIN accounts a ON a.first_value_on >= pr.start_date AND a.first_value_on <= pr.end_date AND a.started_on IS NOT NULL \
-         JOIN scope_accounts sa ON sa.account_id = a.id) "
-    ));
-    sql.median("waits");
-    for row in db.query_all_raw(sql.statement()).await? {
-        out.entry(period_group(&row)?).or_default().median_time_to_first_value_days = number(&row, "median")?;
+    // Median time to first value (the ledger's lists of waits).
+    for (key, days) in median_waits(db, scope, periods, Wait::FirstValue).await? {
+        out.entry(key).or_default().median_time_to_first_value_days = Some(days);
     }
     Ok(out)
 }

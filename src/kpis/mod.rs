@@ -140,7 +140,7 @@ pub(crate) struct Families {
     costs: bool,
     voice: bool,
     support: bool,
-    /// The support medians asked for, by `crate::ledger::activity::TicketTime`.
+    /// The support medians asked for, by `crate::ledger::activity::Wait`.
     support_medians: [bool; 2],
     adoption: bool,
     health: bool,

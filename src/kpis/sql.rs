@@ -106,26 +106,6 @@ pub fn count(row: &QueryResult, column: &str) -> Result<i64, DbErr> {
 }
 
 impl Sql {
-    /// Seconds from instant `earlier` to instant `later`. PostgreSQL: the epoch of their interval
-    /// as a float (`EXTRACT(EPOCH ...)` would go through `NUMERIC`, several times slower to sort),
-    /// exact to the microsecond for spans of years; SQLite (instants stored as RFC 3339 text):
-    /// `unixepoch`, whole seconds.
-    pub fn seconds_between(&self, later: &str, earlier: &str) -> String {
-        match self.backend {
-            DatabaseBackend::Sqlite => format!("(unixepoch({later}) - unixepoch({earlier}))"),
-            _ => format!("date_part('epoch', {later} - {earlier})"),
-        }
-    }
-
-    /// Days since 1970 of a date column. PostgreSQL subtracts dates as integers; SQLite (dates
-    /// stored as `YYYY-MM-DD` text) through `julianday`, exact for whole days.
-    pub fn day_number(&self, column: &str) -> String {
-        match self.backend {
-            DatabaseBackend::Sqlite => format!("CAST(julianday({column}) - 2440587.5 AS INTEGER)"),
-            _ => format!("({column} - DATE '1970-01-01')"),
-        }
-    }
-
     /// The date `days` days before a date column.
     pub fn days_before(&self, column: &str, days: u32) -> String {
         match self.backend {
@@ -153,41 +133,4 @@ impl Sql {
     pub fn backend(&self) -> DatabaseBackend {
         self.backend
     }
-
-    /// Appends the median of `v` per `(p, group_key)` over the rows of `values` (a CTE with those
-    /// columns): the middle value, or the mean of the two middle ones for an even count.
-    /// PostgreSQL: `percentile_cont(0.5)`, which interpolates halfway between the two middle
-    /// values (one sort per group, three times faster than ranking; a float, as `v` is). SQLite,
-    /// which has no median aggregate: ranked with window functions.
-    pub fn median(&mut self, values: &str) -> &mut Self {
-        match self.backend {
-            DatabaseBackend::Sqlite => self.push(&format!(
-                "SELECT p, group_key, AVG(v) AS median FROM (SELECT p, group_key, v, \
-                 ROW_NUMBER() OVER (PARTITION BY p, group_key ORDER BY v) AS rn, \
-                 COUNT(*) OVER (PARTITION BY p, group_key) AS n FROM {values}) ranked \
-                 WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY p, group_key"
-            )),
-            _ => self.push(&format!(
-                "SELECT p, group_key, percentile_cont(0.5) WITHIN GROUP (ORDER BY v) AS median \
-                 FROM {values} GROUP BY p, group_key"
-            )),
-        }
-    }
-}
-
-/// Reads a number that PostgreSQL may type as `NUMERIC` and SQLite as `REAL` or `INTEGER`.
-pub fn number(row: &QueryResult, column: &str) -> Result<Option<f64>, DbErr> {
-    use rust_decimal::prelude::ToPrimitive;
-    if let Ok(value) = row.try_get::<Option<f64>>("", column) {
-        return Ok(value);
-    }
-    if let Ok(value) = row.try_get::<Option<i64>>("", column) {
-        return Ok(value.map(|v| v as f64));
-    }
-    Ok(row.try_get::<Option<Decimal>>("", column)?.and_then(|d| d.to_f64()))
-}
-
-/// The period position and group key of a row keyed by `p` and `group_key`.
-pub fn period_group(row: &QueryResult) -> Result<(usize, Option<String>), DbErr> {
-    Ok((row.try_get::<i32>("", "p")? as usize, row.try_get::<Option<String>>("", "group_key")?))
 }

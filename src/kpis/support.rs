@@ -15,15 +15,15 @@
 use std::collections::HashMap;
 
 use async_graphql::SimpleObject;
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 
-use super::activity::Activity;
+use super::activity::{Activity, median_waits};
 use super::movements::GroupKey;
 use super::period::Period;
 use super::revenue::share;
-use super::scope::{JOIN_BOOKS, KpiScope};
+use super::scope::KpiScope;
 use crate::error::AppResult;
-use crate::ledger::activity::{Counter, TicketTime, decode_times};
+use crate::ledger::activity::{Counter, Wait};
 
 #[derive(SimpleObject, Clone, Debug, Default)]
 pub struct SupportKpis {
@@ -36,59 +36,10 @@ pub struct SupportKpis {
 pub const FIELDS: &[&str] =
     &["ticketsOpened", "firstContactResolutionRate", "medianFirstResponseHours", "medianResolutionHours"];
 
-/// The fields of the medians, by [`TicketTime`].
+/// The fields of the medians: of [`Wait::FirstResponse`] and [`Wait::Resolution`].
 pub const MEDIAN_FIELDS: [&str; 2] = ["medianFirstResponseHours", "medianResolutionHours"];
 
 const MICROS_PER_HOUR: f64 = 3_600_000_000.0;
-
-/// The median of `values` (the mean of the two middle ones for an even count).
-fn median(values: &mut [i64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    let even = values.len().is_multiple_of(2);
-    let (lower_half, upper, _) = values.select_nth_unstable(values.len() / 2);
-    let upper = *upper as f64;
-    match lower_half.iter().max() {
-        Some(lower) if even => Some((*lower as f64 + upper) / 2.0),
-        _ => Some(upper),
-    }
-}
-
-/// The median of `time` in hours per period and group, over the ledger's lists of the months of
-/// `periods` and the books of S.
-async fn median_hours(
-    db: &DatabaseConnection,
-    scope: &KpiScope,
-    periods: &[Period],
-    time: TicketTime,
-) -> AppResult<HashMap<(usize, GroupKey), f64>> {
-    let (Some(first), Some(last)) = (periods.iter().map(|p| p.first).min(), periods.iter().map(|p| p.last).max())
-    else {
-        return Ok(HashMap::new());
-    };
-    let mut sql = scope.over_books(db).await?;
-    sql.push(&format!(
-        "SELECT b.group_key, r.month, r.micros FROM ticket_time_book_months r {JOIN_BOOKS} WHERE r.measure = "
-    ))
-    .bind(time as i32)
-    .push(" AND r.month >= ")
-    .bind(first)
-    .push(" AND r.month <= ")
-    .bind(last);
-    let mut values: HashMap<(usize, GroupKey), Vec<i64>> = HashMap::new();
-    for row in db.query_all_raw(sql.statement()).await? {
-        let (group, month): (GroupKey, i32) = (row.try_get("", "group_key")?, row.try_get("", "month")?);
-        let micros: Vec<u8> = row.try_get("", "micros")?;
-        for (i, _) in periods.iter().enumerate().filter(|(_, p)| p.first <= month && month <= p.last) {
-            values.entry((i, group.clone())).or_default().extend(decode_times(&micros));
-        }
-    }
-    Ok(values
-        .into_iter()
-        .filter_map(|(key, mut values)| median(&mut values).map(|m| (key, m / MICROS_PER_HOUR)))
-        .collect())
-}
 
 /// The counts, and the medians of [`MEDIAN_FIELDS`] that `medians` asks for (the others stay
 /// `null`).
@@ -108,12 +59,13 @@ pub async fn support(
         };
         out.insert(key.clone(), kpis);
     }
-    for time in TicketTime::ALL.into_iter().filter(|t| medians[*t as usize]) {
-        for (key, hours) in median_hours(db, scope, periods, time).await? {
-            let kpis = out.entry(key).or_default();
-            match time {
-                TicketTime::FirstResponse => kpis.median_first_response_hours = Some(hours),
-                TicketTime::Resolution => kpis.median_resolution_hours = Some(hours),
+    let waits = [Wait::FirstResponse, Wait::Resolution].into_iter().zip(medians);
+    for (wait, _) in waits.filter(|(_, wanted)| *wanted) {
+        for (key, micros) in median_waits(db, scope, periods, wait).await? {
+            let (kpis, hours) = (out.entry(key).or_default(), Some(micros / MICROS_PER_HOUR));
+            match wait {
+                Wait::FirstResponse => kpis.median_first_response_hours = hours,
+                _ => kpis.median_resolution_hours = hours,
             }
         }
     }

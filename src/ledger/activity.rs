@@ -25,9 +25,9 @@
 //! once per month, quarter and year holding such a record, at the period's first month (the
 //! others hold 0): the sum over the months of a period of its length's counter is exact.
 //!
-//! The medians of support (section 4) cannot be summed, so the ledger keeps the values they take
-//! instead: per book, month and [`TicketTime`], every ticket's duration in microseconds, sorted
-//! (`ticket_time_book_months`); a period's median is taken over the lists of its months.
+//! Medians (of support, section 4, and `medianTimeToFirstValueDays`, section 5) cannot be
+//! summed, so the ledger keeps the values they take instead: per book, month and [`Wait`], every
+//! value, sorted (`wait_book_months`); a period's median is taken over the lists of its months.
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Index;
 
@@ -153,25 +153,29 @@ impl ActivityCounts {
     }
 }
 
-/// A duration of a ticket that a support median takes, and the month it belongs to.
+/// A wait that a median takes, its unit, and the month it belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum TicketTime {
-    /// `firstResponseAt - openedAt`, in the month of `openedAt` (`medianFirstResponseHours`).
+pub enum Wait {
+    /// A ticket's `firstResponseAt - openedAt` in microseconds, in the month of `openedAt`
+    /// (`medianFirstResponseHours`).
     FirstResponse,
-    /// `resolvedAt - openedAt`, in the month of `resolvedAt` (`medianResolutionHours`).
+    /// A ticket's `resolvedAt - openedAt` in microseconds, in the month of `resolvedAt`
+    /// (`medianResolutionHours`).
     Resolution,
+    /// The account's `firstValueOn - startedOn` in days, in the month of `firstValueOn`
+    /// (`medianTimeToFirstValueDays`).
+    FirstValue,
 }
 
-impl TicketTime {
-    pub const ALL: [TicketTime; 2] = [TicketTime::FirstResponse, TicketTime::Resolution];
+impl Wait {
+    pub const ALL: [Wait; 3] = [Wait::FirstResponse, Wait::Resolution, Wait::FirstValue];
 }
 
-/// An account's activity in one month: its counters, and the durations of its tickets by
-/// [`TicketTime`], in microseconds, sorted.
+/// An account's activity in one month: its counters, and its waits by [`Wait`], sorted.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActivityMonth {
     pub counts: ActivityCounts,
-    pub ticket_times: [Vec<i64>; 2],
+    pub waits: [Vec<i64>; 3],
 }
 
 /// An account's activity by month (months without any record left out).
@@ -218,13 +222,13 @@ pub fn months(records: &Records) -> ActivityMonths {
         let opened = month(&mut out, t.opened_at);
         opened.counts.bump(Counter::TicketsOpened, 1);
         if let Some(responded) = t.first_response_at {
-            opened.ticket_times[TicketTime::FirstResponse as usize].push(micros(responded, t.opened_at));
+            opened.waits[Wait::FirstResponse as usize].push(micros(responded, t.opened_at));
         }
         if let Some(resolved) = t.resolved_at {
             let month = month(&mut out, resolved);
             month.counts.bump(Counter::TicketsResolved, 1);
             month.counts.bump(Counter::FirstContactResolutions, i64::from(t.contacts_to_resolve == Some(1)));
-            month.ticket_times[TicketTime::Resolution as usize].push(micros(resolved, t.opened_at));
+            month.waits[Wait::Resolution as usize].push(micros(resolved, t.opened_at));
         }
     }
     let mut count = |at: DateTime<Utc>, counter: Counter, by: i64| month(&mut out, at).counts.bump(counter, by);
@@ -264,6 +268,10 @@ pub fn months(records: &Records) -> ActivityMonths {
     count_distinct(&mut out, executive, EXECUTIVE_ACCOUNTS);
     count_distinct(&mut out, records.advocacy.iter().map(|a| a.occurred_on), ADVOCATES);
     count_signup(&mut out, records);
+    if let (Some(value), Some(started)) = (records.first_value_on, records.started_on) {
+        let waits = &mut out.entry(month_index(value)).or_default().waits;
+        waits[Wait::FirstValue as usize].push((value - started).num_days());
+    }
     for (started, signed_up) in &records.referred {
         for (day, counter) in [(started, Counter::Referrals), (signed_up, Counter::ReferredSignups)] {
             if let Some(day) = day {
@@ -281,9 +289,9 @@ pub fn months(records: &Records) -> ActivityMonths {
             counts.bump(Counter::SessionLogins, logins);
         }
     }
-    out.retain(|_, month| !month.counts.is_zero() || month.ticket_times.iter().any(|t| !t.is_empty()));
+    out.retain(|_, month| !month.counts.is_zero() || month.waits.iter().any(|t| !t.is_empty()));
     for month in out.values_mut() {
-        month.ticket_times.iter_mut().for_each(|times| times.sort_unstable());
+        month.waits.iter_mut().for_each(|times| times.sort_unstable());
     }
     out
 }
@@ -299,7 +307,7 @@ pub async fn apply(
     let accounts: Vec<i64> = moves.iter().map(|m| m.account).collect();
     let mut stored: BTreeMap<i64, ActivityMonths> = stored_json(txn, "account_activity", "months", &accounts).await?;
     let mut deltas: BTreeMap<(Book, MonthIndex), ActivityCounts> = BTreeMap::new();
-    let mut times: BTreeMap<(Book, MonthIndex, TicketTime), TimesChange> = BTreeMap::new();
+    let mut times: BTreeMap<(Book, MonthIndex, Wait), WaitsChange> = BTreeMap::new();
     let mut recomputed: Vec<(i64, ActivityMonths)> = Vec::new();
     for Move { account, from, to } in moves {
         let old = stored.remove(account).unwrap_or_default();
@@ -313,7 +321,7 @@ pub async fn apply(
         for (sign, book, months) in [(-1, from, &old), (1, to, &new)] {
             for (month, activity) in months {
                 deltas.entry((book.clone(), *month)).or_default().merge(&activity.counts, sign);
-                for (time, values) in TicketTime::ALL.into_iter().zip(&activity.ticket_times) {
+                for (time, values) in Wait::ALL.into_iter().zip(&activity.waits) {
                     let change = times.entry((book.clone(), *month, time)).or_default();
                     match sign {
                         -1 => change.removed.extend(values),
@@ -344,21 +352,21 @@ pub async fn apply(
     }
     let times: Vec<_> = times.into_iter().filter_map(|(key, change)| change.net().map(|c| (key, c))).collect();
     for chunk in times.chunks(rows_per_statement(4)) {
-        change_ticket_times(txn, chunk).await?;
+        change_waits(txn, chunk).await?;
     }
     Ok(())
 }
 
-/// The durations a batch takes out of one list of `ticket_time_book_months` and puts in.
+/// The waits a batch takes out of one list of `wait_book_months` and puts in.
 #[derive(Debug, Default)]
-struct TimesChange {
+struct WaitsChange {
     removed: Vec<i64>,
     added: Vec<i64>,
 }
 
-impl TimesChange {
+impl WaitsChange {
     /// Without the values both taken out and put back (sorted), or `None` when nothing changes.
-    fn net(mut self) -> Option<TimesChange> {
+    fn net(mut self) -> Option<WaitsChange> {
         self.removed.sort_unstable();
         self.added.sort_unstable();
         let (mut removed, mut added) = (Vec::new(), Vec::new());
@@ -375,34 +383,34 @@ impl TimesChange {
                 (None, None) => break,
             }
         }
-        (!removed.is_empty() || !added.is_empty()).then_some(TimesChange { removed, added })
+        (!removed.is_empty() || !added.is_empty()).then_some(WaitsChange { removed, added })
     }
 }
 
-/// A list of durations as stored: little-endian 64-bit integers, sorted.
-pub fn encode_times(values: &[i64]) -> Vec<u8> {
+/// A list of waits as stored: little-endian 64-bit integers, sorted.
+pub fn encode_waits(values: &[i64]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
-pub fn decode_times(bytes: &[u8]) -> impl Iterator<Item = i64> + '_ {
+pub fn decode_waits(bytes: &[u8]) -> impl Iterator<Item = i64> + '_ {
     bytes.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap_or_default()))
 }
 
 /// Applies `changes` to their lists: reads them, takes the removed values out (each must be
-/// there: the list holds every ticket of the book and month) and merges the added ones in.
-async fn change_ticket_times(
+/// there: the list holds every wait of the book and month) and merges the added ones in.
+async fn change_waits(
     txn: &impl ConnectionTrait,
-    changes: &[((Book, MonthIndex, TicketTime), TimesChange)],
+    changes: &[((Book, MonthIndex, Wait), WaitsChange)],
 ) -> Result<(), DbErr> {
     let backend = txn.get_database_backend();
-    let key = |(book, month, time): &(Book, MonthIndex, TicketTime)| {
+    let key = |(book, month, wait): &(Book, MonthIndex, Wait)| {
         let mut cells = book.key_values();
-        cells.extend([Value::from(*month), Value::from(*time as i32)]);
+        cells.extend([Value::from(*month), Value::from(*wait as i32)]);
         cells
     };
     let mut select = Sql::new(backend);
     select.push(
-        "SELECT csm_key, segment_key, month, measure, micros FROM ticket_time_book_months \
+        "SELECT csm_key, segment_key, month, measure, waits FROM wait_book_months \
          WHERE (csm_key, segment_key, month, measure) IN (VALUES ",
     );
     select.values_rows(changes, |(k, _)| key(k)).push(")");
@@ -414,16 +422,16 @@ async fn change_ticket_times(
             row.try_get("", "month")?,
             row.try_get("", "measure")?,
         );
-        lists.insert(list_key, row.try_get("", "micros")?);
+        lists.insert(list_key, row.try_get("", "waits")?);
     }
     let mut upsert = Sql::new(backend);
-    upsert.push("INSERT INTO ticket_time_book_months (csm_key, segment_key, month, measure, micros) VALUES ");
+    upsert.push("INSERT INTO wait_book_months (csm_key, segment_key, month, measure, waits) VALUES ");
     let mut rows = Vec::with_capacity(changes.len());
     for (k @ (book, month, time), change) in changes {
         let stored = lists.remove(&(book.csm_key, book.segment_key.clone(), *month, *time as i32)).unwrap_or_default();
         let mut values: Vec<i64> = Vec::with_capacity(stored.len() / 8 + change.added.len());
         let mut removed = change.removed.iter().peekable();
-        for value in decode_times(&stored) {
+        for value in decode_waits(&stored) {
             if removed.next_if_eq(&&value).is_none() {
                 values.push(value);
             }
@@ -437,11 +445,11 @@ async fn change_ticket_times(
         values.extend(&change.added);
         values.sort_unstable();
         let mut cells = key(k);
-        cells.push(Value::from(encode_times(&values)));
+        cells.push(Value::from(encode_waits(&values)));
         rows.push(cells);
     }
     upsert.values_rows(rows, |row| row);
-    upsert.push(" ON CONFLICT (csm_key, segment_key, month, measure) DO UPDATE SET micros = excluded.micros");
+    upsert.push(" ON CONFLICT (csm_key, segment_key, month, measure) DO UPDATE SET waits = excluded.waits");
     txn.execute_raw(upsert.statement()).await?;
     Ok(())
 }

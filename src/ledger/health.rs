@@ -31,6 +31,8 @@ pub struct Records {
     pub onboarded_on: Option<NaiveDate>,
     pub signed_up_on: Option<NaiveDate>,
     pub activated_on: Option<NaiveDate>,
+    pub started_on: Option<NaiveDate>,
+    pub first_value_on: Option<NaiveDate>,
     pub terms: Vec<Term>,
     pub feedback: Vec<feedback::Model>,
     pub tickets: Vec<ticket::Model>,
@@ -419,6 +421,8 @@ pub async fn records(
         records.onboarded_on = a.onboarding_completed_on;
         records.signed_up_on = a.signed_up_on;
         records.activated_on = a.activated_on;
+        records.started_on = a.started_on;
+        records.first_value_on = a.first_value_on;
     }
     for f in feedback::Entity::find().filter(feedback::Column::AccountId.is_in(ids.clone())).all(txn).await? {
         out.entry(f.account_id).or_default().feedback.push(f);

@@ -8,9 +8,10 @@
 //! - `health_points` and `health_book_months`: every account's health and adoption at month
 //!   ends, as change points, and what it adds to its book per month and presence pattern (see
 //!   [`health`]);
-//! - `account_activity`, `activity_book_months` and `ticket_time_book_months`: every account's
+//! - `account_activity`, `activity_book_months` and `wait_book_months`: every account's
 //!   counts of tickets, survey responses, usage and touchpoints by month, their sums per book and
-//!   month, and the durations of the tickets the support medians take (see [`activity`]).
+//!   month, and the waits (ticket response and resolution, time to first value) that medians
+//!   take (see [`activity`]).
 //!
 //! A KPI scope is always a set of books: who sees an account, and every `ScopeInput` and
 //! `groupBy`, depend only on its CSM (and the CSM's team) and its segment. An account that
@@ -349,7 +350,7 @@ pub async fn ensure_built(db: &DatabaseConnection) -> Result<(), DbErr> {
         "health_book_months",
         "account_activity",
         "activity_book_months",
-        "ticket_time_book_months",
+        "wait_book_months",
     ] {
         txn.execute_unprepared(&format!("DELETE FROM {table}")).await?;
     }

@@ -76,17 +76,21 @@ fn account(dice: &mut Dice, n: u64) -> Value {
             (json!(day(month, 1 + dice.below(28))), activated)
         }
     };
-    // ... and its referrer (an account before it, so that it exists) and start.
-    let (referrer, started) = match (n, dice.below(2)) {
-        (0, _) | (_, 0) => (Value::Null, Value::Null),
+    // ... and its referrer (an account before it, so that it exists), start and first value.
+    let (referrer, started, first_value) = match (n, dice.below(2)) {
+        (0, _) | (_, 0) => (Value::Null, Value::Null, Value::Null),
         _ => {
-            let started = day(2023 * 12 + dice.below(44) as i32, 1 + dice.below(28));
-            (json!(format!("ACC-{}", dice.below(n))), json!(started))
+            let month = 2023 * 12 + dice.below(44) as i32;
+            let first_value = match dice.below(3) {
+                0 => Value::Null,
+                _ => json!(day(month + dice.below(3) as i32, 1 + dice.below(28))),
+            };
+            (json!(format!("ACC-{}", dice.below(n))), json!(day(month, 1 + dice.below(28))), first_value)
         }
     };
     json!({ "externalId": format!("ACC-{n}"), "name": format!("Account {n}"), "segment": dice.pick(&SEGMENTS),
         "csmEmail": csm, "onboardingCompletedOn": onboarded, "signedUpOn": signed_up, "activatedOn": activated,
-        "referredByExternalId": referrer, "startedOn": started })
+        "referredByExternalId": referrer, "startedOn": started, "firstValueOn": first_value })
 }
 
 fn subscription(dice: &mut Dice, n: u64, accounts: u64) -> Value {
@@ -465,9 +469,10 @@ async fn ticket_medians(app: &TestApp, segment: &Option<String>, first: i32, las
     [median_of(first_response), median_of(resolution)]
 }
 
-/// `signups`, `activationRate` and `trialConversionRate` of the months `first..=last` for the
-/// accounts of `segment`, by their definitions over the accounts and their subscriptions.
-async fn signups_by_definition(app: &TestApp, segment: &Option<String>, first: i32, last: i32) -> [Option<f64>; 3] {
+/// `signups`, `activationRate`, `trialConversionRate` and `medianTimeToFirstValueDays` of the
+/// months `first..=last` for the accounts of `segment`, by their definitions over the accounts
+/// and their subscriptions.
+async fn accounts_by_definition(app: &TestApp, segment: &Option<String>, first: i32, last: i32) -> [Option<f64>; 4] {
     use chrono::NaiveDate;
     let (from, to) = (date(&day(first, 1)), date(&month_end(last)));
     let paid =
@@ -477,9 +482,17 @@ async fn signups_by_definition(app: &TestApp, segment: &Option<String>, first: i
         .iter()
         .map(|r| (r.try_get("", "account_id").expect("id"), r.try_get("", "start_date").expect("start")))
         .collect();
-    let (mut signups, mut activated, mut converted) = (0, 0, 0);
-    for row in by_definition(app, "SELECT id, segment, signed_up_on, activated_on FROM accounts", Vec::new()).await {
+    let (mut signups, mut activated, mut converted, mut waits) = (0, 0, 0, Vec::new());
+    let accounts = "SELECT id, segment, signed_up_on, activated_on, started_on, first_value_on FROM accounts";
+    for row in by_definition(app, accounts, Vec::new()).await {
         let of: Option<String> = row.try_get("", "segment").expect("segment");
+        let first_value: Option<NaiveDate> = row.try_get("", "first_value_on").expect("first_value_on");
+        let started: Option<NaiveDate> = row.try_get("", "started_on").expect("started_on");
+        if let (Some(value), Some(started)) =
+            (first_value.filter(|d| &of == segment && from <= *d && *d <= to), started)
+        {
+            waits.push((value - started).num_days() as f64);
+        }
         let signed: Option<NaiveDate> = row.try_get("", "signed_up_on").expect("signed_up_on");
         let Some(signed) = signed.filter(|d| &of == segment && from <= *d && *d <= to) else { continue };
         let id: i64 = row.try_get("", "id").expect("id");
@@ -489,16 +502,14 @@ async fn signups_by_definition(app: &TestApp, segment: &Option<String>, first: i
         converted +=
             i64::from(paid.iter().any(|(a, start)| *a == id && (0..=90).contains(&(*start - signed).num_days())));
     }
-    [Some(signups as f64), share(activated, signups), share(converted, signups)]
+    [Some(signups as f64), share(activated, signups), share(converted, signups), median_of(waits)]
 }
 
-/// The KPIs over the records dated in the months `first..=last` (KPIS.md, sections 3, 4 and 8:
-/// voice, support, usage depth), per segment, by their definitions: the counts in one plain
-/// statement over the records, the medians by [`ticket_medians`]; in the order `ticketsOpened`,
-/// `firstContactResolutionRate`, `nps`, `npsResponses`, `csat`, `csatAverage`, `ces`,
-/// `loginsPerActiveUser`, `averageSessionMinutes`, `medianFirstResponseHours`,
-/// `medianResolutionHours`.
-async fn activity_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Value, [Option<f64>; 21])> {
+/// The KPIs over the records dated in the months `first..=last` (KPIS.md, sections 3, 4, 5
+/// and 8), per segment, by their definitions: the counts in one plain statement over the
+/// records, the rest by [`ticket_medians`] and [`accounts_by_definition`]; in the order of
+/// `FIELDS` in [`assert_activity_by_definition`].
+async fn activity_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Value, [Option<f64>; 22])> {
     // Per account: the sum of `column` over its records of `table` (linked by `link`) meeting
     // `condition`, or 1 when it has any (`column` None); the condition's placeholders take `binds`.
     let period_at = instants(first, last).to_vec();
@@ -572,7 +583,7 @@ async fn activity_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Va
         let s: Vec<i64> = (0..sums.len()).map(|i| row.try_get("", &format!("s{i}")).expect("a sum")).collect();
         let segment: Option<String> = row.try_get("", "segment").expect("segment");
         let [first_response, resolution] = ticket_medians(app, &segment, first, last).await;
-        let [signups, activation, conversion] = signups_by_definition(app, &segment, first, last).await;
+        let [signups, activation, conversion, first_value] = accounts_by_definition(app, &segment, first, last).await;
         let kpis = [
             Some(s[0] as f64),
             share(s[2], s[1]),
@@ -595,6 +606,7 @@ async fn activity_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Va
             conversion,
             Some(s[20] as f64),
             share(s[21], s[22]),
+            first_value,
         ];
         out.push((json!(segment), kpis));
     }
@@ -606,7 +618,7 @@ async fn activity_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Va
 /// [`activity_by_definition`]; and every CSM's scorecard `touchpoints` against a count of the
 /// touchpoints of the accounts they hold.
 async fn assert_activity_by_definition(app: &TestApp, round: usize) {
-    const FIELDS: [&str; 21] = [
+    const FIELDS: [&str; 22] = [
         "ticketsOpened",
         "firstContactResolutionRate",
         "nps",
@@ -628,6 +640,7 @@ async fn assert_activity_by_definition(app: &TestApp, round: usize) {
         "trialConversionRate",
         "referrals",
         "viralCoefficient",
+        "medianTimeToFirstValueDays",
     ];
     for (granularity, months) in [("MONTH", 1), ("QUARTER", 3), ("YEAR", 12)] {
         let period = format!("period: {{ from: \"2023-01-01\", to: \"2026-12-31\", granularity: {granularity} }}");
@@ -635,7 +648,7 @@ async fn assert_activity_by_definition(app: &TestApp, round: usize) {
         let reply = app.gql(ADMIN, &query, json!({})).await;
         let rows = reply.data()["kpis"].as_array().cloned().unwrap_or_default();
         for first in (2023 * 12..2027 * 12).step_by(months as usize) {
-            let mut got: Vec<(Value, [Option<f64>; 21])> = rows
+            let mut got: Vec<(Value, [Option<f64>; 22])> = rows
                 .iter()
                 .filter(|k| k["periodStart"] == json!(day(first, 1)))
                 .map(|k| (k["group"].clone(), FIELDS.map(|f| k[f].as_f64())))
@@ -782,16 +795,22 @@ async fn health_and_adoption_kpis_equal_their_definitions_at_month_ends() {
             assert!(reply.errors().is_empty(), "round {round} {mutation}: {:?}", reply.errors());
         }
         // An account whose activation (within 30 days of its signup, then not) and referrer
-        // (from an SMB account to an ENT one) alone change: its signup counters, and the
-        // referral counters of its old and new referrer, follow.
+        // (from an SMB account to an ENT one), then first value, alone change: its signup and
+        // first-value figures, and the referral counters of its old and new referrer, follow.
         let referrers = [
             json!({ "externalId": "ACC-1", "name": "One", "segment": "SMB" }),
             json!({ "externalId": "ACC-2", "name": "Two", "segment": "ENT" }),
         ];
         app.ingest_ok(INTEGRATION, "upsertAccounts", "AccountInput", &referrers).await;
-        for (activated, referrer) in [("2024-03-20", "ACC-1"), ("2024-05-02", "ACC-2")] {
+        let changes = [
+            ("2024-03-20", "ACC-1", "2024-04-01"),
+            ("2024-05-02", "ACC-2", "2024-04-01"),
+            ("2024-05-02", "ACC-2", "2024-06-01"),
+        ];
+        for (activated, referrer, first_value) in changes {
             let row = json!({ "externalId": "ACC-0", "name": "Account 0", "segment": "SMB", "signedUpOn": "2024-03-10",
-                "activatedOn": activated, "referredByExternalId": referrer, "startedOn": "2024-03-15" });
+                "activatedOn": activated, "referredByExternalId": referrer, "startedOn": "2024-03-15",
+                "firstValueOn": first_value });
             app.ingest_ok(INTEGRATION, "upsertAccounts", "AccountInput", &[row]).await;
         }
 
