@@ -38,7 +38,7 @@ use sea_orm::{ConnectionTrait, DbErr};
 use serde::{Deserialize, Serialize};
 
 use super::health::{PERIOD_MONTHS, Records};
-use super::{Book, Move, Sum, add_to, rows_per_statement, store_json, stored_json};
+use super::{Book, Move, Sum, add_to, changed_parts, rows_per_statement, store_json, stored_json};
 use crate::kpis::period::{MonthIndex, month_index};
 use crate::kpis::sql::Sql;
 
@@ -305,19 +305,11 @@ pub async fn apply(
     fresh: &BTreeMap<i64, Records>,
 ) -> Result<(), DbErr> {
     let accounts: Vec<i64> = moves.iter().map(|m| m.account).collect();
-    let mut stored: BTreeMap<i64, ActivityMonths> = stored_json(txn, "account_activity", "months", &accounts).await?;
+    let stored: BTreeMap<i64, ActivityMonths> = stored_json(txn, "account_activity", "months", &accounts).await?;
     let mut deltas: BTreeMap<(Book, MonthIndex), ActivityCounts> = BTreeMap::new();
     let mut times: BTreeMap<(Book, MonthIndex, Wait), WaitsChange> = BTreeMap::new();
     let mut recomputed: Vec<(i64, ActivityMonths)> = Vec::new();
-    for Move { account, from, to } in moves {
-        let old = stored.remove(account).unwrap_or_default();
-        let new = match recompute.contains(account) {
-            true => fresh.get(account).map(months).unwrap_or_default(),
-            false => old.clone(),
-        };
-        if old == new && from == to {
-            continue;
-        }
+    for (Move { account, from, to }, old, new) in changed_parts(moves, recompute, stored, fresh, months) {
         for (sign, book, months) in [(-1, from, &old), (1, to, &new)] {
             for (month, activity) in months {
                 deltas.entry((book.clone(), *month)).or_default().merge(&activity.counts, sign);

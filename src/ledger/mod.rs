@@ -233,6 +233,30 @@ pub struct Move {
     pub to: Book,
 }
 
+/// The accounts of `moves` whose part of the ledger changes, with that part before the batch
+/// (`stored`) and after it: `compute`d from the `fresh` records of the accounts in `recompute`,
+/// the stored one for the others (which only move books).
+pub(super) fn changed_parts<'a, T: Clone + Default + PartialEq>(
+    moves: &'a [Move],
+    recompute: &BTreeSet<i64>,
+    mut stored: BTreeMap<i64, T>,
+    fresh: &BTreeMap<i64, health::Records>,
+    compute: impl Fn(&health::Records) -> T,
+) -> Vec<(&'a Move, T, T)> {
+    let mut out = Vec::new();
+    for m in moves {
+        let old = stored.remove(&m.account).unwrap_or_default();
+        let new = match recompute.contains(&m.account) {
+            true => fresh.get(&m.account).map(&compute).unwrap_or_default(),
+            false => old.clone(),
+        };
+        if old != new || m.from != m.to {
+            out.push((m, old, new));
+        }
+    }
+    out
+}
+
 /// Adds rows `(csm_key, segment_key, keys..., sums...)` to a rollup table: inserted where the key
 /// is new, added column by column where it exists.
 pub(super) async fn add_to(
