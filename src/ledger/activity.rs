@@ -401,11 +401,12 @@ async fn change_waits(
         cells
     };
     let mut select = Sql::new(backend);
-    select.push(
-        "SELECT csm_key, segment_key, month, measure, waits FROM wait_book_months \
-         WHERE (csm_key, segment_key, month, measure) IN (VALUES ",
+    // Joined with the keys as a list of values, so that each is a look-up of the primary key.
+    select.push("WITH k(csm_key, segment_key, month, measure) AS (VALUES ");
+    select.values_rows(changes, |(k, _)| key(k)).push(
+        ") SELECT r.csm_key, r.segment_key, r.month, r.measure, r.waits FROM k JOIN wait_book_months r \
+         ON r.csm_key = k.csm_key AND r.segment_key = k.segment_key AND r.month = k.month AND r.measure = k.measure",
     );
-    select.values_rows(changes, |(k, _)| key(k)).push(")");
     let mut lists: BTreeMap<(i64, String, MonthIndex, i32), Vec<u8>> = BTreeMap::new();
     for row in txn.query_all_raw(select.statement()).await? {
         let list_key = (
