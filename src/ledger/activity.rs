@@ -1,5 +1,6 @@
-//! One account's activity by month (pure functions): the counts and sums behind the KPIs of
-//! periods that count records dated in P (KPIS.md, sections 3, 4, 7 and 8). Every period is a
+//! One account's activity by month (a pure function of its records, [`months`]) and its sums per
+//! book and month, which [`apply`] keeps in the batch's transaction: the counts and sums behind
+//! the KPIs of periods that count records dated in P (KPIS.md, sections 3, 4, 5, 7 and 8). Every period is a
 //! run of whole calendar months, so a period's figures are the sums of its months', and a book's
 //! month is the sum of its accounts'.
 //!
