@@ -45,8 +45,9 @@ impl AccountMutation {
 /// A new account has a health (support and engagement are always present); an account that
 /// changes CSM or segment moves to another book of the ledger; one whose onboarding completes on
 /// another day changes its month-end adoption, one whose signup or activation its signup
-/// counters, and one whose start or first value its time to first value. A referred account counts with its referrer: a change of its referrer, start
-/// or signup changes the referral counters of its old and new referrer.
+/// counters, and one whose start or first value its time to first value. A referred account
+/// counts with its referrer: a change of its referrer, start or signup changes the referral
+/// counters of its old and new referrer.
 pub fn follow(before: Option<&account::Model>, after: &account::Model, ledger: &mut LedgerChanges) {
     let referral = |a: &account::Model| (a.referred_by_id, a.started_on, a.signed_up_on);
     if before.map(referral) != Some(referral(after)) {

@@ -1,6 +1,6 @@
-//! The ledger: exact aggregates behind the revenue, health and activity KPIs, kept up to date by ingest
-//! in the batch's own transaction (so reads are never stale), and rebuilt from the records when
-//! the database holds an older version of them.
+//! The ledger: exact aggregates behind the revenue, health and activity KPIs, kept up to date by
+//! ingest in the batch's own transaction (so reads are never stale), and rebuilt from the records
+//! when the database holds an older version of them.
 //!
 //! - `mrr_changes`: every account's month-end MRR change points, i.e. its movements;
 //! - `mrr_book_months` and `mrr_book_cohorts`: what the accounts of each book (CSM x segment)
@@ -75,7 +75,7 @@ pub struct LedgerChanges {
     /// Accounts whose subscriptions were created or changed.
     subscriptions_of: BTreeSet<i64>,
     /// Accounts whose health and activity records (or subscriptions) were created or changed.
-    health_of: BTreeSet<i64>,
+    records_of: BTreeSet<i64>,
     /// Accounts whose book changed, with the book they were in before the batch.
     moved_from: BTreeMap<i64, Book>,
 }
@@ -84,12 +84,13 @@ impl LedgerChanges {
     /// Subscriptions make MRR and, through activity and the revenue trend, health.
     pub fn subscriptions_changed(&mut self, account_id: i64) {
         self.subscriptions_of.insert(account_id);
-        self.health_of.insert(account_id);
+        self.records_of.insert(account_id);
     }
 
-    /// A record of the account (see [`AccountRecord`]), or its onboarding, signup or activation.
+    /// A record of the account (see [`AccountRecord`]), one of its dates (onboarding, signup,
+    /// activation, start, first value), or an account it referred.
     pub fn records_changed(&mut self, account_id: i64) {
-        self.health_of.insert(account_id);
+        self.records_of.insert(account_id);
     }
 
     pub fn account_moved(&mut self, account_id: i64, from: Book) {
@@ -97,7 +98,7 @@ impl LedgerChanges {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.subscriptions_of.is_empty() && self.health_of.is_empty() && self.moved_from.is_empty()
+        self.subscriptions_of.is_empty() && self.records_of.is_empty() && self.moved_from.is_empty()
     }
 }
 
@@ -198,7 +199,7 @@ pub fn read_amount(backend: DatabaseBackend, row: &QueryResult, alias: &str) -> 
 /// Brings the ledger up to date with `changes`, inside the batch's transaction.
 pub async fn apply(txn: &impl ConnectionTrait, changes: &LedgerChanges) -> Result<(), DbErr> {
     let accounts: BTreeSet<i64> =
-        changes.subscriptions_of.iter().chain(&changes.health_of).chain(changes.moved_from.keys()).copied().collect();
+        changes.subscriptions_of.iter().chain(&changes.records_of).chain(changes.moved_from.keys()).copied().collect();
     let accounts: Vec<i64> = accounts.into_iter().collect();
     for chunk in accounts.chunks(CHUNK) {
         let books = current_books(txn, chunk).await?;
@@ -213,17 +214,17 @@ pub async fn apply(txn: &impl ConnectionTrait, changes: &LedgerChanges) -> Resul
         let recompute = |set: &BTreeSet<i64>| -> BTreeSet<i64> {
             moves.iter().filter(|m| set.contains(&m.account)).map(|m| m.account).collect()
         };
-        let health_of = recompute(&changes.health_of);
+        let records_of = recompute(&changes.records_of);
         // Subscriptions feed every part (every account whose MRR changes has its health
         // recomputed too), and the other records both health and activity: read once.
-        let ids: Vec<i64> = health_of.iter().copied().collect();
+        let ids: Vec<i64> = records_of.iter().copied().collect();
         let terms = mrr::terms(txn, &ids).await?;
         mrr::apply(txn, &moves, &recompute(&changes.subscriptions_of), &terms).await?;
         let records = health::records(txn, &ids, terms).await?;
-        health::apply(txn, &moves, &health_of, &records).await?;
-        activity::apply(txn, &moves, &health_of, &records).await?;
+        health::apply(txn, &moves, &records_of, &records).await?;
+        activity::apply(txn, &moves, &records_of, &records).await?;
     }
-    crate::health::today::follow(txn, &changes.health_of).await
+    crate::health::today::follow(txn, &changes.records_of).await
 }
 
 /// An account of a batch: the book it was in before the batch, and the one it is in now.
