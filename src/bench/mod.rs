@@ -45,6 +45,17 @@ pub struct Ingest {
     pub rows_per_second: f64,
     pub repush_rows: usize,
     pub repush_rows_per_second: f64,
+    /// The load by mutation, in the order they first ran.
+    pub by_mutation: Vec<MutationLoad>,
+}
+
+/// The rows one mutation loaded and the time its requests took.
+#[derive(Serialize, Debug)]
+pub struct MutationLoad {
+    pub mutation: &'static str,
+    pub rows: usize,
+    pub seconds: f64,
+    pub rows_per_second: f64,
 }
 
 #[derive(Serialize, Debug)]
@@ -105,7 +116,7 @@ pub async fn run(database_url: &str, config: &BenchConfig) -> Result<Report, App
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let client = Client::new(format!("http://{address}/graphql"), keys);
 
-    let ingest = load(&client, &config.company).await?;
+    let ingest = load(&client, &db, &config.company).await?;
     // Fresh planner statistics, as autovacuum (or a scheduled ANALYZE on SQLite) would give a
     // database that has been running for a while.
     db.execute_unprepared("ANALYZE").await?;
@@ -145,28 +156,88 @@ async fn is_empty(db: &sea_orm::DatabaseConnection) -> Result<bool, AppError> {
     Ok(entity::account::Entity::find().count(db).await? == 0)
 }
 
+/// Autovacuum analyzes a PostgreSQL table once a tenth of it has changed since its last analyze
+/// (`autovacuum_analyze_scale_factor`).
+const ANALYZE_GROWTH: f64 = 1.1;
+
+/// Refreshes PostgreSQL's planner statistics in the background as the load grows the tables, as
+/// autovacuum does on a production server (without it, the planner of a database loaded from
+/// empty keeps the estimates of empty tables and scans whole tables to find one account's
+/// records). Autovacuum may be off on the benchmark's server: CI configurations turn it off.
+struct Autoanalyze {
+    db: sea_orm::DatabaseConnection,
+    analyzed_at: usize,
+    running: Option<tokio::task::JoinHandle<Result<(), sea_orm::DbErr>>>,
+}
+
+impl Autoanalyze {
+    fn new(db: &sea_orm::DatabaseConnection) -> Self {
+        Autoanalyze { db: db.clone(), analyzed_at: 0, running: None }
+    }
+
+    /// After `accounts` accounts are loaded: starts an analyze when they grew by a tenth since
+    /// the last one, unless one still runs.
+    async fn loaded(&mut self, accounts: usize) -> Result<(), AppError> {
+        let postgres = self.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres;
+        if !postgres || (accounts as f64) < self.analyzed_at as f64 * ANALYZE_GROWTH {
+            return Ok(());
+        }
+        if self.running.as_ref().is_some_and(|task| !task.is_finished()) {
+            return Ok(());
+        }
+        self.finish().await?;
+        let db = self.db.clone();
+        self.running = Some(tokio::spawn(async move { db.execute_unprepared("ANALYZE").await.map(|_| ()) }));
+        self.analyzed_at = accounts;
+        Ok(())
+    }
+
+    /// Waits for the running analyze, if any.
+    async fn finish(&mut self) -> Result<(), AppError> {
+        if let Some(task) = self.running.take() {
+            task.await.map_err(AppError::internal)??;
+        }
+        Ok(())
+    }
+}
+
 /// Pushes the whole company as INTEGRATION, then re-pushes 10,000 unchanged tickets.
-async fn load(client: &Client, company: &Company) -> Result<Ingest, AppError> {
+async fn load(client: &Client, db: &sea_orm::DatabaseConnection, company: &Company) -> Result<Ingest, AppError> {
+    let mut autoanalyze = Autoanalyze::new(db);
     let started = Instant::now();
-    let mut rows = 0;
+    let mut by_mutation: Vec<MutationLoad> = Vec::new();
     let mut push_all = async |lists: Vec<company::Rows>| -> Result<(), AppError> {
         for list in lists {
+            let pushed = Instant::now();
             for chunk in list.rows.chunks(BATCH) {
                 client.ingest(list.mutation, list.input_type, chunk).await?;
-                rows += chunk.len();
             }
+            let i = by_mutation.iter().position(|m| m.mutation == list.mutation).unwrap_or_else(|| {
+                by_mutation.push(MutationLoad { mutation: list.mutation, rows: 0, seconds: 0.0, rows_per_second: 0.0 });
+                by_mutation.len() - 1
+            });
+            let load = &mut by_mutation[i];
+            load.rows += list.rows.len();
+            load.seconds += pushed.elapsed().as_secs_f64();
         }
         Ok(())
     };
     push_all(company.organisation()).await?;
     for block in 0..company.blocks() {
         push_all(company.block(block)).await?;
+        let loaded = ((block + 1) * company::BLOCK).min(company.accounts);
+        autoanalyze.loaded(loaded).await?;
         if block % 10 == 9 {
-            tracing::info!(accounts = (block + 1) * company::BLOCK, "loaded");
+            tracing::info!(accounts = loaded, "loaded");
         }
     }
     push_all(company.monthly()).await?;
+    autoanalyze.finish().await?;
     let seconds = started.elapsed().as_secs_f64();
+    for load in &mut by_mutation {
+        load.rows_per_second = load.rows as f64 / load.seconds;
+    }
+    let rows = by_mutation.iter().map(|m| m.rows).sum();
 
     let tickets =
         company.block(0).into_iter().find(|l| l.mutation == "recordTickets").map(|l| l.rows).unwrap_or_default();
@@ -184,6 +255,7 @@ async fn load(client: &Client, company: &Company) -> Result<Ingest, AppError> {
         rows_per_second: rows as f64 / seconds,
         repush_rows: tickets.len(),
         repush_rows_per_second: tickets.len() as f64 / repush_seconds,
+        by_mutation,
     })
 }
 
@@ -210,6 +282,12 @@ impl Report {
             "| ingest | {:.0} rows/s ({} rows in {:.1} s); re-push of {} unchanged rows: {:.0} rows/s |\n",
             i.rows_per_second, i.rows, i.seconds, i.repush_rows, i.repush_rows_per_second
         ));
+        for m in &i.by_mutation {
+            out.push_str(&format!(
+                "| ingest: {} | {:.0} rows/s ({} rows in {:.1} s) |\n",
+                m.mutation, m.rows_per_second, m.rows, m.seconds
+            ));
+        }
         for s in &self.scenarios {
             out.push_str(&format!(
                 "| {} | p50 {:.1} ms, p95 {:.1} ms ({} runs) |\n",

@@ -3,7 +3,7 @@ pub mod model;
 pub mod score;
 pub mod today;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_graphql::dataloader::Loader;
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
@@ -133,20 +133,36 @@ impl Loader<(i64, NaiveDate)> for HealthOn {
     type Value = Components;
     type Error = AppError;
 
+    /// Keys on the day `health_today` holds are read from it; the others are computed.
     async fn load(&self, keys: &[(i64, NaiveDate)]) -> Result<HashMap<(i64, NaiveDate), Components>, AppError> {
+        let mut out = HashMap::with_capacity(keys.len());
+        let mut by_day: BTreeMap<NaiveDate, Vec<i64>> = BTreeMap::new();
+        for (account, day) in keys {
+            by_day.entry(*day).or_default().push(*account);
+        }
+        for (day, accounts) in by_day {
+            if let Some(stored) = today::stored_components(&self.db, &accounts, day).await? {
+                out.extend(stored.into_iter().map(|(account, components)| ((account, day), components)));
+            }
+        }
+        let missing: Vec<(i64, NaiveDate)> = keys.iter().filter(|key| !out.contains_key(*key)).copied().collect();
         let targets = |sql: &mut crate::kpis::sql::Sql| {
             sql.push("targets(tkey, account_id, day) AS (VALUES ");
-            sql.values_rows(keys.iter().enumerate(), |(i, (account, day))| {
+            sql.values_rows(missing.iter().enumerate(), |(i, (account, day))| {
                 vec![Value::from(i as i64), Value::from(*account), Value::from(*day)]
             });
             sql.push(")");
         };
-        let found = score::components(&self.db, &targets).await?;
-        Ok(keys
-            .iter()
-            .enumerate()
-            .map(|(i, key)| (*key, found.get(&(i as i64, key.0)).copied().unwrap_or([None; 6])))
-            .collect())
+        if !missing.is_empty() {
+            let found = score::components(&self.db, &targets).await?;
+            out.extend(
+                missing
+                    .iter()
+                    .enumerate()
+                    .map(|(i, key)| (*key, found.get(&(i as i64, key.0)).copied().unwrap_or([None; 6]))),
+            );
+        }
+        Ok(out)
     }
 }
 
@@ -201,7 +217,6 @@ impl HealthMutation {
 /// The condition "the account's health today has `status`" under the model in force, read
 /// from the health of the day ([`today`]), which this brings up to today first.
 pub async fn has_status_today(ctx: &Context<'_>, status: HealthStatus) -> AppResult<sea_orm::sea_query::Expr> {
-    let model = request_model(ctx).await?;
     today::ensure(database(ctx)?, chrono::Utc::now().date_naive()).await?;
-    Ok(sea_orm::ColumnTrait::in_subquery(&entity::account::Column::Id, today::with_status(&model, status)))
+    Ok(sea_orm::ColumnTrait::in_subquery(&entity::account::Column::Id, today::with_status(status)))
 }

@@ -24,7 +24,7 @@ pub const DEFAULT: Model =
     Model { weights: [30.0, 20.0, 10.0, 15.0, 15.0, 10.0], green_at_least: 70.0, yellow_at_least: 40.0 };
 
 /// Scores this close under a threshold count as reaching it (sums of floats).
-pub(crate) const THRESHOLD_TOLERANCE: f64 = 1e-9;
+const THRESHOLD_TOLERANCE: f64 = 1e-9;
 
 impl Model {
     pub fn weight(&self, component: HealthComponentKind) -> f64 {
@@ -94,11 +94,12 @@ impl Model {
 }
 
 /// The model in force: the stored one, or the default.
-pub async fn load(db: &impl ConnectionTrait) -> AppResult<Model> {
+pub async fn load(db: &impl ConnectionTrait) -> Result<Model, sea_orm::DbErr> {
     Ok(health_model::Entity::find_by_id(ROW_ID).one(db).await?.map_or(DEFAULT, Model::from_row))
 }
 
-/// Stores `model` (replacing the one in force) and audits the change, in one transaction.
+/// Stores `model` (replacing the one in force), restates the statuses of the health of the day
+/// under it, and audits the change, in one transaction.
 pub async fn save(db: &sea_orm::DatabaseConnection, actor: &crate::auth::Caller, model: Model) -> AppResult<()> {
     let txn = crate::db::begin_write(db).await?;
     let before = load(&txn).await?;
@@ -107,6 +108,7 @@ pub async fn save(db: &sea_orm::DatabaseConnection, actor: &crate::auth::Caller,
     } else {
         model.to_row().insert(&txn).await?;
     }
+    super::today::restate(&txn, &model).await?;
     audit_log::ActiveModel {
         id: sea_orm::NotSet,
         actor_id: Set(Some(actor.id)),

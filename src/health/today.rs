@@ -1,27 +1,45 @@
-//! Every account's health components on one day (`health_today`), for the accounts list's
-//! `healthStatus` filter, which would otherwise score every candidate account per request.
+//! Every account's health components on one day (`health_today`), and its status under the
+//! health model in force, for the accounts list's `healthStatus` filter, which would otherwise
+//! score every candidate account per request.
 //!
 //! The table holds the day that the `aggregate_versions` row `health_today` names (days since
 //! 1970). The first filter on another day recomputes every account's components for that day,
 //! under the writer lock; ingest recomputes those of the accounts a batch touches, in the
-//! batch's transaction, so the rows are never stale. Scores and statuses come from the stored
-//! components in SQL, with the health model in force at query time.
-use std::collections::BTreeSet;
+//! batch's transaction, so the rows are never stale. A new health model restates every status in
+//! its own transaction ([`restate`]). Statuses are computed by [`Model::score`] and
+//! [`Model::status`], as the `health` field computes them, and the filter is a look-up of the
+//! indexed `status` column.
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::NaiveDate;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Value};
 
-use super::model::{Model, THRESHOLD_TOLERANCE};
-use super::{COMPONENTS, HealthStatus, score};
+use super::HealthStatus;
+use super::model::{self, Model};
+use super::score::{self, Components};
 use crate::kpis::sql::{Sql, count};
 use crate::ledger::{in_list, rows_per_statement};
 
 const MARKER: &str = "health_today";
 const TABLE: &str = "health_today";
 
-/// The component columns, in [`COMPONENTS`] order.
+/// The component columns, in [`super::COMPONENTS`] order.
 const COLUMNS: [&str; 6] = ["usage", "nps", "csat", "support", "engagement", "trend"];
+
+/// How `status` is stored.
+fn code(status: HealthStatus) -> i16 {
+    match status {
+        HealthStatus::Green => 0,
+        HealthStatus::Yellow => 1,
+        HealthStatus::Red => 2,
+    }
+}
+
+/// The stored `status` of `components` under `model` (`None` without a score).
+fn status_code(model: &Model, components: &Components) -> Option<i16> {
+    model.score(components).map(|score| code(model.status(score)))
+}
 
 fn day_number(day: NaiveDate) -> i32 {
     (day - NaiveDate::default()).num_days() as i32
@@ -34,6 +52,34 @@ async fn held_day(db: &impl ConnectionTrait) -> Result<Option<i32>, DbErr> {
     Ok(db.query_one_raw(sql.statement()).await?.map(|row| count(&row, "version")).transpose()?.map(|v| v as i32))
 }
 
+/// The stored components of those of `accounts` the table holds, when it holds `day` (`None`
+/// when it holds another day).
+pub async fn stored_components(
+    db: &impl ConnectionTrait,
+    accounts: &[i64],
+    day: NaiveDate,
+) -> Result<Option<HashMap<i64, Components>>, DbErr> {
+    if held_day(db).await? != Some(day_number(day)) {
+        return Ok(None);
+    }
+    let select = format!("SELECT account_id, {} FROM {TABLE} WHERE account_id IN (", COLUMNS.join(", "));
+    let mut out = HashMap::with_capacity(accounts.len());
+    for chunk in accounts.chunks(crate::ledger::CHUNK) {
+        for row in crate::ledger::rows_of(db, &select, chunk, "").await? {
+            out.insert(row.try_get("", "account_id")?, read_components(&row)?);
+        }
+    }
+    Ok(Some(out))
+}
+
+fn read_components(row: &sea_orm::QueryResult) -> Result<Components, DbErr> {
+    let mut components: Components = [None; 6];
+    for (value, column) in components.iter_mut().zip(COLUMNS) {
+        *value = row.try_get("", column)?;
+    }
+    Ok(components)
+}
+
 /// Makes the table hold `day` (recomputing every account when it held another).
 pub async fn ensure(db: &DatabaseConnection, day: NaiveDate) -> Result<(), DbErr> {
     if held_day(db).await? == Some(day_number(day)) {
@@ -44,7 +90,7 @@ pub async fn ensure(db: &DatabaseConnection, day: NaiveDate) -> Result<(), DbErr
     if held_day(&txn).await? != Some(day_number(day)) {
         tracing::info!(%day, "recomputing every account's health of the day");
         txn.execute_unprepared(&format!("DELETE FROM {TABLE}")).await?;
-        store(&txn, None, day).await?;
+        store(&txn, None, day, &model::load(&txn).await?).await?;
         let backend = txn.get_database_backend();
         let mut mark = Sql::new(backend);
         mark.push("DELETE FROM aggregate_versions WHERE name = ").bind(MARKER);
@@ -65,19 +111,26 @@ pub async fn ensure(db: &DatabaseConnection, day: NaiveDate) -> Result<(), DbErr
 pub async fn follow(txn: &impl ConnectionTrait, accounts: &BTreeSet<i64>) -> Result<(), DbErr> {
     let Some(day) = held_day(txn).await? else { return Ok(()) };
     let day = NaiveDate::default() + chrono::Days::new(day as u64);
+    let model = model::load(txn).await?;
     let accounts: Vec<i64> = accounts.iter().copied().collect();
     for chunk in accounts.chunks(crate::ledger::CHUNK) {
         let mut delete = Sql::new(txn.get_database_backend());
         delete.push(&format!("DELETE FROM {TABLE} WHERE account_id IN ("));
         in_list(&mut delete, chunk.iter().copied());
         txn.execute_raw(delete.push(")").statement()).await?;
-        store(txn, Some(chunk), day).await?;
+        store(txn, Some(chunk), day, &model).await?;
     }
     Ok(())
 }
 
-/// Computes and inserts the components on `day` of `accounts` (every account for `None`).
-async fn store(txn: &impl ConnectionTrait, accounts: Option<&[i64]>, day: NaiveDate) -> Result<(), DbErr> {
+/// Computes and inserts the components on `day` of `accounts` (every account for `None`), and
+/// their status under `model`.
+async fn store(
+    txn: &impl ConnectionTrait,
+    accounts: Option<&[i64]>,
+    day: NaiveDate,
+    model: &Model,
+) -> Result<(), DbErr> {
     let targets = |sql: &mut Sql| {
         sql.push("targets(tkey, account_id, day) AS (SELECT CAST(0 AS BIGINT), id, ").bind(day).push(" FROM accounts");
         if let Some(accounts) = accounts {
@@ -88,36 +141,47 @@ async fn store(txn: &impl ConnectionTrait, accounts: Option<&[i64]>, day: NaiveD
         sql.push(")");
     };
     let components: Vec<_> = score::components(txn, &targets).await?.into_iter().collect();
-    for chunk in components.chunks(rows_per_statement(1 + COLUMNS.len())) {
+    for chunk in components.chunks(rows_per_statement(2 + COLUMNS.len())) {
         let mut insert = Sql::new(txn.get_database_backend());
-        insert.push(&format!("INSERT INTO {TABLE} (account_id, {}) VALUES ", COLUMNS.join(", ")));
+        insert.push(&format!("INSERT INTO {TABLE} (account_id, status, {}) VALUES ", COLUMNS.join(", ")));
         insert.values_rows(chunk, |((_, account), values)| {
-            [Value::from(*account)].into_iter().chain(values.map(Value::from)).collect::<Vec<_>>()
+            [Value::from(*account), Value::from(status_code(model, values))]
+                .into_iter()
+                .chain(values.map(Value::from))
+                .collect::<Vec<_>>()
         });
         txn.execute_raw(insert.statement()).await?;
     }
     Ok(())
 }
 
-/// `SELECT account_id FROM health_today WHERE <status under model>`: the accounts whose score
-/// on the held day has `status`. The score is `sum(w_i * c_i) / sum(w_i)` over the present
-/// components, summed in [`COMPONENTS`] order as [`Model::score`] does (so the same floats),
-/// `NULL` when the weights of the present ones sum to 0.
-pub fn with_status(model: &Model, status: HealthStatus) -> SelectStatement {
-    let column = |name: &str| Expr::col((Alias::new(TABLE), Alias::new(name)));
-    let (mut weighted, mut total) = (Expr::val(0.0), Expr::val(0.0));
-    for component in COMPONENTS {
-        let (name, weight) = (COLUMNS[component as usize], model.weight(component));
-        let present = column(name).is_not_null();
-        weighted = weighted.add(Expr::case(present.clone(), column(name).mul(weight)).finally(0.0));
-        total = total.add(Expr::case(present, weight).finally(0.0));
+/// In the transaction that makes `model` the one in force: restates every stored status under it.
+pub async fn restate(txn: &impl ConnectionTrait, model: &Model) -> Result<(), DbErr> {
+    let backend = txn.get_database_backend();
+    let select = format!("SELECT account_id, status, {} FROM {TABLE}", COLUMNS.join(", "));
+    let mut changed = Vec::new();
+    for row in txn.query_all_raw(sea_orm::Statement::from_string(backend, select)).await? {
+        let status = status_code(model, &read_components(&row)?);
+        if row.try_get::<Option<i16>>("", "status")? != status {
+            changed.push((row.try_get::<i64>("", "account_id")?, status));
+        }
     }
-    let score: Expr = Expr::case(total.clone().gt(0.0), weighted.div(total)).finally(Expr::val(None::<f64>)).into();
-    let at_least = |threshold: f64| score.clone().add(THRESHOLD_TOLERANCE).gte(threshold);
-    let condition = match status {
-        HealthStatus::Green => at_least(model.green_at_least),
-        HealthStatus::Yellow => at_least(model.yellow_at_least).and(at_least(model.green_at_least).not()),
-        HealthStatus::Red => score.clone().is_not_null().and(at_least(model.yellow_at_least).not()),
-    };
-    Query::select().column(Alias::new("account_id")).from(Alias::new(TABLE)).and_where(condition).to_owned()
+    for chunk in changed.chunks(rows_per_statement(2)) {
+        let mut upsert = Sql::new(backend);
+        upsert.push(&format!("INSERT INTO {TABLE} (account_id, status) VALUES "));
+        upsert.values_rows(chunk, |(account, status)| vec![Value::from(*account), Value::from(*status)]);
+        upsert.push(" ON CONFLICT (account_id) DO UPDATE SET status = excluded.status");
+        txn.execute_raw(upsert.statement()).await?;
+    }
+    Ok(())
+}
+
+/// `SELECT account_id FROM health_today WHERE status = <status>`: the accounts whose health on
+/// the held day has `status` under the model in force.
+pub fn with_status(status: HealthStatus) -> SelectStatement {
+    Query::select()
+        .column(Alias::new("account_id"))
+        .from(Alias::new(TABLE))
+        .and_where(Expr::col(Alias::new("status")).eq(code(status)))
+        .to_owned()
 }

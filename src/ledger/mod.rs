@@ -328,7 +328,7 @@ pub(crate) fn in_list(sql: &mut Sql, ids: impl Iterator<Item = i64>) {
     }
 }
 
-pub(super) async fn rows_of(
+pub(crate) async fn rows_of(
     txn: &impl ConnectionTrait,
     select: &str,
     accounts: &[i64],

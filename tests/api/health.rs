@@ -95,6 +95,20 @@ async fn assert_filter_matches_health(app: &TestApp, when: &str) {
     for (filtered, scored) in filtered_and_scored(app).await {
         assert_eq!(filtered, scored, "{when}");
     }
+    assert_stored_health_is_computed(app, when).await;
+}
+
+/// Every account's health today, as read from the health of the day (which the filter made hold
+/// today), equals its health computed from the records (with the table marked as another day's).
+async fn assert_stored_health_is_computed(app: &TestApp, when: &str) {
+    use sea_orm::ConnectionTrait;
+    let all = "{ accounts(first: 500) { edges { node { externalId health { score status components { component value weight } } } } } }";
+    let stored = app.gql(ADMIN, all, json!({})).await.data().clone();
+    let mark = |by: i32| format!("UPDATE aggregate_versions SET version = version + {by} WHERE name = 'health_today'");
+    app.db.execute_unprepared(&mark(-1)).await.expect("mark another day");
+    let computed = app.gql(ADMIN, all, json!({})).await.data().clone();
+    app.db.execute_unprepared(&mark(1)).await.expect("mark today again");
+    assert_eq!(stored, computed, "{when}: the stored health of the day");
 }
 
 #[tokio::test]
