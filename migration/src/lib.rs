@@ -8,6 +8,7 @@ mod m20261201_000001_month_end_adoption;
 mod m20261201_000002_health_today;
 mod m20261201_000003_activity;
 mod m20261202_000001_health_today_status;
+mod m20261202_000002_renewals;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000002_health_today::Migration),
             Box::new(m20261201_000003_activity::Migration),
             Box::new(m20261202_000001_health_today_status::Migration),
+            Box::new(m20261202_000002_renewals::Migration),
         ]
     }
 }

@@ -249,7 +249,7 @@ pub(crate) async fn compute(
         let cohorts = movements::open_cohorts(&windows, cohorts, &months);
         Ok((months, cohorts))
     };
-    let renewals = when(families.renewals, renewals::renewals(db, scope, periods));
+    let renewals = when(families.renewals, renewals::renewals(activity));
     let costs = when(families.costs && scope.whole_portfolio, costs::costs(db, periods));
     // Voice, support, adoption and growth read the ledger's activity counters once between them
     // (and with the caller); health, adoption and growth its month-end figures.

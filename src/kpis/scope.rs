@@ -2,11 +2,10 @@
 //! accounts, narrowed by `ScopeInput`, and split into groups by `groupBy`.
 use async_graphql::Context;
 use sea_orm::sea_query::{Query, SelectStatement, Value};
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tokio::sync::OnceCell;
 
 use super::movements::GroupKey;
-use super::period::{Period, with_periods};
 use super::sql::Sql;
 use super::{Dimension, ScopeInput};
 use crate::accounts::AccountFilter;
@@ -86,16 +85,6 @@ impl KpiScope {
         sql.push("scope_accounts(account_id, group_key) AS (SELECT a.id, ").push(self.group_key());
         self.push_from_accounts(sql);
         sql.push(")");
-    }
-
-    /// A statement starting `WITH scope_accounts(...), periods(...)` (see [`with_periods`]).
-    pub fn sql_over(&self, backend: DatabaseBackend, periods: &[Period]) -> Sql {
-        let mut sql = Sql::new(backend);
-        sql.push("WITH ");
-        self.with_accounts(&mut sql);
-        sql.push(", ");
-        with_periods(&mut sql, periods);
-        sql
     }
 
     /// The books of the ledger (`crate::ledger`) that hold the accounts of S, each with its group

@@ -20,6 +20,8 @@
 //! | `referrals`, `referred_signups` | the accounts this one referred (`referredByExternalId`) with `startedOn` in it; with `signedUpOn` in it |
 //! | `executive_accounts_1`, `_3`, `_12` | the account itself, when the month, quarter or year that starts with this month holds a touchpoint `withExecutive` |
 //! | `advocates_1`, `_3`, `_12` | the same for advocacy records |
+//! | `renewals_due`, `renewals_renewed` | its subscriptions due: whose last active day `endDate - 1 day` is in it; of those, renewed (named in another's `renewsExternalId`) |
+//! | `renewals_due_mrr`, `renewals_renewal_mrr` | the `mrr` of those due; of every subscription renewing one of them (1/10000 units) |
 //!
 //! The last two count accounts, not records: a period's distinct accounts are not the sum of its
 //! months'. Every period is a calendar month, quarter or year, so the ledger counts an account
@@ -77,6 +79,10 @@ pub enum Counter {
     Advocates1,
     Advocates3,
     Advocates12,
+    RenewalsDue,
+    RenewalsRenewed,
+    RenewalsDueMrr,
+    RenewalsRenewalMrr,
 }
 
 /// The accounts with a touchpoint `withExecutive` in a period of [`PERIOD_MONTHS`] months.
@@ -92,7 +98,7 @@ pub fn for_period(counters: [Counter; 3], months: i32) -> Option<Counter> {
 }
 
 /// The columns of `activity_book_months`, in [`Counter`] order.
-pub const ACTIVITY_COLUMNS: [&str; 30] = [
+pub const ACTIVITY_COLUMNS: [&str; 34] = [
     "tickets_opened",
     "tickets_resolved",
     "first_contact_resolutions",
@@ -123,11 +129,38 @@ pub const ACTIVITY_COLUMNS: [&str; 30] = [
     "advocates_1",
     "advocates_3",
     "advocates_12",
+    "renewals_due",
+    "renewals_renewed",
+    "renewals_due_mrr",
+    "renewals_renewal_mrr",
 ];
 
-/// The counters of one month (of an account, or summed over accounts and months).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The counters of one month (of an account, or summed over accounts and months); stored as a
+/// JSON list (serde's arrays stop at 32 elements).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "Vec<i64>", try_from = "Vec<i64>")]
 pub struct ActivityCounts(pub [i64; ACTIVITY_COLUMNS.len()]);
+
+impl Default for ActivityCounts {
+    fn default() -> Self {
+        ActivityCounts([0; ACTIVITY_COLUMNS.len()])
+    }
+}
+
+impl From<ActivityCounts> for Vec<i64> {
+    fn from(counts: ActivityCounts) -> Vec<i64> {
+        counts.0.to_vec()
+    }
+}
+
+impl TryFrom<Vec<i64>> for ActivityCounts {
+    type Error = String;
+
+    fn try_from(values: Vec<i64>) -> Result<Self, String> {
+        let found = values.len();
+        values.try_into().map(ActivityCounts).map_err(|_| format!("{found} counters, not {}", ACTIVITY_COLUMNS.len()))
+    }
+}
 
 impl Index<Counter> for ActivityCounts {
     type Output = i64;
@@ -216,6 +249,25 @@ fn count_signup(out: &mut ActivityMonths, records: &Records) {
     counts.bump(Counter::SignupsConverted, i64::from(converted));
 }
 
+/// `amount` in 1/10000 units (saturating beyond 9.2e14).
+pub fn money_units(amount: Decimal) -> i64 {
+    let mut units = amount;
+    units.rescale(entity::money::MONEY_SCALE);
+    i64::try_from(units.mantissa()).unwrap_or(if units.is_sign_negative() { i64::MIN } else { i64::MAX })
+}
+
+/// The account's renewal counters, in the month of each due subscription's last active day.
+fn count_renewals(out: &mut ActivityMonths, records: &Records) {
+    for due in &records.dues {
+        let Some(last_day) = due.end.pred_opt() else { continue };
+        let counts = &mut out.entry(month_index(last_day)).or_default().counts;
+        counts.bump(Counter::RenewalsDue, 1);
+        counts.bump(Counter::RenewalsRenewed, i64::from(!due.renewals.is_empty()));
+        counts.bump(Counter::RenewalsDueMrr, money_units(due.mrr));
+        counts.bump(Counter::RenewalsRenewalMrr, due.renewals.iter().copied().map(money_units).sum());
+    }
+}
+
 /// The account's activity by month, from its records.
 pub fn months(records: &Records) -> ActivityMonths {
     let mut out = ActivityMonths::new();
@@ -269,6 +321,7 @@ pub fn months(records: &Records) -> ActivityMonths {
     count_distinct(&mut out, executive, EXECUTIVE_ACCOUNTS);
     count_distinct(&mut out, records.advocacy.iter().map(|a| a.occurred_on), ADVOCATES);
     count_signup(&mut out, records);
+    count_renewals(&mut out, records);
     if let (Some(value), Some(started)) = (records.first_value_on, records.started_on) {
         let waits = &mut out.entry(month_index(value)).or_default().waits;
         waits[Wait::FirstValue as usize].push((value - started).num_days());

@@ -42,6 +42,17 @@ pub struct Records {
     pub feature_requests: Vec<feature_request::Model>,
     /// `startedOn` and `signedUpOn` of each account this one referred.
     pub referred: Vec<(Option<NaiveDate>, Option<NaiveDate>)>,
+    /// Its subscriptions that end (and so fall due).
+    pub dues: Vec<Due>,
+}
+
+/// A subscription with an end date, and the MRR of each subscription that renews it.
+#[derive(Debug)]
+pub struct Due {
+    pub mrr: Decimal,
+    /// Exclusive: its last active day is the day before.
+    pub end: NaiveDate,
+    pub renewals: Vec<Decimal>,
 }
 
 /// From month `month` on (until the next point), the account's state at month ends, or `None`
@@ -436,9 +447,26 @@ pub async fn records(
     {
         out.entry(r.account_id).or_default().feature_requests.push(r);
     }
-    for a in account::Entity::find().filter(account::Column::ReferredById.is_in(ids)).all(txn).await? {
+    for a in account::Entity::find().filter(account::Column::ReferredById.is_in(ids.clone())).all(txn).await? {
         if let Some(referrer) = a.referred_by_id {
             out.entry(referrer).or_default().referred.push((a.started_on, a.signed_up_on));
+        }
+    }
+    let dues = "SELECT s.id, s.account_id, s.mrr, s.end_date, r.mrr AS renewal_mrr FROM subscriptions s \
+                LEFT JOIN subscriptions r ON r.renews_id = s.id WHERE s.end_date IS NOT NULL AND s.account_id IN (";
+    let mut previous = None;
+    for row in super::rows_of(txn, dues, &ids, " ORDER BY s.id").await? {
+        let (id, account): (i64, i64) = (row.try_get("", "id")?, row.try_get("", "account_id")?);
+        let records = out.entry(account).or_default();
+        if previous != Some(id) {
+            let (mrr, end) = (row.try_get::<entity::Money>("", "mrr")?.0, row.try_get("", "end_date")?);
+            records.dues.push(Due { mrr, end, renewals: Vec::new() });
+            previous = Some(id);
+        }
+        if let (Some(renewal), Some(due)) =
+            (row.try_get::<Option<entity::Money>>("", "renewal_mrr")?, records.dues.last_mut())
+        {
+            due.renewals.push(renewal.0);
         }
     }
     Ok(out)

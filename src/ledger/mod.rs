@@ -32,7 +32,7 @@ use serde::de::DeserializeOwned;
 use crate::kpis::sql::{Sql, count};
 
 /// The version of the aggregates this code writes; the data is rebuilt when it holds another.
-const VERSION: i32 = 3;
+const VERSION: i32 = 4;
 const NAME: &str = "ledger";
 
 /// Accounts per look-up statement.
@@ -78,6 +78,8 @@ pub struct LedgerChanges {
     records_of: BTreeSet<i64>,
     /// Accounts whose book changed, with the book they were in before the batch.
     moved_from: BTreeMap<i64, Book>,
+    /// Subscriptions that a renewal was written for (their accounts' renewals change).
+    renewed: BTreeSet<i64>,
 }
 
 impl LedgerChanges {
@@ -93,12 +95,20 @@ impl LedgerChanges {
         self.records_of.insert(account_id);
     }
 
+    /// A subscription named by a renewal that was written (before or after the change).
+    pub fn renewal_changed(&mut self, renewed_subscription: i64) {
+        self.renewed.insert(renewed_subscription);
+    }
+
     pub fn account_moved(&mut self, account_id: i64, from: Book) {
         self.moved_from.entry(account_id).or_insert(from);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.subscriptions_of.is_empty() && self.records_of.is_empty() && self.moved_from.is_empty()
+        self.subscriptions_of.is_empty()
+            && self.records_of.is_empty()
+            && self.moved_from.is_empty()
+            && self.renewed.is_empty()
     }
 }
 
@@ -198,8 +208,13 @@ pub fn read_amount(backend: DatabaseBackend, row: &QueryResult, alias: &str) -> 
 
 /// Brings the ledger up to date with `changes`, inside the batch's transaction.
 pub async fn apply(txn: &impl ConnectionTrait, changes: &LedgerChanges) -> Result<(), DbErr> {
+    let renewed: Vec<i64> = changes.renewed.iter().copied().collect();
+    let mut records_of = changes.records_of.clone();
+    for row in rows_of(txn, "SELECT account_id FROM subscriptions WHERE id IN (", &renewed, "").await? {
+        records_of.insert(row.try_get("", "account_id")?);
+    }
     let accounts: BTreeSet<i64> =
-        changes.subscriptions_of.iter().chain(&changes.records_of).chain(changes.moved_from.keys()).copied().collect();
+        changes.subscriptions_of.iter().chain(&records_of).chain(changes.moved_from.keys()).copied().collect();
     let accounts: Vec<i64> = accounts.into_iter().collect();
     for chunk in accounts.chunks(CHUNK) {
         let books = current_books(txn, chunk).await?;
@@ -214,17 +229,17 @@ pub async fn apply(txn: &impl ConnectionTrait, changes: &LedgerChanges) -> Resul
         let recompute = |set: &BTreeSet<i64>| -> BTreeSet<i64> {
             moves.iter().filter(|m| set.contains(&m.account)).map(|m| m.account).collect()
         };
-        let records_of = recompute(&changes.records_of);
+        let recomputed = recompute(&records_of);
         // Subscriptions feed every part (every account whose MRR changes has its health
         // recomputed too), and the other records both health and activity: read once.
-        let ids: Vec<i64> = records_of.iter().copied().collect();
+        let ids: Vec<i64> = recomputed.iter().copied().collect();
         let terms = mrr::terms(txn, &ids).await?;
         mrr::apply(txn, &moves, &recompute(&changes.subscriptions_of), &terms).await?;
         let records = health::records(txn, &ids, terms).await?;
-        health::apply(txn, &moves, &records_of, &records).await?;
-        activity::apply(txn, &moves, &records_of, &records).await?;
+        health::apply(txn, &moves, &recomputed, &records).await?;
+        activity::apply(txn, &moves, &recomputed, &records).await?;
     }
-    crate::health::today::follow(txn, &changes.records_of).await
+    crate::health::today::follow(txn, &records_of).await
 }
 
 /// An account of a batch: the book it was in before the batch, and the one it is in now.

@@ -99,11 +99,14 @@ impl AccountRecordInput for SubscriptionInput {
     }
 }
 
-/// A subscription written over `before` changes the MRR of its account (and of its old one).
+/// A subscription written over `before` changes the MRR of its account (and of its old one), and
+/// the renewals of the subscription it renews (and of the one it renewed).
 pub fn follow(before: Option<&subscription::Model>, after: &subscription::Model, ledger: &mut LedgerChanges) {
-    ledger.subscriptions_changed(after.account_id);
-    if let Some(before) = before {
-        ledger.subscriptions_changed(before.account_id);
+    for subscription in before.into_iter().chain([after]) {
+        ledger.subscriptions_changed(subscription.account_id);
+        if let Some(renewed) = subscription.renews_id {
+            ledger.renewal_changed(renewed);
+        }
     }
 }
 

@@ -93,7 +93,8 @@ fn account(dice: &mut Dice, n: u64) -> Value {
         "referredByExternalId": referrer, "startedOn": started, "firstValueOn": first_value })
 }
 
-fn subscription(dice: &mut Dice, n: u64, accounts: u64) -> Value {
+/// Subscription `SUB-n` of a random account, renewing `renews` when given.
+fn subscription(dice: &mut Dice, n: u64, accounts: u64, renews: Option<&str>) -> Value {
     let start = 2023 * 12 + dice.below(40) as i32;
     let day = 1 + dice.below(27);
     let end = match dice.below(3) {
@@ -111,6 +112,7 @@ fn subscription(dice: &mut Dice, n: u64, accounts: u64) -> Value {
         "mrr": format!("{}.{:02}", dice.below(5) * 100, dice.below(100)),
         "startDate": format!("{}-{:02}-{day:02}", start / 12, start % 12 + 1),
         "endDate": end,
+        "renewsExternalId": renews,
     })
 }
 
@@ -143,13 +145,23 @@ async fn company(dice: &mut Dice, accounts: u64) -> TestApp {
 }
 
 /// One round of changes: `count` subscriptions among the externalIds `0..ids` (new ones, and
-/// changes to existing ones: price, dates, even the account), then `moves` accounts moved to a
-/// random CSM and segment (which moves their whole history).
+/// changes to existing ones: price, dates, even the account; a third of them renewing another
+/// existing one, of any account, which moves, drops or adds renewals), then `moves` accounts
+/// moved to a random CSM and segment (which moves their whole history).
 async fn change_round(app: &TestApp, dice: &mut Dice, accounts: u64, (count, ids): (usize, u64), moves: usize) {
+    let existing: Vec<String> = by_definition(app, "SELECT external_id FROM subscriptions ORDER BY id", Vec::new())
+        .await
+        .iter()
+        .map(|row| row.try_get("", "external_id").expect("an externalId"))
+        .collect();
     let subscriptions: Vec<Value> = (0..count)
         .map(|_| {
             let n = dice.below(ids);
-            subscription(dice, n, accounts)
+            let renews = match (existing.is_empty(), dice.below(3)) {
+                (false, 0) => Some(dice.pick(&existing).as_str()).filter(|r| *r != format!("SUB-{n}")),
+                _ => None,
+            };
+            subscription(dice, n, accounts, renews)
         })
         .collect();
     let subscriptions = first_of_each(subscriptions, &external_id);
@@ -469,6 +481,37 @@ async fn ticket_medians(app: &TestApp, segment: &Option<String>, first: i32, las
     [median_of(first_response), median_of(resolution)]
 }
 
+/// `renewalRate` and `renewalDollarRate` of the months `first..=last` for the accounts of
+/// `segment`, by their definitions (KPIS.md, section 1) over every subscription and its renewals,
+/// in exact decimals.
+async fn renewals_by_definition(app: &TestApp, segment: &Option<String>, first: i32, last: i32) -> [Option<f64>; 2] {
+    use rust_decimal::Decimal;
+    use rust_decimal::prelude::ToPrimitive;
+    let sql = "SELECT a.segment, s.id, s.mrr, s.end_date, r.mrr AS renewal_mrr FROM subscriptions s \
+               JOIN accounts a ON a.id = s.account_id LEFT JOIN subscriptions r ON r.renews_id = s.id \
+               WHERE s.end_date IS NOT NULL ORDER BY s.id";
+    let (from, to) = (date(&day(first, 1)), date(&month_end(last)));
+    // Per due subscription: its MRR and the MRR of each renewal.
+    let mut due: std::collections::BTreeMap<i64, (Decimal, Vec<Decimal>)> = Default::default();
+    for row in by_definition(app, sql, Vec::new()).await {
+        let of: Option<String> = row.try_get("", "segment").expect("segment");
+        let end: chrono::NaiveDate = row.try_get("", "end_date").expect("end_date");
+        let last_day = end.pred_opt().expect("a day before");
+        if &of != segment || last_day < from || last_day > to {
+            continue;
+        }
+        let mrr: entity::Money = row.try_get("", "mrr").expect("mrr");
+        let renewal: Option<entity::Money> = row.try_get("", "renewal_mrr").expect("renewal mrr");
+        let entry = due.entry(row.try_get("", "id").expect("id")).or_insert((mrr.0, Vec::new()));
+        entry.1.extend(renewal.map(|r| r.0));
+    }
+    let renewed = due.values().filter(|(_, renewals)| !renewals.is_empty()).count() as i64;
+    let due_mrr: Decimal = due.values().map(|(mrr, _)| *mrr).sum();
+    let renewal_mrr: Decimal = due.values().flat_map(|(_, renewals)| renewals).sum();
+    let dollar_rate = (!due_mrr.is_zero()).then(|| (renewal_mrr / due_mrr).to_f64().expect("a ratio"));
+    [share(renewed, due.len() as i64), dollar_rate]
+}
+
 /// `signups`, `activationRate`, `trialConversionRate` and `medianTimeToFirstValueDays` of the
 /// months `first..=last` for the accounts of `segment`, by their definitions over the accounts
 /// and their subscriptions.
@@ -509,7 +552,7 @@ async fn accounts_by_definition(app: &TestApp, segment: &Option<String>, first: 
 /// and 8), per segment, by their definitions: the counts in one plain statement over the
 /// records, the rest by [`ticket_medians`] and [`accounts_by_definition`]; in the order of
 /// `FIELDS` in [`assert_activity_by_definition`].
-async fn activity_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Value, [Option<f64>; 22])> {
+async fn activity_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Value, [Option<f64>; 24])> {
     // Per account: the sum of `column` over its records of `table` (linked by `link`) meeting
     // `condition`, or 1 when it has any (`column` None); the condition's placeholders take `binds`.
     let period_at = instants(first, last).to_vec();
@@ -584,6 +627,7 @@ async fn activity_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Va
         let segment: Option<String> = row.try_get("", "segment").expect("segment");
         let [first_response, resolution] = ticket_medians(app, &segment, first, last).await;
         let [signups, activation, conversion, first_value] = accounts_by_definition(app, &segment, first, last).await;
+        let [renewal_rate, renewal_dollar_rate] = renewals_by_definition(app, &segment, first, last).await;
         let kpis = [
             Some(s[0] as f64),
             share(s[2], s[1]),
@@ -607,6 +651,8 @@ async fn activity_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Va
             Some(s[20] as f64),
             share(s[21], s[22]),
             first_value,
+            renewal_rate,
+            renewal_dollar_rate,
         ];
         out.push((json!(segment), kpis));
     }
@@ -618,7 +664,7 @@ async fn activity_by_definition(app: &TestApp, first: i32, last: i32) -> Vec<(Va
 /// [`activity_by_definition`]; and every CSM's scorecard `touchpoints` against a count of the
 /// touchpoints of the accounts they hold.
 async fn assert_activity_by_definition(app: &TestApp, round: usize) {
-    const FIELDS: [&str; 22] = [
+    const FIELDS: [&str; 24] = [
         "ticketsOpened",
         "firstContactResolutionRate",
         "nps",
@@ -641,6 +687,8 @@ async fn assert_activity_by_definition(app: &TestApp, round: usize) {
         "referrals",
         "viralCoefficient",
         "medianTimeToFirstValueDays",
+        "renewalRate",
+        "renewalDollarRate",
     ];
     for (granularity, months) in [("MONTH", 1), ("QUARTER", 3), ("YEAR", 12)] {
         let period = format!("period: {{ from: \"2023-01-01\", to: \"2026-12-31\", granularity: {granularity} }}");
@@ -648,7 +696,7 @@ async fn assert_activity_by_definition(app: &TestApp, round: usize) {
         let reply = app.gql(ADMIN, &query, json!({})).await;
         let rows = reply.data()["kpis"].as_array().cloned().unwrap_or_default();
         for first in (2023 * 12..2027 * 12).step_by(months as usize) {
-            let mut got: Vec<(Value, [Option<f64>; 22])> = rows
+            let mut got: Vec<(Value, [Option<f64>; 24])> = rows
                 .iter()
                 .filter(|k| k["periodStart"] == json!(day(first, 1)))
                 .map(|k| (k["group"].clone(), FIELDS.map(|f| k[f].as_f64())))
@@ -813,6 +861,17 @@ async fn health_and_adoption_kpis_equal_their_definitions_at_month_ends() {
                 "firstValueOn": first_value });
             app.ingest_ok(INTEGRATION, "upsertAccounts", "AccountInput", &[row]).await;
         }
+        // A renewal in one account of due subscriptions of others (ending on the 1st: their last
+        // active day is in the month before), written alone: renewing one, then the other, then
+        // none. The renewals of the subscriptions it names, and named, follow.
+        let due = [("SUB-DUE-A", "ACC-1", "2024-07-01"), ("SUB-DUE-B", "ACC-3", "2024-08-01")].map(|(id, account, end)| {
+            json!({ "externalId": id, "accountExternalId": account, "mrr": "100.00", "startDate": "2024-01-10", "endDate": end })
+        });
+        app.ingest_ok(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &due).await;
+        let renews = [Some("SUB-DUE-A"), Some("SUB-DUE-B"), None][round];
+        let renewal = json!({ "externalId": "SUB-RENEWAL", "accountExternalId": "ACC-2", "mrr": "120.00",
+            "startDate": "2024-08-01", "renewsExternalId": renews });
+        app.ingest_ok(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &[renewal]).await;
 
         for month in (2023 * 12..2027 * 12).step_by(5) {
             let end = month_end(month);
