@@ -9,6 +9,7 @@ mod m20261201_000002_health_today;
 mod m20261201_000003_activity;
 mod m20261202_000001_health_today_status;
 mod m20261202_000002_renewals;
+mod m20261202_000003_health_fixed_point;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000003_activity::Migration),
             Box::new(m20261202_000001_health_today_status::Migration),
             Box::new(m20261202_000002_renewals::Migration),
+            Box::new(m20261202_000003_health_fixed_point::Migration),
         ]
     }
 }

@@ -18,7 +18,7 @@ use super::scope::{JOIN_BOOKS, KpiScope};
 use super::sql::count;
 use crate::error::AppResult;
 use crate::health::model::Model;
-use crate::ledger::health::{ADOPTION_COLUMNS, AdoptionCounts, COMPONENT_COLUMNS, HealthDelta};
+use crate::ledger::health::{ADOPTION_COLUMNS, AdoptionCounts, COMPONENT_COLUMNS, HEALTH_UNIT, HealthDelta};
 
 #[derive(SimpleObject, Clone, Debug, Default)]
 pub struct HealthKpis {
@@ -48,7 +48,10 @@ pub async fn health(month_ends: &MonthEnds<'_>, model: &Model) -> AppResult<Hash
             let weight: f64 = (0..6).filter(|c| present(*c)).map(|c| model.weights[c]).sum();
             let total = totals.entry((i, group.clone())).or_default();
             if weight > 0.0 {
-                let weighted: f64 = (0..6).filter(|c| present(*c)).map(|c| model.weights[c] * at_end.sums[c]).sum();
+                let weighted: f64 = (0..6)
+                    .filter(|c| present(*c))
+                    .map(|c| model.weights[c] * (at_end.sums[c] as f64 / HEALTH_UNIT))
+                    .sum();
                 total.0 += weighted / weight;
                 total.1 += at_end.accounts;
             }
@@ -71,7 +74,8 @@ pub async fn health(month_ends: &MonthEnds<'_>, model: &Model) -> AppResult<Hash
 /// The pattern of an account whose six components are all present.
 const ALL_PRESENT: i32 = 0b11_1111;
 
-/// The changes of a month's figures, by month.
+/// The changes of the figures, by period end: at each, the changes of its month and of the
+/// months since the period end before it.
 type Changes = BTreeMap<MonthIndex, HealthDelta>;
 
 /// The month-end figures of a request's periods, read once for every family that needs them
@@ -94,30 +98,36 @@ impl<'a> MonthEnds<'a> {
     }
 }
 
-/// Per group and presence pattern, in a fixed order (so that the same data always sums to the
-/// same float): how the month-end figures of the accounts of S change by month, up to the last
-/// of `periods` (the ledger's `health_book_months` over the books of S).
+/// Per group and presence pattern, in a fixed order: how the month-end figures of the accounts
+/// of S change up to each period's last month (the ledger's `health_book_months` over the books
+/// of S, whose months are summed in SQL into the period end that follows them: the sums are
+/// integers, exact in any order).
 async fn month_end_changes(
     db: &DatabaseConnection,
     scope: &KpiScope,
     periods: &[Period],
 ) -> AppResult<Vec<((GroupKey, i32), Changes)>> {
-    let Some(latest) = periods.iter().map(|p| p.last).max() else { return Ok(Vec::new()) };
+    let mut ends: Vec<MonthIndex> = periods.iter().map(|p| p.last).collect();
+    ends.sort_unstable();
+    ends.dedup();
+    let Some(latest) = ends.last().copied() else { return Ok(Vec::new()) };
     let mut sql = scope.over_books(db).await?;
-    let components = COMPONENT_COLUMNS.iter().map(|c| format!("SUM(r.{c}) AS {c}"));
-    let adoption = ADOPTION_COLUMNS.iter().map(|c| format!("CAST(SUM(r.{c}) AS BIGINT) AS {c}"));
+    let sums = COMPONENT_COLUMNS.iter().chain(&ADOPTION_COLUMNS).map(|c| format!("CAST(SUM(r.{c}) AS BIGINT) AS {c}"));
     sql.push(&format!(
-        "SELECT b.group_key, r.month, r.pattern, CAST(SUM(r.accounts) AS BIGINT) AS accounts, {} \
-         FROM health_book_months r {JOIN_BOOKS} WHERE r.month <= ",
-        components.chain(adoption).collect::<Vec<_>>().join(", ")
-    ))
-    .bind(latest)
-    .push(" GROUP BY b.group_key, r.month, r.pattern");
+        "SELECT b.group_key, r.pattern, CAST(SUM(r.accounts) AS BIGINT) AS accounts, {}, CASE",
+        sums.collect::<Vec<_>>().join(", ")
+    ));
+    for end in &ends {
+        sql.push(" WHEN r.month <= ").bind(*end).push(" THEN ").bind(*end);
+    }
+    sql.push(&format!(" END AS period_end FROM health_book_months r {JOIN_BOOKS} WHERE r.month <= "))
+        .bind(latest)
+        .push(" GROUP BY b.group_key, r.pattern, period_end");
     let mut changes: HashMap<(GroupKey, i32), Changes> = HashMap::new();
     for row in db.query_all_raw(sql.statement()).await? {
         let mut delta = HealthDelta { accounts: count(&row, "accounts")?, ..HealthDelta::default() };
         for (sum, column) in delta.sums.iter_mut().zip(COMPONENT_COLUMNS) {
-            *sum = row.try_get::<Option<f64>>("", column)?.unwrap_or(0.0);
+            *sum = count(&row, column)?;
         }
         let mut adoption = [0; ADOPTION_COLUMNS.len()];
         for (value, column) in adoption.iter_mut().zip(ADOPTION_COLUMNS) {
@@ -125,7 +135,7 @@ async fn month_end_changes(
         }
         delta.adoption = AdoptionCounts::from_values(adoption);
         let key = (row.try_get::<Option<String>>("", "group_key")?, row.try_get::<i32>("", "pattern")?);
-        changes.entry(key).or_default().insert(row.try_get::<i32>("", "month")?, delta);
+        changes.entry(key).or_default().insert(row.try_get::<i32>("", "period_end")?, delta);
     }
     let mut changes: Vec<_> = changes.into_iter().collect();
     changes.sort_by(|a, b| a.0.cmp(&b.0));

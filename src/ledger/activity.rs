@@ -41,7 +41,7 @@ use sea_orm::{ConnectionTrait, DbErr};
 use serde::{Deserialize, Serialize};
 
 use super::health::{PERIOD_MONTHS, Records};
-use super::{Book, Move, Sum, add_to, changed_parts, rows_per_statement, store_json, stored_json};
+use super::{Book, Move, Sum, add_to, changed_parts, push_rows, rows_per_statement, store_json, stored_json, upsert};
 use crate::kpis::period::{MonthIndex, month_index};
 use crate::kpis::sql::Sql;
 
@@ -456,8 +456,9 @@ async fn change_waits(
     };
     let mut select = Sql::new(backend);
     // Joined with the keys as a list of values, so that each is a look-up of the primary key.
-    select.push("WITH k(csm_key, segment_key, month, measure) AS (VALUES ");
-    select.values_rows(changes, |(k, _)| key(k)).push(
+    select.push("WITH k(csm_key, segment_key, month, measure) AS (");
+    push_rows(&mut select, changes.iter().map(|(k, _)| key(k)).collect());
+    select.push(
         ") SELECT r.csm_key, r.segment_key, r.month, r.measure, r.waits FROM k JOIN wait_book_months r \
          ON r.csm_key = k.csm_key AND r.segment_key = k.segment_key AND r.month = k.month AND r.measure = k.measure",
     );
@@ -471,8 +472,6 @@ async fn change_waits(
         );
         lists.insert(list_key, row.try_get("", "waits")?);
     }
-    let mut upsert = Sql::new(backend);
-    upsert.push("INSERT INTO wait_book_months (csm_key, segment_key, month, measure, waits) VALUES ");
     let mut rows = Vec::with_capacity(changes.len());
     for (k @ (book, month, time), change) in changes {
         let stored = lists.remove(&(book.csm_key, book.segment_key.clone(), *month, *time as i32)).unwrap_or_default();
@@ -495,8 +494,12 @@ async fn change_waits(
         cells.push(Value::from(encode_waits(&values)));
         rows.push(cells);
     }
-    upsert.values_rows(rows, |row| row);
-    upsert.push(" ON CONFLICT (csm_key, segment_key, month, measure) DO UPDATE SET waits = excluded.waits");
-    txn.execute_raw(upsert.statement()).await?;
-    Ok(())
+    let insert = "INSERT INTO wait_book_months (csm_key, segment_key, month, measure, waits)";
+    upsert(
+        txn,
+        insert,
+        rows,
+        " ON CONFLICT (csm_key, segment_key, month, measure) DO UPDATE SET waits = excluded.waits",
+    )
+    .await
 }

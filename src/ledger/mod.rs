@@ -24,7 +24,7 @@ pub mod series;
 use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::Decimal;
-use sea_orm::sea_query::Value;
+use sea_orm::sea_query::{ArrayType, Value};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, QueryResult};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -32,7 +32,7 @@ use serde::de::DeserializeOwned;
 use crate::kpis::sql::{Sql, count};
 
 /// The version of the aggregates this code writes; the data is rebuilt when it holds another.
-const VERSION: i32 = 4;
+const VERSION: i32 = 5;
 const NAME: &str = "ledger";
 
 /// Accounts per look-up statement.
@@ -115,13 +115,12 @@ impl LedgerChanges {
 /// SQLite's amounts are two 64-bit integers: 1/10000 units `x * SPLIT + x_lo`.
 const SPLIT: i128 = 1_000_000_000;
 
-/// A summed column of a rollup table: an amount (two columns in SQLite) or a count.
+/// A summed column of a rollup table: an amount (two columns in SQLite) or an integer (a count,
+/// or a fixed-point sum).
 #[derive(Clone, Copy, Debug)]
 pub enum Sum {
     Amount(&'static str),
     Count(&'static str),
-    /// A floating-point sum (health component values).
-    Number(&'static str),
 }
 
 /// The stored columns of `sums`, in order.
@@ -129,7 +128,7 @@ pub(super) fn column_names(backend: DatabaseBackend, sums: &[Sum]) -> Vec<String
     sums.iter()
         .flat_map(|sum| match (sum, backend) {
             (Sum::Amount(name), DatabaseBackend::Sqlite) => vec![name.to_string(), format!("{name}_lo")],
-            (Sum::Amount(name) | Sum::Count(name) | Sum::Number(name), _) => vec![name.to_string()],
+            (Sum::Amount(name) | Sum::Count(name), _) => vec![name.to_string()],
         })
         .collect()
 }
@@ -282,16 +281,81 @@ pub(super) async fn add_to(
     sums: &[Sum],
     rows: Vec<Vec<Value>>,
 ) -> Result<(), DbErr> {
-    let backend = txn.get_database_backend();
-    let sums = column_names(backend, sums);
-    let mut sql = Sql::new(backend);
+    let sums = column_names(txn.get_database_backend(), sums);
     let key = ["csm_key", "segment_key"].iter().chain(keys).copied().collect::<Vec<_>>().join(", ");
-    sql.push(&format!("INSERT INTO {table} ({key}, {}) VALUES ", sums.join(", ")));
-    sql.values_rows(rows, |row| row);
     let add = sums.iter().map(|c| format!("{c} = {table}.{c} + excluded.{c}")).collect::<Vec<_>>().join(", ");
-    sql.push(&format!(" ON CONFLICT ({key}) DO UPDATE SET {add}"));
-    txn.execute_raw(sql.statement()).await?;
+    let insert = format!("INSERT INTO {table} ({key}, {})", sums.join(", "));
+    upsert(txn, &insert, rows, &format!(" ON CONFLICT ({key}) DO UPDATE SET {add}")).await
+}
+
+/// Runs `insert` (`INSERT INTO t (columns)`) of `rows` (see [`push_rows`]), then `conflict`.
+pub(crate) async fn upsert(
+    txn: &impl ConnectionTrait,
+    insert: &str,
+    rows: Vec<Vec<Value>>,
+    conflict: &str,
+) -> Result<(), DbErr> {
+    let mut sql = Sql::new(txn.get_database_backend());
+    sql.push(insert).push(" ");
+    push_rows(&mut sql, rows);
+    txn.execute_raw(sql.push(conflict).statement()).await?;
     Ok(())
+}
+
+/// Appends `rows` as a query: in PostgreSQL one array per column (`SELECT * FROM UNNEST(...)`:
+/// a short statement whatever the number of rows, parsed once per connection, with the planner
+/// expecting few rows), else (or with a `NULL`, which the driver's arrays cannot carry) a
+/// `VALUES` list.
+pub(super) fn push_rows(sql: &mut Sql, rows: Vec<Vec<Value>>) {
+    let arrays = match sql.backend() {
+        DatabaseBackend::Postgres => as_arrays(rows),
+        _ => Err(rows),
+    };
+    match arrays {
+        Ok(columns) => {
+            sql.push("SELECT * FROM UNNEST(");
+            for (i, column) in columns.into_iter().enumerate() {
+                sql.push(if i == 0 { "" } else { ", " }).bind(column);
+            }
+            sql.push(")");
+        }
+        Err(rows) => {
+            sql.push("VALUES ").values_rows(rows, |row| row);
+        }
+    }
+}
+
+/// The array type of a non-`NULL` value that the ledger writes.
+fn array_type(value: &Value) -> Option<ArrayType> {
+    Some(match value {
+        Value::Int(Some(_)) => ArrayType::Int,
+        Value::BigInt(Some(_)) => ArrayType::BigInt,
+        Value::Double(Some(_)) => ArrayType::Double,
+        Value::String(Some(_)) => ArrayType::String,
+        Value::Decimal(Some(_)) => ArrayType::Decimal,
+        Value::Bytes(Some(_)) => ArrayType::Bytes,
+        _ => return None,
+    })
+}
+
+/// `rows` as one array per column; the rows themselves when a column holds a `NULL` (which the
+/// driver's arrays cannot carry) or mixes types.
+fn as_arrays(rows: Vec<Vec<Value>>) -> Result<Vec<Value>, Vec<Vec<Value>>> {
+    let types: Option<Vec<ArrayType>> =
+        rows.first().map_or(Some(Vec::new()), |row| row.iter().map(array_type).collect());
+    let fits = |types: &Vec<ArrayType>| {
+        rows.iter().all(|row| {
+            row.len() == types.len() && row.iter().zip(types).all(|(v, t)| array_type(v).as_ref() == Some(t))
+        })
+    };
+    let Some(types) = types.filter(fits) else { return Err(rows) };
+    let mut columns: Vec<Vec<Value>> = types.iter().map(|_| Vec::with_capacity(rows.len())).collect();
+    for row in rows {
+        for (column, value) in columns.iter_mut().zip(row) {
+            column.push(value);
+        }
+    }
+    Ok(types.into_iter().zip(columns).map(|(t, values)| Value::Array(t, Some(Box::new(values)))).collect())
 }
 
 /// Writes each account's part of the ledger that only the ledger reads, as JSON in
@@ -302,17 +366,15 @@ pub(super) async fn store_json<T: Serialize>(
     column: &str,
     rows: &[(i64, T)],
 ) -> Result<(), DbErr> {
+    let insert = format!("INSERT INTO {table} (account_id, {column})");
+    let conflict = format!(" ON CONFLICT (account_id) DO UPDATE SET {column} = excluded.{column}");
     for chunk in rows.chunks(rows_per_statement(2)) {
-        let mut upsert = Sql::new(txn.get_database_backend());
-        upsert.push(&format!("INSERT INTO {table} (account_id, {column}) VALUES "));
         let mut cells = Vec::with_capacity(chunk.len());
         for (account, value) in chunk {
             let json = serde_json::to_string(value).map_err(|e| DbErr::Custom(format!("{table}: {e}")))?;
             cells.push(vec![Value::from(*account), Value::from(json)]);
         }
-        upsert.values_rows(cells, |row| row);
-        upsert.push(&format!(" ON CONFLICT (account_id) DO UPDATE SET {column} = excluded.{column}"));
-        txn.execute_raw(upsert.statement()).await?;
+        upsert(txn, &insert, cells, &conflict).await?;
     }
     Ok(())
 }
