@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_graphql::SimpleObject;
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 use tokio::sync::OnceCell;
 
 use super::movements::GroupKey;
@@ -124,7 +124,7 @@ async fn month_end_changes(
         .bind(latest)
         .push(" GROUP BY b.group_key, r.pattern, period_end");
     let mut changes: HashMap<(GroupKey, i32), Changes> = HashMap::new();
-    for row in db.query_all_raw(sql.statement()).await? {
+    for row in super::sql::query_grouped(db, sql.statement()).await? {
         let mut delta = HealthDelta { accounts: count(&row, "accounts")?, ..HealthDelta::default() };
         for (sum, column) in delta.sums.iter_mut().zip(COMPONENT_COLUMNS) {
             *sum = count(&row, column)?;

@@ -148,7 +148,7 @@ pub async fn cohorts(
     ))
     .bind(latest)
     .push(" GROUP BY b.group_key, r.window_months, r.month");
-    let rows = db.query_all_raw(sql.statement()).await?;
+    let rows = super::sql::query_grouped(db, sql.statement()).await?;
     let mut changes: HashMap<(GroupKey, i32), BTreeMap<MonthIndex, Cohort>> = HashMap::new();
     for row in &rows {
         let change = Cohort {
