@@ -19,7 +19,7 @@ use super::HealthStatus;
 use super::model::{self, Model};
 use super::score::{self, Components};
 use crate::kpis::sql::{Sql, count};
-use crate::ledger::{in_list, rows_per_statement};
+use crate::ledger::{in_list, rows_per_statement, upsert};
 
 const MARKER: &str = "health_today";
 const TABLE: &str = "health_today";
@@ -166,12 +166,10 @@ pub async fn restate(txn: &impl ConnectionTrait, model: &Model) -> Result<(), Db
             changed.push((row.try_get::<i64>("", "account_id")?, status));
         }
     }
+    let insert = format!("INSERT INTO {TABLE} (account_id, status)");
     for chunk in changed.chunks(rows_per_statement(2)) {
-        let mut upsert = Sql::new(backend);
-        upsert.push(&format!("INSERT INTO {TABLE} (account_id, status) VALUES "));
-        upsert.values_rows(chunk, |(account, status)| vec![Value::from(*account), Value::from(*status)]);
-        upsert.push(" ON CONFLICT (account_id) DO UPDATE SET status = excluded.status");
-        txn.execute_raw(upsert.statement()).await?;
+        let rows = chunk.iter().map(|(account, status)| vec![Value::from(*account), Value::from(*status)]).collect();
+        upsert(txn, &insert, rows, " ON CONFLICT (account_id) DO UPDATE SET status = excluded.status").await?;
     }
     Ok(())
 }
