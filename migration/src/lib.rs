@@ -10,6 +10,7 @@ mod m20261201_000003_activity;
 mod m20261202_000001_health_today_status;
 mod m20261202_000002_renewals;
 mod m20261202_000003_health_fixed_point;
+mod m20261203_000001_book_and_record_indexes;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_health_today_status::Migration),
             Box::new(m20261202_000002_renewals::Migration),
             Box::new(m20261202_000003_health_fixed_point::Migration),
+            Box::new(m20261203_000001_book_and_record_indexes::Migration),
         ]
     }
 }

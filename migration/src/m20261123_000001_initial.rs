@@ -55,7 +55,7 @@ fn fk(from_table: &str, from_col: &str, to_table: &str) -> ForeignKeyCreateState
         .to_owned()
 }
 
-fn index(table: &str, cols: &[&str]) -> IndexCreateStatement {
+pub(crate) fn index(table: &str, cols: &[&str]) -> IndexCreateStatement {
     let mut idx = Index::create();
     idx.name(format!("idx_{table}_{}", cols.join("_"))).table(Alias::new(table));
     for c in cols {

@@ -77,7 +77,19 @@ impl KpiScope {
     fn push_from_accounts(&self, sql: &mut Sql) {
         let mut accounts = self.accounts.clone();
         accounts.columns([account::Column::CsmId, account::Column::Segment]);
-        sql.push(" FROM (").select(&accounts).push(") a LEFT JOIN users u ON u.id = a.csm_id");
+        Self::push_joined(sql, &accounts);
+    }
+
+    /// Appends `FROM (the distinct CSM and segment of the accounts of S) a LEFT JOIN users u`:
+    /// one row per book, read from the index on `accounts (csm_id, segment)` alone.
+    fn push_from_books(&self, sql: &mut Sql) {
+        let mut books = self.accounts.clone();
+        books.clear_selects().columns([account::Column::CsmId, account::Column::Segment]).distinct();
+        Self::push_joined(sql, &books);
+    }
+
+    fn push_joined(sql: &mut Sql, accounts: &SelectStatement) {
+        sql.push(" FROM (").select(accounts).push(") a LEFT JOIN users u ON u.id = a.csm_id");
     }
 
     /// Appends the CTE `scope_accounts(account_id, group_key)`: the accounts of S and their group.
@@ -94,8 +106,8 @@ impl KpiScope {
             .books
             .get_or_try_init(|| async {
                 let mut sql = Sql::new(db.get_database_backend());
-                sql.push(&format!("SELECT DISTINCT {BOOK_KEY_SQL}, ")).push(self.group_key()).push(" AS group_key");
-                self.push_from_accounts(&mut sql);
+                sql.push(&format!("SELECT {BOOK_KEY_SQL}, ")).push(self.group_key()).push(" AS group_key");
+                self.push_from_books(&mut sql);
                 let rows = db.query_all_raw(sql.statement()).await?;
                 let book = |row: &sea_orm::QueryResult| -> Result<ScopeBook, sea_orm::DbErr> {
                     Ok(ScopeBook {
