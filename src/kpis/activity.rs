@@ -9,7 +9,7 @@ use tokio::sync::OnceCell;
 
 use super::movements::GroupKey;
 use super::period::{MonthIndex, Period};
-use super::scope::{JOIN_BOOKS, KpiScope};
+use super::scope::{KpiScope, OverBooks};
 use super::sql::count;
 use crate::error::AppResult;
 use crate::ledger::activity::{ACTIVITY_COLUMNS, ActivityCounts, Counter, Wait, decode_waits};
@@ -54,16 +54,16 @@ fn periods_holding(periods: &[Period], month: MonthIndex) -> impl Iterator<Item 
 /// month, then per period over its months.
 async fn counts_in_periods(db: &DatabaseConnection, scope: &KpiScope, periods: &[Period]) -> AppResult<PeriodCounts> {
     let Some((first, last)) = month_span(periods) else { return Ok(PeriodCounts::new()) };
-    let mut sql = scope.over_books(db).await?;
+    let OverBooks { mut sql, join, group_key } = scope.over_books(db).await?;
     let sums = ACTIVITY_COLUMNS.iter().map(|c| format!("CAST(SUM(r.{c}) AS BIGINT) AS {c}"));
     sql.push(&format!(
-        "SELECT b.group_key, r.month, {} FROM activity_book_months r {JOIN_BOOKS} WHERE r.month >= ",
+        "SELECT {group_key} AS group_key, r.month, {} FROM activity_book_months r {join} WHERE r.month >= ",
         sums.collect::<Vec<_>>().join(", ")
     ))
     .bind(first)
     .push(" AND r.month <= ")
     .bind(last)
-    .push(" GROUP BY b.group_key, r.month");
+    .push(&format!(" GROUP BY {group_key}, r.month"));
     let mut out = PeriodCounts::new();
     for row in db.query_all_raw(sql.statement()).await? {
         let mut counts = ActivityCounts::default();
@@ -88,13 +88,15 @@ pub async fn median_waits(
     wait: Wait,
 ) -> AppResult<HashMap<(usize, GroupKey), f64>> {
     let Some((first, last)) = month_span(periods) else { return Ok(HashMap::new()) };
-    let mut sql = scope.over_books(db).await?;
-    sql.push(&format!("SELECT b.group_key, r.month, r.waits FROM wait_book_months r {JOIN_BOOKS} WHERE r.measure = "))
-        .bind(wait as i32)
-        .push(" AND r.month >= ")
-        .bind(first)
-        .push(" AND r.month <= ")
-        .bind(last);
+    let OverBooks { mut sql, join, group_key } = scope.over_books(db).await?;
+    sql.push(&format!(
+        "SELECT {group_key} AS group_key, r.month, r.waits FROM wait_book_months r {join} WHERE r.measure = "
+    ))
+    .bind(wait as i32)
+    .push(" AND r.month >= ")
+    .bind(first)
+    .push(" AND r.month <= ")
+    .bind(last);
     let mut values: HashMap<(usize, GroupKey), Vec<i64>> = HashMap::new();
     for row in db.query_all_raw(sql.statement()).await? {
         let (group, month): (GroupKey, i32) = (row.try_get("", "group_key")?, row.try_get("", "month")?);

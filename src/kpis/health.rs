@@ -14,7 +14,7 @@ use tokio::sync::OnceCell;
 use super::movements::GroupKey;
 use super::period::{MonthIndex, Period};
 use super::revenue::share;
-use super::scope::{JOIN_BOOKS, KpiScope};
+use super::scope::{KpiScope, OverBooks};
 use super::sql::count;
 use crate::error::AppResult;
 use crate::health::model::Model;
@@ -111,18 +111,18 @@ async fn month_end_changes(
     ends.sort_unstable();
     ends.dedup();
     let Some(latest) = ends.last().copied() else { return Ok(Vec::new()) };
-    let mut sql = scope.over_books(db).await?;
+    let OverBooks { mut sql, join, group_key } = scope.over_books(db).await?;
     let sums = COMPONENT_COLUMNS.iter().chain(&ADOPTION_COLUMNS).map(|c| format!("CAST(SUM(r.{c}) AS BIGINT) AS {c}"));
     sql.push(&format!(
-        "SELECT b.group_key, r.pattern, CAST(SUM(r.accounts) AS BIGINT) AS accounts, {}, CASE",
+        "SELECT {group_key} AS group_key, r.pattern, CAST(SUM(r.accounts) AS BIGINT) AS accounts, {}, CASE",
         sums.collect::<Vec<_>>().join(", ")
     ));
     for end in &ends {
         sql.push(" WHEN r.month <= ").bind(*end).push(" THEN ").bind(*end);
     }
-    sql.push(&format!(" END AS period_end FROM health_book_months r {JOIN_BOOKS} WHERE r.month <= "))
+    sql.push(&format!(" END AS period_end FROM health_book_months r {join} WHERE r.month <= "))
         .bind(latest)
-        .push(" GROUP BY b.group_key, r.pattern, period_end");
+        .push(&format!(" GROUP BY {group_key}, r.pattern, period_end"));
     let mut changes: HashMap<(GroupKey, i32), Changes> = HashMap::new();
     for row in super::sql::query_grouped(db, sql.statement()).await? {
         let mut delta = HealthDelta { accounts: count(&row, "accounts")?, ..HealthDelta::default() };

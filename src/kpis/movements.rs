@@ -20,7 +20,7 @@ use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
 
 use super::period::MonthIndex;
-use super::scope::{JOIN_BOOKS, KpiScope};
+use super::scope::{KpiScope, OverBooks};
 use super::sql::{Sql, count};
 use crate::error::{AppError, AppResult};
 use crate::ledger::series::COHORT_WINDOWS;
@@ -40,14 +40,14 @@ pub async fn month_totals(
     months: RangeInclusive<MonthIndex>,
 ) -> AppResult<HashMap<(GroupKey, MonthIndex), MonthTotals>> {
     let backend = db.get_database_backend();
-    let mut sql = scope.over_books(db).await?;
+    let OverBooks { mut sql, join, group_key } = scope.over_books(db).await?;
     let amount = |column: &str, alias: &str| select_amount(backend, true, "r", column, alias);
     sql.push(&format!(
-        "SELECT b.group_key, r.month, {}, CAST(SUM(r.active_delta) AS BIGINT) AS active, \
+        "SELECT {group_key} AS group_key, r.month, {}, CAST(SUM(r.active_delta) AS BIGINT) AS active, \
          {}, CAST(SUM(r.new_customers) AS BIGINT) AS new_customers, {}, {}, \
          {}, CAST(SUM(r.churned_customers) AS BIGINT) AS churned_customers, \
          {}, CAST(SUM(r.reactivated_customers) AS BIGINT) AS reactivated_customers \
-         FROM mrr_book_months r {JOIN_BOOKS} WHERE r.month <= ",
+         FROM mrr_book_months r {join} WHERE r.month <= ",
         amount("mrr_delta", "mrr"),
         amount("new_mrr", "new_mrr"),
         amount("expansion_mrr", "expansion_mrr"),
@@ -56,7 +56,7 @@ pub async fn month_totals(
         amount("reactivation_mrr", "reactivation_mrr"),
     ))
     .bind(*months.end())
-    .push(" GROUP BY b.group_key, r.month");
+    .push(&format!(" GROUP BY {group_key}, r.month"));
     let read = |row: &QueryResult| -> Result<((GroupKey, MonthIndex), MonthTotals), DbErr> {
         let key = (row.try_get::<Option<String>>("", "group_key")?, row.try_get::<i32>("", "month")?);
         Ok((
@@ -138,16 +138,16 @@ pub async fn cohorts(
     }
     let Some(latest) = windows.iter().map(|w| w.opening).max() else { return Ok(HashMap::new()) };
     let backend = db.get_database_backend();
-    let mut sql = scope.over_books(db).await?;
+    let OverBooks { mut sql, join, group_key } = scope.over_books(db).await?;
     sql.push(&format!(
-        "SELECT b.group_key, r.window_months, r.month, {}, {}, \
+        "SELECT {group_key} AS group_key, r.window_months, r.month, {}, {}, \
          CAST(SUM(r.retained) AS BIGINT) AS retained, CAST(SUM(r.upsold) AS BIGINT) AS upsold \
-         FROM mrr_book_cohorts r {JOIN_BOOKS} WHERE r.month <= ",
+         FROM mrr_book_cohorts r {join} WHERE r.month <= ",
         select_amount(backend, true, "r", "end_mrr", "end_mrr"),
         select_amount(backend, true, "r", "kept_mrr", "kept_mrr"),
     ))
     .bind(latest)
-    .push(" GROUP BY b.group_key, r.window_months, r.month");
+    .push(&format!(" GROUP BY {group_key}, r.window_months, r.month"));
     let rows = super::sql::query_grouped(db, sql.statement()).await?;
     let mut changes: HashMap<(GroupKey, i32), BTreeMap<MonthIndex, Cohort>> = HashMap::new();
     for row in &rows {

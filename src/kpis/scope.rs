@@ -15,7 +15,15 @@ use crate::ledger::BOOK_KEY_SQL;
 use entity::account;
 
 /// The join of a rollup table `r` with the books of S (see [`KpiScope::over_books`]).
-pub const JOIN_BOOKS: &str = "JOIN scope_books b ON b.csm_key = r.csm_key AND b.segment_key = r.segment_key";
+const JOIN_BOOKS: &str = "JOIN scope_books b ON b.csm_key = r.csm_key AND b.segment_key = r.segment_key";
+
+/// A statement over a rollup table `r` of the ledger, restricted to the books of S: `sql` starts
+/// it, `join` follows `r` in its `FROM`, and `group_key` is the SQL of a row's group.
+pub struct OverBooks {
+    pub sql: Sql,
+    pub join: &'static str,
+    pub group_key: &'static str,
+}
 
 pub struct KpiScope {
     /// `SELECT id FROM accounts WHERE ...`: the accounts of S.
@@ -23,6 +31,8 @@ pub struct KpiScope {
     pub group_by: Option<Dimension>,
     /// A caller who sees every account, no `groupBy`, no `ScopeInput` field (the cost KPIs).
     pub whole_portfolio: bool,
+    /// A caller who sees every account, no `ScopeInput` field: S holds every book.
+    all_books: bool,
     /// The books of S, read once per request by whichever statement needs them first.
     books: OnceCell<Vec<ScopeBook>>,
 }
@@ -54,10 +64,12 @@ impl KpiScope {
         let condition = filter.condition(ctx, visibility).await?;
         let accounts =
             Query::select().column(account::Column::Id).from(account::Entity).cond_where(condition).to_owned();
+        let all_books = visibility.sees_everything() && !narrowed;
         Ok(KpiScope {
             accounts,
             group_by,
-            whole_portfolio: visibility.sees_everything() && !narrowed && group_by.is_none(),
+            whole_portfolio: all_books && group_by.is_none(),
+            all_books,
             books: OnceCell::new(),
         })
     }
@@ -69,7 +81,13 @@ impl KpiScope {
             .from(account::Entity)
             .and_where(sea_orm::ColumnTrait::is_in(&account::Column::CsmId, csms.iter().copied()))
             .to_owned();
-        KpiScope { accounts, group_by: Some(Dimension::Csm), whole_portfolio: false, books: OnceCell::new() }
+        KpiScope {
+            accounts,
+            group_by: Some(Dimension::Csm),
+            whole_portfolio: false,
+            all_books: false,
+            books: OnceCell::new(),
+        }
     }
 
     /// Appends `FROM (the accounts of S) a LEFT JOIN users u` (their CSM): filtering the
@@ -133,12 +151,25 @@ impl KpiScope {
         Ok(groups)
     }
 
-    /// Starts a statement with the CTE `scope_books(csm_key, segment_key, group_key)`: the
-    /// [`ledger_books`](Self::ledger_books) of S as a list of values, so that the database sees how few there
-    /// are and reads a CSM's rows of a rollup through its key.
-    pub async fn over_books(&self, db: &DatabaseConnection) -> AppResult<Sql> {
-        let books = self.ledger_books(db).await?;
+    /// How a statement reads a rollup over the books of S. When S holds every book, the rollup
+    /// alone (its group from its own book key, or its CSM's team); else joined with the CTE
+    /// `scope_books(csm_key, segment_key, group_key)`: the [`ledger_books`](Self::ledger_books)
+    /// of S as a list of values, so that the database sees how few there are and reads a CSM's
+    /// rows of a rollup through its key.
+    pub async fn over_books(&self, db: &DatabaseConnection) -> AppResult<OverBooks> {
         let mut sql = Sql::new(db.get_database_backend());
+        if self.all_books {
+            let (join, group_key) = match self.group_by {
+                None => ("", "CAST(NULL AS TEXT)"),
+                Some(Dimension::Segment) => {
+                    ("", "CASE WHEN r.segment_key = '' THEN NULL ELSE SUBSTR(r.segment_key, 2) END")
+                }
+                Some(Dimension::Csm) => ("", "CASE WHEN r.csm_key = 0 THEN NULL ELSE CAST(r.csm_key AS TEXT) END"),
+                Some(Dimension::Team) => ("LEFT JOIN users u ON u.id = r.csm_key", "CAST(u.team_id AS TEXT)"),
+            };
+            return Ok(OverBooks { sql, join, group_key });
+        }
+        let books = self.ledger_books(db).await?;
         sql.push("WITH scope_books(csm_key, segment_key, group_key) AS (");
         if books.is_empty() {
             sql.push("SELECT CAST(0 AS BIGINT), '', CAST(NULL AS TEXT) WHERE 1 = 0");
@@ -148,7 +179,7 @@ impl KpiScope {
             });
         }
         sql.push(") ");
-        Ok(sql)
+        Ok(OverBooks { sql, join: JOIN_BOOKS, group_key: "b.group_key" })
     }
 
     /// The SQL of an account's group key (over `accounts a` joined with its CSM as `u`).
