@@ -1,6 +1,8 @@
 //! Indexes for what the ledger made of the queries:
 //! - `accounts (csm_id, segment)` replaces `accounts (csm_id)`: the books of a KPI scope (the
 //!   distinct CSM and segment of its accounts) are read from the index alone;
+//! - `wait_book_months (measure, month)`: a caller who sees every book reads the waits of a
+//!   period's months without naming the books;
 //! - the indexes of survey responses, tickets and touchpoints by date alone go: every KPI over
 //!   them reads the ledger now, and the records themselves are only ever read by account (through
 //!   their `(account_id, date)` indexes), so these indexes only cost every insert.
@@ -33,6 +35,7 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager.create_index(index("accounts", &["csm_id", "segment"])).await?;
         manager.drop_index(drop("accounts", &["csm_id"])).await?;
+        manager.create_index(index("wait_book_months", &["measure", "month"])).await?;
         for (table, column) in DATE_INDEXES {
             manager.drop_index(drop(table, &[column])).await?;
         }
@@ -43,6 +46,7 @@ impl MigrationTrait for Migration {
         for (table, column) in DATE_INDEXES {
             manager.create_index(index(table, &[column])).await?;
         }
+        manager.drop_index(drop("wait_book_months", &["measure", "month"])).await?;
         manager.create_index(index("accounts", &["csm_id"])).await?;
         manager.drop_index(drop("accounts", &["csm_id", "segment"])).await
     }

@@ -13,7 +13,7 @@
 //! REACTIVATION `p = 0, c > 0` and `MRR(a, m) > 0` for some `m < M-1` (`c`);
 //! EXPANSION `p > 0, c > p` (`c - p`); CONTRACTION `p > 0, 0 < c < p` (`p - c`);
 //! CHURN `p > 0, c = 0` (`p`).
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::RangeInclusive;
 
 use rust_decimal::Decimal;
@@ -33,7 +33,8 @@ pub type MonthTotals = crate::ledger::series::MonthDelta;
 pub type GroupKey = Option<String>;
 
 /// Month totals per group for every month of `months`: the movements of the month, and month-end
-/// MRR and active customers as running sums of their changes over every earlier month.
+/// MRR and active customers as running sums of their changes over every earlier month (the
+/// months before `months` summed into one in SQL).
 pub async fn month_totals(
     db: &DatabaseConnection,
     scope: &KpiScope,
@@ -42,8 +43,13 @@ pub async fn month_totals(
     let backend = db.get_database_backend();
     let OverBooks { mut sql, join, group_key } = scope.over_books(db).await?;
     let amount = |column: &str, alias: &str| select_amount(backend, true, "r", column, alias);
+    sql.push(&format!("SELECT {group_key} AS group_key, CASE WHEN r.month < "))
+        .bind(*months.start())
+        .push(" THEN ")
+        .bind(*months.start() - 1)
+        .push(" ELSE r.month END AS change_month, ");
     sql.push(&format!(
-        "SELECT {group_key} AS group_key, r.month, {}, CAST(SUM(r.active_delta) AS BIGINT) AS active, \
+        "{}, CAST(SUM(r.active_delta) AS BIGINT) AS active, \
          {}, CAST(SUM(r.new_customers) AS BIGINT) AS new_customers, {}, {}, \
          {}, CAST(SUM(r.churned_customers) AS BIGINT) AS churned_customers, \
          {}, CAST(SUM(r.reactivated_customers) AS BIGINT) AS reactivated_customers \
@@ -56,9 +62,9 @@ pub async fn month_totals(
         amount("reactivation_mrr", "reactivation_mrr"),
     ))
     .bind(*months.end())
-    .push(&format!(" GROUP BY {group_key}, r.month"));
+    .push(&format!(" GROUP BY {group_key}, change_month"));
     let read = |row: &QueryResult| -> Result<((GroupKey, MonthIndex), MonthTotals), DbErr> {
-        let key = (row.try_get::<Option<String>>("", "group_key")?, row.try_get::<i32>("", "month")?);
+        let key = (row.try_get::<Option<String>>("", "group_key")?, row.try_get::<i32>("", "change_month")?);
         Ok((
             key,
             MonthTotals {
@@ -127,7 +133,8 @@ pub struct CohortWindow {
 
 /// Each window's cohort per group, keyed by the window's position in `windows`. `months` (the
 /// month totals of the same scope, covering every opening month) give `|C|` and
-/// `sum MRR(a, B)`; the cohort rollup gives the rest as running sums up to the opening month.
+/// `sum MRR(a, B)`; the cohort rollup gives the rest as running sums up to the opening month
+/// (its months summed in SQL into the opening month that follows them, per window length).
 pub async fn cohorts(
     db: &DatabaseConnection,
     scope: &KpiScope,
@@ -140,14 +147,27 @@ pub async fn cohorts(
     let backend = db.get_database_backend();
     let OverBooks { mut sql, join, group_key } = scope.over_books(db).await?;
     sql.push(&format!(
-        "SELECT {group_key} AS group_key, r.window_months, r.month, {}, {}, \
-         CAST(SUM(r.retained) AS BIGINT) AS retained, CAST(SUM(r.upsold) AS BIGINT) AS upsold \
-         FROM mrr_book_cohorts r {join} WHERE r.month <= ",
+        "SELECT {group_key} AS group_key, r.window_months, {}, {}, \
+         CAST(SUM(r.retained) AS BIGINT) AS retained, CAST(SUM(r.upsold) AS BIGINT) AS upsold, CASE r.window_months",
         select_amount(backend, true, "r", "end_mrr", "end_mrr"),
         select_amount(backend, true, "r", "kept_mrr", "kept_mrr"),
-    ))
-    .bind(latest)
-    .push(&format!(" GROUP BY {group_key}, r.window_months, r.month"));
+    ));
+    // Per window length, each month goes to the first opening month at or after it (none after
+    // the last).
+    let mut openings: BTreeMap<i32, BTreeSet<MonthIndex>> = BTreeMap::new();
+    for w in windows {
+        openings.entry(w.last - w.opening).or_default().insert(w.opening);
+    }
+    for (length, openings) in &openings {
+        sql.push(" WHEN ").bind(*length).push(" THEN CASE");
+        for opening in openings {
+            sql.push(" WHEN r.month <= ").bind(*opening).push(" THEN ").bind(*opening);
+        }
+        sql.push(" END");
+    }
+    sql.push(&format!(" END AS opening_month FROM mrr_book_cohorts r {join} WHERE r.month <= "))
+        .bind(latest)
+        .push(&format!(" GROUP BY {group_key}, r.window_months, opening_month"));
     let rows = super::sql::query_grouped(db, sql.statement()).await?;
     let mut changes: HashMap<(GroupKey, i32), BTreeMap<MonthIndex, Cohort>> = HashMap::new();
     for row in &rows {
@@ -159,7 +179,10 @@ pub async fn cohorts(
             ..Cohort::default()
         };
         let key = (row.try_get::<Option<String>>("", "group_key")?, row.try_get::<i32>("", "window_months")?);
-        changes.entry(key).or_default().insert(row.try_get::<i32>("", "month")?, change);
+        // `None`: months after the last opening month of the window length.
+        if let Some(opening) = row.try_get::<Option<i32>>("", "opening_month")? {
+            changes.entry(key).or_default().insert(opening, change);
+        }
     }
     let mut out = HashMap::new();
     for (i, window) in windows.iter().enumerate() {

@@ -74,8 +74,9 @@ impl KpiScope {
         })
     }
 
-    /// The books of `csms`, one group per CSM (the scope of CSM scorecards).
-    pub fn books(csms: &[i64]) -> KpiScope {
+    /// The books of `csms`, one group per CSM (the scope of CSM scorecards); `every_csm` when
+    /// they are all the CSMs and the caller sees every account.
+    pub fn books(csms: &[i64], every_csm: bool) -> KpiScope {
         let accounts = Query::select()
             .column(account::Column::Id)
             .from(account::Entity)
@@ -85,7 +86,7 @@ impl KpiScope {
             accounts,
             group_by: Some(Dimension::Csm),
             whole_portfolio: false,
-            all_books: false,
+            all_books: every_csm,
             books: OnceCell::new(),
         }
     }
@@ -151,23 +152,26 @@ impl KpiScope {
         Ok(groups)
     }
 
-    /// How a statement reads a rollup over the books of S. When S holds every book, the rollup
-    /// alone (its group from its own book key, or its CSM's team); else joined with the CTE
+    /// How a statement reads a rollup over the books of S. When S holds every book and the group
+    /// is in the book key, the rollup alone (its group from its own book key); else joined with
+    /// the CTE
     /// `scope_books(csm_key, segment_key, group_key)`: the [`ledger_books`](Self::ledger_books)
     /// of S as a list of values, so that the database sees how few there are and reads a CSM's
     /// rows of a rollup through its key.
     pub async fn over_books(&self, db: &DatabaseConnection) -> AppResult<OverBooks> {
         let mut sql = Sql::new(db.get_database_backend());
-        if self.all_books {
-            let (join, group_key) = match self.group_by {
-                None => ("", "CAST(NULL AS TEXT)"),
-                Some(Dimension::Segment) => {
-                    ("", "CASE WHEN r.segment_key = '' THEN NULL ELSE SUBSTR(r.segment_key, 2) END")
-                }
-                Some(Dimension::Csm) => ("", "CASE WHEN r.csm_key = 0 THEN NULL ELSE CAST(r.csm_key AS TEXT) END"),
-                Some(Dimension::Team) => ("LEFT JOIN users u ON u.id = r.csm_key", "CAST(u.team_id AS TEXT)"),
-            };
-            return Ok(OverBooks { sql, join, group_key });
+        // A team is not in the book key: joining the CSMs' teams instead of the books measured
+        // slower in PostgreSQL (it expects far more groups and plans the grouping to spill).
+        let own_group_key = match self.group_by {
+            None => Some("CAST(NULL AS TEXT)"),
+            Some(Dimension::Segment) => {
+                Some("CASE WHEN r.segment_key = '' THEN NULL ELSE SUBSTR(r.segment_key, 2) END")
+            }
+            Some(Dimension::Csm) => Some("CASE WHEN r.csm_key = 0 THEN NULL ELSE CAST(r.csm_key AS TEXT) END"),
+            Some(Dimension::Team) => None,
+        };
+        if let Some(group_key) = own_group_key.filter(|_| self.all_books) {
+            return Ok(OverBooks { sql, join: "", group_key });
         }
         let books = self.ledger_books(db).await?;
         sql.push("WITH scope_books(csm_key, segment_key, group_key) AS (");

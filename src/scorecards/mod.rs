@@ -163,10 +163,11 @@ async fn goals_of(db: &sea_orm::DatabaseConnection, csms: &[i64]) -> AppResult<H
 
 async fn scorecards(ctx: &Context<'_>, period: PeriodInput, csm: Option<ID>) -> AppResult<Vec<CsmScorecard>> {
     let caller = caller(ctx)?;
+    let every_csm = csm.is_none() && Visibility::for_reads(caller)?.sees_everything();
     let csms = visible_csms(ctx, caller, csm).await?;
     let periods = periods(&period)?;
     let ids: Vec<i64> = csms.iter().map(|u| u.id).collect();
-    let scope = KpiScope::books(&ids);
+    let scope = KpiScope::books(&ids, every_csm);
     let groups: Vec<Option<String>> = ids.iter().map(|id| Some(id.to_string())).collect();
     let db = database(ctx)?;
     let activity = Activity::new(db, &scope, &periods);
