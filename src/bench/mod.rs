@@ -160,9 +160,10 @@ async fn is_empty(db: &sea_orm::DatabaseConnection) -> Result<bool, AppError> {
 /// each table with more than `50 + 0.2 * live` dead rows or `1000 + 0.2 * live` rows inserted
 /// since its last vacuum (which marks its pages all-visible, so that index-only scans skip the
 /// table), and analyzes each with more than `50 + 0.1 * live` rows changed since its last
-/// analyze, in the background while the load goes on. The benchmark's server may run without autovacuum (CI configurations turn it off), and a
-/// database loaded from empty without it keeps the planner estimates of empty tables (so whole
-/// tables are scanned to find one account's records) and every dead row of the ledger's updates.
+/// analyze, in the background while the load goes on. The benchmark's server may run without
+/// autovacuum (CI configurations turn it off), and a database loaded from empty without it keeps
+/// the planner estimates of empty tables (so whole tables are scanned to find one account's
+/// records) and every dead row of the ledger's updates.
 struct Autovacuum {
     db: sea_orm::DatabaseConnection,
     running: Option<tokio::task::JoinHandle<Result<(), sea_orm::DbErr>>>,
