@@ -4,6 +4,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::Datelike;
 use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
 use serde_json::{Value, json};
@@ -213,6 +214,12 @@ pub async fn mixed_load(client: &Client, scenarios: &[Scenario], clients: usize,
 
 /// MRR movements per month by one hand-written statement over `subscriptions` alone: the
 /// reference the API's `portfolio_dashboard` is compared with.
+///
+/// A subscription is active on the end of month m when it starts in m or before and ends in a
+/// later month, so each one adds its MRR from its start's month and takes it away from its
+/// end's: the statement sums those changes per account and month, takes each account's running
+/// sum over its months of change (its MRR, constant between them), and classifies each change
+/// against the account's MRR before it.
 pub struct SqlFloor<'a> {
     db: &'a DatabaseConnection,
     sql: String,
@@ -220,31 +227,42 @@ pub struct SqlFloor<'a> {
 
 impl<'a> SqlFloor<'a> {
     pub fn new(db: &'a DatabaseConnection, company: &Company) -> Self {
-        let backend = db.get_database_backend();
-        let (date, units) = match backend {
-            DatabaseBackend::Sqlite => ("", "CAST(ROUND(CAST(s.mrr AS REAL) * 10000) AS INTEGER)"),
-            _ => ("DATE ", "s.mrr * 10000"),
+        let first_month = company.month_start(0);
+        let base = first_month.year() * 12 + first_month.month0() as i32;
+        let (units, month_of): (&str, fn(&str) -> String) = match db.get_database_backend() {
+            DatabaseBackend::Sqlite => ("CAST(ROUND(CAST(s.mrr AS REAL) * 10000) AS INTEGER)", |c: &str| {
+                format!("(CAST(substr({c}, 1, 4) AS INTEGER) * 12 + CAST(substr({c}, 6, 2) AS INTEGER) - 1)")
+            }),
+            _ => ("s.mrr * 10000", |c: &str| {
+                format!("(CAST(EXTRACT(YEAR FROM {c}) AS INTEGER) * 12 + CAST(EXTRACT(MONTH FROM {c}) AS INTEGER) - 1)")
+            }),
         };
-        let months: Vec<String> =
-            (0..company.months).map(|m| format!("({m}, {date}'{}')", company.month_end(m))).collect();
-        let first = company.months.saturating_sub(24);
+        let (first, months) = (company.months.saturating_sub(24), company.months);
+        let shown: Vec<String> = (first..months).map(|m| format!("({m})")).collect();
         let sql = format!(
-            "WITH months(idx, month_end) AS (VALUES {}), \
-             mrr AS (SELECT s.account_id, m.idx, SUM({units}) AS c FROM months m JOIN subscriptions s \
-               ON s.start_date <= m.month_end AND (s.end_date IS NULL OR s.end_date > m.month_end) GROUP BY s.account_id, m.idx), \
-             series AS (SELECT a.account_id, m.idx, COALESCE(mrr.c, 0) AS c FROM (SELECT DISTINCT account_id FROM subscriptions) a \
-               CROSS JOIN months m LEFT JOIN mrr ON mrr.account_id = a.account_id AND mrr.idx = m.idx), \
-             flagged AS (SELECT idx, c, COALESCE(LAG(c) OVER (PARTITION BY account_id ORDER BY idx), 0) AS p, \
-               COALESCE(MAX(CASE WHEN c > 0 THEN 1 ELSE 0 END) OVER (PARTITION BY account_id ORDER BY idx \
-               ROWS BETWEEN UNBOUNDED PRECEDING AND 2 PRECEDING), 0) AS seen FROM series) \
-             SELECT idx, \
-               CAST(SUM(CASE WHEN p = 0 AND c > 0 AND seen = 0 THEN c ELSE 0 END) AS TEXT) AS new_mrr, \
-               CAST(SUM(CASE WHEN p = 0 AND c > 0 AND seen = 1 THEN c ELSE 0 END) AS TEXT) AS reactivation_mrr, \
-               CAST(SUM(CASE WHEN p > 0 AND c > p THEN c - p ELSE 0 END) AS TEXT) AS expansion_mrr, \
-               CAST(SUM(CASE WHEN p > 0 AND c > 0 AND c < p THEN p - c ELSE 0 END) AS TEXT) AS contraction_mrr, \
-               CAST(SUM(CASE WHEN p > 0 AND c = 0 THEN p ELSE 0 END) AS TEXT) AS churned_mrr \
-             FROM flagged WHERE idx >= {first} GROUP BY idx ORDER BY idx",
-            months.join(", ")
+            "WITH shown(idx) AS (VALUES {shown}), \
+             events AS (SELECT s.account_id, {start} - {base} AS idx, {units} AS d FROM subscriptions s \
+               UNION ALL SELECT s.account_id, {end} - {base}, -{units} FROM subscriptions s WHERE s.end_date IS NOT NULL), \
+             changes AS (SELECT account_id, idx, SUM(d) AS d FROM events GROUP BY account_id, idx), \
+             series AS (SELECT account_id, idx, SUM(d) OVER (PARTITION BY account_id ORDER BY idx ROWS UNBOUNDED PRECEDING) AS c \
+               FROM changes), \
+             flagged AS (SELECT idx, c, COALESCE(LAG(c) OVER w, 0) AS p, \
+               COALESCE(MAX(CASE WHEN c > 0 THEN 1 ELSE 0 END) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS seen \
+               FROM series WINDOW w AS (PARTITION BY account_id ORDER BY idx)), \
+             moves AS (SELECT idx, \
+               SUM(CASE WHEN p = 0 AND c > 0 AND seen = 0 THEN c ELSE 0 END) AS new_mrr, \
+               SUM(CASE WHEN p = 0 AND c > 0 AND seen = 1 THEN c ELSE 0 END) AS reactivation_mrr, \
+               SUM(CASE WHEN p > 0 AND c > p THEN c - p ELSE 0 END) AS expansion_mrr, \
+               SUM(CASE WHEN p > 0 AND c > 0 AND c < p THEN p - c ELSE 0 END) AS contraction_mrr, \
+               SUM(CASE WHEN p > 0 AND c = 0 THEN p ELSE 0 END) AS churned_mrr \
+               FROM flagged WHERE idx >= {first} AND idx < {months} GROUP BY idx) \
+             SELECT shown.idx, {columns} FROM shown LEFT JOIN moves ON moves.idx = shown.idx ORDER BY shown.idx",
+            shown = shown.join(", "),
+            start = month_of("s.start_date"),
+            end = month_of("s.end_date"),
+            columns = ["new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr"]
+                .map(|c| format!("CAST(COALESCE(moves.{c}, 0) AS TEXT) AS {c}"))
+                .join(", "),
         );
         SqlFloor { db, sql }
     }
