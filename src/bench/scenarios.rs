@@ -4,7 +4,6 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Datelike;
 use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
 use serde_json::{Value, json};
@@ -14,6 +13,7 @@ use super::company::{Company, csm_email};
 use super::{ADMIN, FINANCE, INTEGRATION, MixedLoad};
 use crate::auth::jwt::JwtKeys;
 use crate::error::AppError;
+use crate::kpis::period::month_index;
 
 /// Latencies in milliseconds.
 #[derive(Default)]
@@ -225,10 +225,18 @@ pub struct SqlFloor<'a> {
     sql: String,
 }
 
+/// The floor's columns of the MRR movements, with the `KpiSnapshot` field each must equal.
+const MOVEMENTS: [(&str, &str); 5] = [
+    ("new_mrr", "newMrr"),
+    ("reactivation_mrr", "reactivationMrr"),
+    ("expansion_mrr", "expansionMrr"),
+    ("contraction_mrr", "contractionMrr"),
+    ("churned_mrr", "churnedMrr"),
+];
+
 impl<'a> SqlFloor<'a> {
     pub fn new(db: &'a DatabaseConnection, company: &Company) -> Self {
-        let first_month = company.month_start(0);
-        let base = first_month.year() * 12 + first_month.month0() as i32;
+        let base = month_index(company.month_start(0));
         let (units, month_of): (&str, fn(&str) -> String) = match db.get_database_backend() {
             DatabaseBackend::Sqlite => ("CAST(ROUND(CAST(s.mrr AS REAL) * 10000) AS INTEGER)", |c: &str| {
                 format!("(CAST(substr({c}, 1, 4) AS INTEGER) * 12 + CAST(substr({c}, 6, 2) AS INTEGER) - 1)")
@@ -260,9 +268,7 @@ impl<'a> SqlFloor<'a> {
             shown = shown.join(", "),
             start = month_of("s.start_date"),
             end = month_of("s.end_date"),
-            columns = ["new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr"]
-                .map(|c| format!("CAST(COALESCE(moves.{c}, 0) AS TEXT) AS {c}"))
-                .join(", "),
+            columns = MOVEMENTS.map(|(c, _)| format!("CAST(COALESCE(moves.{c}, 0) AS TEXT) AS {c}")).join(", "),
         );
         SqlFloor { db, sql }
     }
@@ -293,13 +299,7 @@ impl<'a> SqlFloor<'a> {
             return Ok(false);
         }
         for (row, kpis) in rows.iter().zip(&api) {
-            for (column, field) in [
-                ("new_mrr", "newMrr"),
-                ("reactivation_mrr", "reactivationMrr"),
-                ("expansion_mrr", "expansionMrr"),
-                ("contraction_mrr", "contractionMrr"),
-                ("churned_mrr", "churnedMrr"),
-            ] {
+            for (column, field) in MOVEMENTS {
                 let units: String = row.try_get("", column)?;
                 let floor = Decimal::from_str(&units).map_err(AppError::internal)? / Decimal::from(10_000);
                 let answer = Decimal::from_str(kpis[field].as_str().unwrap_or("x")).map_err(AppError::internal)?;
