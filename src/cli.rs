@@ -99,6 +99,10 @@ pub struct BenchArgs {
     pub clients: usize,
     #[arg(long, default_value_t = 30)]
     pub mixed_seconds: u64,
+    /// Push the accounts and their records one kind per request (`upsertAccounts`,
+    /// `recordTickets`, ...) instead of every kind of a group of accounts per `ingest` request.
+    #[arg(long)]
+    pub per_kind: bool,
     /// Where the figures go as JSON.
     #[arg(long, default_value = "bench-results.json")]
     pub out: std::path::PathBuf,
@@ -234,6 +238,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
                 warmup: args.warmup,
                 clients: args.clients.max(1),
                 mixed_load: Duration::from_secs(args.mixed_seconds),
+                per_kind: args.per_kind,
             };
             let report = crate::bench::run(&config.database_url, &bench).await?;
             println!("{}", report.table());

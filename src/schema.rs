@@ -8,6 +8,7 @@ use crate::accounts::{AccountMutation, AccountQuery};
 use crate::adoption::AdoptionMutation;
 use crate::engagement::EngagementMutation;
 use crate::health::{HealthMutation, HealthQuery};
+use crate::ingest::IngestMutation;
 use crate::kpis::KpiQuery;
 use crate::org::{OrgMutation, OrgQuery};
 use crate::product::{ProductMutation, ProductQuery};
@@ -30,6 +31,7 @@ pub struct Mutation(
     EngagementMutation,
     ProductMutation,
     HealthMutation,
+    IngestMutation,
     ScorecardMutation,
 );
 

@@ -2,7 +2,7 @@
 use async_graphql::{Context, InputObject, Object};
 
 use crate::error::AppResult;
-use crate::ingest::{AccountRef, Batch, Lookups, UpsertResult, fetch_map};
+use crate::ingest::{AccountRef, Batch, Lookups, Part, UpsertResult, Writing, fetch_map, write_alone};
 use crate::ledger::{Book, LedgerChanges};
 use crate::org::Role;
 use crate::scalars::Date;
@@ -36,9 +36,15 @@ impl AccountMutation {
         ctx: &Context<'_>,
         input: Vec<AccountInput>,
     ) -> async_graphql::Result<UpsertResult> {
-        let mut batch = Batch::begin(ctx, "upsertAccounts", &[Role::Admin, Role::Integration], input.len()).await?;
-        apply(&mut batch, &input).await?;
-        batch.finish(ctx).await
+        write_alone(ctx, &input).await
+    }
+}
+
+impl Part for AccountInput {
+    const MUTATION: &'static str = "upsertAccounts";
+    const WRITERS: &'static [Role] = &[Role::Admin, Role::Integration];
+    fn write<'b>(batch: &'b mut Batch<'_>, input: &'b [Self]) -> Writing<'b> {
+        Box::pin(apply(batch, input))
     }
 }
 

@@ -1,7 +1,7 @@
 //! Accounts: the `Account` type, `account`, and the filtered, cursor-paginated `accounts`.
 pub(crate) mod ingest;
 
-pub use ingest::AccountMutation;
+pub use ingest::{AccountInput, AccountMutation};
 
 use std::collections::HashSet;
 

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::error::AppError;
-use crate::ingest::{Batch, Lookups, UpsertResult};
+use crate::ingest::{Batch, Lookups, Part, UpsertResult, Writing, write_alone};
 use crate::org::Role;
 use crate::scalars::Date;
 use entity::usage_record;
@@ -32,49 +32,58 @@ pub struct AdoptionMutation;
 #[Object]
 impl AdoptionMutation {
     async fn record_usage(&self, ctx: &Context<'_>, input: Vec<UsageInput>) -> async_graphql::Result<UpsertResult> {
-        let mut batch = Batch::begin(ctx, "recordUsage", &[Role::Admin, Role::Integration], input.len()).await?;
-        let lookups = Lookups::default()
-            .accounts(batch.txn(), batch.visibility, input.iter().map(|u| u.account_external_id.clone()))
-            .await?;
-        // At most 5,000 accounts and 5,000 dates: one query within both backends' parameter limits.
-        let account_ids: HashSet<i64> = lookups.accounts.values().map(|a| a.id).collect();
-        let dates: HashSet<NaiveDate> = input.iter().map(|u| u.date.0).collect();
-        let mut existing: HashMap<(i64, NaiveDate), usage_record::Model> = usage_record::Entity::find()
-            .filter(usage_record::Column::AccountId.is_in(account_ids))
-            .filter(usage_record::Column::Date.is_in(dates))
-            .all(batch.txn())
-            .await
-            .map_err(AppError::from)?
-            .into_iter()
-            .map(|u| ((u.account_id, u.date), u))
-            .collect();
-        for (row, u) in input.iter().enumerate() {
-            let mut check = batch.row(row);
-            let account =
-                check.reference("accountExternalId", &u.account_external_id, &lookups.accounts, "account").copied();
-            check.at_least("activeUsers", Some(u.active_users), 0);
-            check.at_least("licensedSeats", Some(u.licensed_seats), 1);
-            check.at_least("logins", u.logins, 0);
-            check.at_least("sessionMinutes", u.session_minutes, 0);
-            check.at_least("featuresUsed", u.features_used, 0);
-            check.at_least("featuresAvailable", u.features_available, 1);
-            let Some(account) = account.filter(|_| check.ok()) else { continue };
-            let key = (account.id, u.date.0);
-            let model = usage_record::Model {
-                id: 0,
-                account_id: account.id,
-                date: u.date.0,
-                active_users: u.active_users,
-                licensed_seats: u.licensed_seats,
-                logins: u.logins,
-                session_minutes: u.session_minutes,
-                features_used: u.features_used,
-                features_available: u.features_available,
-            };
-            let record_key = format!("{}@{}", u.account_external_id, u.date.0);
-            let saved = batch.upsert(&record_key, existing.get(&key), model).await?;
-            existing.insert(key, saved);
-        }
-        batch.finish(ctx).await
+        write_alone(ctx, &input).await
+    }
+}
+
+impl Part for UsageInput {
+    const MUTATION: &'static str = "recordUsage";
+    const WRITERS: &'static [Role] = &[Role::Admin, Role::Integration];
+    fn write<'b>(batch: &'b mut Batch<'_>, input: &'b [Self]) -> Writing<'b> {
+        Box::pin(async move {
+            let lookups = Lookups::default()
+                .accounts(batch.txn(), batch.visibility, input.iter().map(|u| u.account_external_id.clone()))
+                .await?;
+            // At most 5,000 accounts and 5,000 dates: one query within both backends' parameter limits.
+            let account_ids: HashSet<i64> = lookups.accounts.values().map(|a| a.id).collect();
+            let dates: HashSet<NaiveDate> = input.iter().map(|u| u.date.0).collect();
+            let mut existing: HashMap<(i64, NaiveDate), usage_record::Model> = usage_record::Entity::find()
+                .filter(usage_record::Column::AccountId.is_in(account_ids))
+                .filter(usage_record::Column::Date.is_in(dates))
+                .all(batch.txn())
+                .await
+                .map_err(AppError::from)?
+                .into_iter()
+                .map(|u| ((u.account_id, u.date), u))
+                .collect();
+            for (row, u) in input.iter().enumerate() {
+                let mut check = batch.row(row);
+                let account =
+                    check.reference("accountExternalId", &u.account_external_id, &lookups.accounts, "account").copied();
+                check.at_least("activeUsers", Some(u.active_users), 0);
+                check.at_least("licensedSeats", Some(u.licensed_seats), 1);
+                check.at_least("logins", u.logins, 0);
+                check.at_least("sessionMinutes", u.session_minutes, 0);
+                check.at_least("featuresUsed", u.features_used, 0);
+                check.at_least("featuresAvailable", u.features_available, 1);
+                let Some(account) = account.filter(|_| check.ok()) else { continue };
+                let key = (account.id, u.date.0);
+                let model = usage_record::Model {
+                    id: 0,
+                    account_id: account.id,
+                    date: u.date.0,
+                    active_users: u.active_users,
+                    licensed_seats: u.licensed_seats,
+                    logins: u.logins,
+                    session_minutes: u.session_minutes,
+                    features_used: u.features_used,
+                    features_available: u.features_available,
+                };
+                let record_key = format!("{}@{}", u.account_external_id, u.date.0);
+                let saved = batch.upsert(&record_key, existing.get(&key), model).await?;
+                existing.insert(key, saved);
+            }
+            Ok(())
+        })
     }
 }

@@ -26,12 +26,14 @@ const SEED: u64 = 0x000B_3EC4_2026_1130;
 pub struct Rows {
     pub mutation: &'static str,
     pub input_type: &'static str,
+    /// The field of `IngestInput` that carries them.
+    pub ingest_field: &'static str,
     pub rows: Vec<Value>,
 }
 
 impl Rows {
-    fn new(mutation: &'static str, input_type: &'static str) -> Self {
-        Rows { mutation, input_type, rows: Vec::new() }
+    fn new(mutation: &'static str, input_type: &'static str, ingest_field: &'static str) -> Self {
+        Rows { mutation, input_type, ingest_field, rows: Vec::new() }
     }
 }
 
@@ -73,9 +75,9 @@ impl Company {
     /// Teams, users and teams again with their managers: the organisation, in the order the API
     /// requires.
     pub fn organisation(&self) -> Vec<Rows> {
-        let mut bare = Rows::new("upsertTeams", "TeamInput");
-        let mut users = Rows::new("upsertUsers", "UserInput");
-        let mut managed = Rows::new("upsertTeams", "TeamInput");
+        let mut bare = Rows::new("upsertTeams", "TeamInput", "teams");
+        let mut users = Rows::new("upsertUsers", "UserInput", "users");
+        let mut managed = Rows::new("upsertTeams", "TeamInput", "teams");
         for team in 0..TEAMS {
             bare.rows.push(json!({ "name": team_name(team) }));
             managed.rows.push(json!({ "name": team_name(team), "managerEmail": manager_email(team) }));
@@ -91,8 +93,8 @@ impl Company {
     /// Costs and traffic: one row per month (and cost category).
     pub fn monthly(&self) -> Vec<Rows> {
         let mut rng = Rng(SEED ^ 0xC057);
-        let mut costs = Rows::new("recordCosts", "CostInput");
-        let mut traffic = Rows::new("recordTraffic", "TrafficInput");
+        let mut costs = Rows::new("recordCosts", "CostInput", "costs");
+        let mut traffic = Rows::new("recordTraffic", "TrafficInput", "traffic");
         for m in 0..self.months {
             let month = self.month_start(m);
             for (category, scale) in
@@ -113,12 +115,12 @@ impl Company {
 
     /// Block `b`: its accounts, then their records, each kind in one list.
     pub fn block(&self, b: usize) -> Vec<Rows> {
-        let mut accounts = Rows::new("upsertAccounts", "AccountInput");
-        let mut subscriptions = Rows::new("upsertSubscriptions", "SubscriptionInput");
-        let mut feedback = Rows::new("recordFeedback", "FeedbackInput");
-        let mut tickets = Rows::new("recordTickets", "TicketInput");
-        let mut usage = Rows::new("recordUsage", "UsageInput");
-        let mut touchpoints = Rows::new("recordTouchpoints", "TouchpointInput");
+        let mut accounts = Rows::new("upsertAccounts", "AccountInput", "accounts");
+        let mut subscriptions = Rows::new("upsertSubscriptions", "SubscriptionInput", "subscriptions");
+        let mut feedback = Rows::new("recordFeedback", "FeedbackInput", "feedback");
+        let mut tickets = Rows::new("recordTickets", "TicketInput", "tickets");
+        let mut usage = Rows::new("recordUsage", "UsageInput", "usage");
+        let mut touchpoints = Rows::new("recordTouchpoints", "TouchpointInput", "touchpoints");
         for i in b * BLOCK..((b + 1) * BLOCK).min(self.accounts) {
             let mut rng = Rng(SEED ^ (i as u64).wrapping_mul(0x9E37_79B9));
             let id = format!("B-A{i:06}");

@@ -5,6 +5,7 @@
 mod company;
 mod scenarios;
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use sea_orm::ConnectionTrait;
@@ -36,6 +37,8 @@ pub struct BenchConfig {
     /// Concurrent clients and duration of the mixed load.
     pub clients: usize,
     pub mixed_load: Duration,
+    /// Push one kind per request (see [`load`]).
+    pub per_kind: bool,
 }
 
 #[derive(Serialize, Debug)]
@@ -116,7 +119,7 @@ pub async fn run(database_url: &str, config: &BenchConfig) -> Result<Report, App
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let client = Client::new(format!("http://{address}/graphql"), keys);
 
-    let ingest = load(&client, &db, &config.company).await?;
+    let ingest = load(&client, &db, &config.company, config.per_kind).await?;
     // Fresh planner statistics, as autovacuum (or a scheduled ANALYZE on SQLite) would give a
     // database that has been running for a while.
     db.execute_unprepared("ANALYZE").await?;
@@ -221,42 +224,40 @@ async fn maintain(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::DbErr
     Ok(())
 }
 
-/// Pushes the whole company as INTEGRATION, then re-pushes 10,000 unchanged tickets.
-async fn load(client: &Client, db: &sea_orm::DatabaseConnection, company: &Company) -> Result<Ingest, AppError> {
+/// Pushes the whole company as INTEGRATION (each block's accounts with their records, or one
+/// kind per request when `per_kind`), then re-pushes 10,000 unchanged tickets.
+async fn load(
+    client: &Client,
+    db: &sea_orm::DatabaseConnection,
+    company: &Company,
+    per_kind: bool,
+) -> Result<Ingest, AppError> {
     let mut autovacuum = Autovacuum::new(db);
     let started = Instant::now();
     let mut by_mutation: Vec<MutationLoad> = Vec::new();
-    let mut push_all = async |lists: Vec<company::Rows>| -> Result<(), AppError> {
-        for list in lists {
-            let pushed = Instant::now();
-            for chunk in list.rows.chunks(BATCH) {
-                client.ingest(list.mutation, list.input_type, chunk).await?;
-            }
-            let i = by_mutation.iter().position(|m| m.mutation == list.mutation).unwrap_or_else(|| {
-                by_mutation.push(MutationLoad { mutation: list.mutation, rows: 0, seconds: 0.0, rows_per_second: 0.0 });
-                by_mutation.len() - 1
-            });
-            let load = &mut by_mutation[i];
-            load.rows += list.rows.len();
-            load.seconds += pushed.elapsed().as_secs_f64();
-        }
-        Ok(())
-    };
-    push_all(company.organisation()).await?;
+    for list in company.organisation() {
+        push_kind(client, list, &mut by_mutation).await?;
+    }
     for block in 0..company.blocks() {
-        push_all(company.block(block)).await?;
+        let lists = company.block(block);
+        if per_kind {
+            for list in lists {
+                push_kind(client, list, &mut by_mutation).await?;
+            }
+        } else {
+            push_by_account(client, lists, &mut by_mutation).await?;
+        }
         let loaded = ((block + 1) * company::BLOCK).min(company.accounts);
         autovacuum.nap().await?;
         if block % 10 == 9 {
             tracing::info!(accounts = loaded, "loaded");
         }
     }
-    push_all(company.monthly()).await?;
+    for list in company.monthly() {
+        push_kind(client, list, &mut by_mutation).await?;
+    }
     autovacuum.catch_up().await?;
     let seconds = started.elapsed().as_secs_f64();
-    for load in &mut by_mutation {
-        load.rows_per_second = load.rows as f64 / load.seconds;
-    }
     let rows = by_mutation.iter().map(|m| m.rows).sum();
 
     let tickets =
@@ -277,6 +278,71 @@ async fn load(client: &Client, db: &sea_orm::DatabaseConnection, company: &Compa
         repush_rows_per_second: tickets.len() as f64 / repush_seconds,
         by_mutation,
     })
+}
+
+/// Pushes `list` with its own mutation, [`BATCH`] rows a request.
+async fn push_kind(client: &Client, list: company::Rows, by_mutation: &mut Vec<MutationLoad>) -> Result<(), AppError> {
+    let pushed = Instant::now();
+    for chunk in list.rows.chunks(BATCH) {
+        client.ingest(list.mutation, list.input_type, chunk).await?;
+    }
+    count_load(by_mutation, list.mutation, list.rows.len(), pushed.elapsed());
+    Ok(())
+}
+
+/// Pushes a block (its accounts first, then their records by kind) with `ingest`: each account
+/// with all its records in the same request, at most [`BATCH`] rows a request.
+async fn push_by_account(
+    client: &Client,
+    lists: Vec<company::Rows>,
+    by_mutation: &mut Vec<MutationLoad>,
+) -> Result<(), AppError> {
+    let pushed = Instant::now();
+    let mut lists = lists.into_iter();
+    let accounts = lists.next().ok_or_else(|| AppError::internal("a block without accounts"))?;
+    let mut records: HashMap<String, Vec<(&'static str, Value)>> = HashMap::new();
+    for list in lists {
+        for row in list.rows {
+            let account = row["accountExternalId"].as_str().unwrap_or_default().to_owned();
+            records.entry(account).or_default().push((list.ingest_field, row));
+        }
+    }
+    let total = accounts.rows.len() + records.values().map(Vec::len).sum::<usize>();
+    let mut input = serde_json::Map::new();
+    let mut rows = 0;
+    for account in accounts.rows {
+        let own = records.remove(account["externalId"].as_str().unwrap_or_default()).unwrap_or_default();
+        if rows > 0 && rows + 1 + own.len() > BATCH {
+            client.ingest_kinds(&std::mem::take(&mut input)).await?;
+            rows = 0;
+        }
+        rows += 1 + own.len();
+        for (field, row) in std::iter::once((accounts.ingest_field, account)).chain(own) {
+            if let Value::Array(list) = input.entry(field).or_insert_with(|| json!([])) {
+                list.push(row);
+            }
+        }
+    }
+    if !records.is_empty() {
+        return Err(AppError::internal("records of an account outside their block"));
+    }
+    if rows > 0 {
+        client.ingest_kinds(&input).await?;
+    }
+    count_load(by_mutation, "ingest", total, pushed.elapsed());
+    Ok(())
+}
+
+/// Adds `rows` pushed in `took` to the load of `mutation`.
+fn count_load(by_mutation: &mut Vec<MutationLoad>, mutation: &'static str, rows: usize, took: Duration) {
+    let i = by_mutation.iter().position(|m| m.mutation == mutation).unwrap_or_else(|| {
+        by_mutation.push(MutationLoad { mutation, rows: 0, seconds: 0.0, rows_per_second: 0.0 });
+        by_mutation.len() - 1
+    });
+    let load = &mut by_mutation[i];
+    load.rows += rows;
+    load.seconds += took.as_secs_f64();
+    load.rows_per_second = load.rows as f64 / load.seconds;
 }
 
 /// The process's peak resident set (VmHWM), in MB; 0 where /proc is not available.

@@ -75,6 +75,12 @@ impl Client {
         );
         Ok(self.query(INTEGRATION, &query, &json!({ "input": rows })).await?[mutation].clone())
     }
+
+    /// Pushes rows of several kinds (`IngestInput`) with `ingest` as INTEGRATION; the total counts.
+    pub async fn ingest_kinds(&self, input: &serde_json::Map<String, Value>) -> Result<Value, AppError> {
+        let query = "mutation($input: IngestInput!) { ingest(input: $input) { total { created updated unchanged } } }";
+        Ok(self.query(INTEGRATION, query, &json!({ "input": input })).await?["ingest"]["total"].clone())
+    }
 }
 
 /// One named request.

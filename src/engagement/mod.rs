@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use async_graphql::{Context, ID, InputObject, Object};
 
 use crate::db_enum::{db_enum, decode};
-use crate::ingest::{AccountRecordInput, AccountRef, Batch, Lookups, RowCheck, UpsertResult, record_keys};
+use crate::ingest::{
+    AccountRecordInput, AccountRef, Batch, Lookups, Part, RowCheck, UpsertResult, Writing, record_keys, write_alone,
+};
 use crate::org::{Role, User};
 use crate::scalars::{Date, DateTime};
 use crate::voice::ACCOUNT_ACTIVITY_WRITERS;
@@ -141,11 +143,7 @@ impl EngagementMutation {
         ctx: &Context<'_>,
         input: Vec<TouchpointInput>,
     ) -> async_graphql::Result<UpsertResult> {
-        let mut batch = Batch::begin(ctx, "recordTouchpoints", ACCOUNT_ACTIVITY_WRITERS, input.len()).await?;
-        let users =
-            Lookups::default().users(batch.txn(), input.iter().filter_map(|t| t.csm_email.clone())).await?.users;
-        batch.account_records(&input, &users).await?;
-        batch.finish(ctx).await
+        write_alone(ctx, &input).await
     }
 
     async fn record_advocacy(
@@ -153,8 +151,27 @@ impl EngagementMutation {
         ctx: &Context<'_>,
         input: Vec<AdvocacyInput>,
     ) -> async_graphql::Result<UpsertResult> {
-        let mut batch = Batch::begin(ctx, "recordAdvocacy", ACCOUNT_ACTIVITY_WRITERS, input.len()).await?;
-        batch.account_records(&input, &()).await?;
-        batch.finish(ctx).await
+        write_alone(ctx, &input).await
+    }
+}
+
+impl Part for TouchpointInput {
+    const MUTATION: &'static str = "recordTouchpoints";
+    const WRITERS: &'static [Role] = ACCOUNT_ACTIVITY_WRITERS;
+    fn write<'b>(batch: &'b mut Batch<'_>, input: &'b [Self]) -> Writing<'b> {
+        Box::pin(async move {
+            let users =
+                Lookups::default().users(batch.txn(), input.iter().filter_map(|t| t.csm_email.clone())).await?.users;
+            batch.account_records(&input, &users).await?;
+            Ok(())
+        })
+    }
+}
+
+impl Part for AdvocacyInput {
+    const MUTATION: &'static str = "recordAdvocacy";
+    const WRITERS: &'static [Role] = ACCOUNT_ACTIVITY_WRITERS;
+    fn write<'b>(batch: &'b mut Batch<'_>, input: &'b [Self]) -> Writing<'b> {
+        Box::pin(batch.account_records(input, &()))
     }
 }

@@ -15,13 +15,15 @@ pub const MONEY_INTEGER_DIGITS: u32 = 15;
 
 pub struct RowCheck<'b> {
     row: usize,
+    /// The `ingest` input field whose row this is (see `Batch::part`), named before the field.
+    list: Option<&'static str>,
     errors: &'b mut Vec<AppError>,
     failed: bool,
 }
 
 impl<'b> RowCheck<'b> {
-    pub(super) fn new(row: usize, errors: &'b mut Vec<AppError>) -> Self {
-        RowCheck { row, errors, failed: false }
+    pub(super) fn new(row: usize, list: Option<&'static str>, errors: &'b mut Vec<AppError>) -> Self {
+        RowCheck { row, list, errors, failed: false }
     }
 
     /// Whether every check of the row passed so far.
@@ -32,11 +34,12 @@ impl<'b> RowCheck<'b> {
     pub fn fail(&mut self, field: &str, message: impl Into<String>) {
         // One error per row: the first rule it breaks.
         if !self.failed {
-            self.errors.push(AppError::invalid(
-                Some(self.row),
-                field,
-                format!("row {}: {}: {}", self.row, field, message.into()),
-            ));
+            let field = match self.list {
+                Some(list) => format!("{list}.{field}"),
+                None => field.to_owned(),
+            };
+            let message = format!("row {}: {field}: {}", self.row, message.into());
+            self.errors.push(AppError::invalid(Some(self.row), &field, message));
         }
         self.failed = true;
     }

@@ -6,11 +6,13 @@
 //!   `BAD_USER_INPUT` error per invalid row carrying `row` and `field`;
 //! - rows applied in order, so a row may reference what an earlier row of the batch wrote;
 //! - one audit-log row (who, when, what, before, after) per accepted change.
+mod bulk;
 mod check;
 mod lookup;
 mod pending;
 mod records;
 
+pub use bulk::IngestMutation;
 pub use check::RowCheck;
 pub use lookup::{AccountRef, Lookups, fetch_map, hidden_accounts};
 use pending::{INSERT_CHUNK, Pending, PendingTable};
@@ -97,6 +99,26 @@ record!(
     traffic
 );
 
+/// One kind of input row: the mutation that writes a batch of it alone, who may call that, and
+/// how its rows are written into a batch (alone, or along with other kinds by `ingest`).
+pub trait Part: Sync + Sized + 'static {
+    const MUTATION: &'static str;
+    const WRITERS: &'static [Role];
+    /// Checks and writes `rows`, in order.
+    fn write<'b>(batch: &'b mut Batch<'_>, rows: &'b [Self]) -> Writing<'b>;
+}
+
+/// The work of [`Part::write`] (boxed: a generic `impl Future + Send` there trips a known
+/// limitation of the compiler's higher-ranked lifetimes, rust-lang/rust#100013).
+pub type Writing<'b> = std::pin::Pin<Box<dyn Future<Output = AppResult<()>> + Send + 'b>>;
+
+/// The resolver of `P`'s own mutation: `rows` as one batch.
+pub async fn write_alone<P: Part>(ctx: &Context<'_>, rows: &[P]) -> async_graphql::Result<UpsertResult> {
+    let mut batch = Batch::begin(ctx, P::MUTATION, &[(P::WRITERS, P::MUTATION)], rows.len()).await?;
+    P::write(&mut batch, rows).await?;
+    batch.finish(ctx).await
+}
+
 /// Who writes a batch: an authenticated user, or an operator at the command line.
 #[derive(Clone, Copy)]
 pub enum Actor<'a> {
@@ -114,6 +136,8 @@ pub struct Batch<'a> {
     result: UpsertResult,
     errors: Vec<AppError>,
     forbidden: Option<AppError>,
+    /// The `ingest` input field being written, which row errors name.
+    list: Option<&'static str>,
     /// Audit rows of the accepted changes, written with the batch's commit.
     audit: Vec<audit_log::ActiveModel>,
     /// Records created and not written yet (of one table at a time).
@@ -128,10 +152,18 @@ pub struct Batch<'a> {
 const AUDIT_CHUNK: usize = 500;
 
 impl<'a> Batch<'a> {
-    /// Starts a batch of `rows` rows for `action` (the mutation's name), which only `roles` may call.
-    pub async fn begin(ctx: &Context<'a>, action: &'static str, roles: &[Role], rows: usize) -> AppResult<Batch<'a>> {
+    /// Starts a batch of `rows` rows for `action` (the mutation's name), whose caller must hold
+    /// one of the roles of each `(roles, what)` of `writes`.
+    pub async fn begin(
+        ctx: &Context<'a>,
+        action: &'static str,
+        writes: &[(&[Role], &str)],
+        rows: usize,
+    ) -> AppResult<Batch<'a>> {
         let caller = caller(ctx)?;
-        caller.require(roles, action)?;
+        for (roles, what) in writes {
+            caller.require(roles, what)?;
+        }
         if rows > MAX_ROWS {
             return Err(AppError::invalid(None, "input", format!("at most {MAX_ROWS} rows per batch, got {rows}")));
         }
@@ -153,6 +185,7 @@ impl<'a> Batch<'a> {
             result: UpsertResult::default(),
             errors: Vec::new(),
             forbidden: None,
+            list: None,
             audit: Vec::new(),
             pending: None,
             at: Utc::now(),
@@ -175,7 +208,25 @@ impl<'a> Batch<'a> {
 
     /// Checks for row `row` of the input.
     pub fn row(&mut self, row: usize) -> RowCheck<'_> {
-        RowCheck::new(row, &mut self.errors)
+        RowCheck::new(row, self.list, &mut self.errors)
+    }
+
+    /// Writes the rows of `ingest`'s input field `list` into the batch; their counts.
+    pub async fn part<P: Part>(&mut self, list: &'static str, rows: &[P]) -> AppResult<UpsertResult> {
+        let before = self.result;
+        self.list = Some(list);
+        P::write(self, rows).await?;
+        self.list = None;
+        Ok(UpsertResult {
+            created: self.result.created - before.created,
+            updated: self.result.updated - before.updated,
+            unchanged: self.result.unchanged - before.unchanged,
+        })
+    }
+
+    /// The counts of every row written so far.
+    pub fn counts(&self) -> UpsertResult {
+        self.result
     }
 
     /// Refuses the whole batch (for example an INTEGRATION touching an ADMIN user).

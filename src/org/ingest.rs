@@ -8,7 +8,7 @@ use sea_orm::DatabaseConnection;
 
 use super::Role;
 use crate::error::{AppError, AppResult};
-use crate::ingest::{Actor, Batch, Lookups, Record, UpsertResult, fetch_map};
+use crate::ingest::{Actor, Batch, Lookups, Part, Record, UpsertResult, Writing, fetch_map, write_alone};
 use entity::{team, user};
 
 /// The roles that maintain the organisation.
@@ -34,49 +34,64 @@ pub struct OrgMutation;
 #[Object]
 impl OrgMutation {
     async fn upsert_teams(&self, ctx: &Context<'_>, input: Vec<TeamInput>) -> async_graphql::Result<UpsertResult> {
-        let mut batch = Batch::begin(ctx, "upsertTeams", ORG_WRITERS, input.len()).await?;
-        let lookups = Lookups::default()
-            .users(batch.txn(), input.iter().filter_map(|t| t.manager_email.value().cloned()))
-            .await?;
-        let mut existing = fetch_map::<team::Entity, String>(
-            batch.txn(),
-            team::Column::Name,
-            input.iter().map(|t| t.name.clone()),
-            |t| t.name.clone(),
-        )
-        .await?;
-        for (row, t) in input.iter().enumerate() {
-            let mut check = batch.row(row);
-            check.key("name", &t.name);
-            let manager = check.opt_reference(
-                "managerEmail",
-                t.manager_email.value().map(String::as_str),
-                &lookups.users,
-                "user",
-            );
-            if manager.is_some_and(|m| m.role != Role::Manager.as_db()) {
-                check.fail("managerEmail", "must name a user with role MANAGER");
-            }
-            if !check.ok() {
-                continue;
-            }
-            let current = existing.get(&t.name);
-            let manager_id = match &t.manager_email {
-                MaybeUndefined::Undefined => current.and_then(|c| c.manager_id),
-                MaybeUndefined::Null => None,
-                MaybeUndefined::Value(_) => manager.map(|m| m.id),
-            };
-            let model = team::Model { id: 0, name: t.name.clone(), manager_id };
-            let saved = batch.upsert(&t.name, current, model).await?;
-            existing.insert(saved.name.clone(), saved);
-        }
-        batch.finish(ctx).await
+        write_alone(ctx, &input).await
     }
 
     async fn upsert_users(&self, ctx: &Context<'_>, input: Vec<UserInput>) -> async_graphql::Result<UpsertResult> {
-        let mut batch = Batch::begin(ctx, "upsertUsers", ORG_WRITERS, input.len()).await?;
-        apply_users(&mut batch, &input).await?;
-        batch.finish(ctx).await
+        write_alone(ctx, &input).await
+    }
+}
+
+impl Part for TeamInput {
+    const MUTATION: &'static str = "upsertTeams";
+    const WRITERS: &'static [Role] = ORG_WRITERS;
+    fn write<'b>(batch: &'b mut Batch<'_>, input: &'b [Self]) -> Writing<'b> {
+        Box::pin(async move {
+            let lookups = Lookups::default()
+                .users(batch.txn(), input.iter().filter_map(|t| t.manager_email.value().cloned()))
+                .await?;
+            let mut existing = fetch_map::<team::Entity, String>(
+                batch.txn(),
+                team::Column::Name,
+                input.iter().map(|t| t.name.clone()),
+                |t| t.name.clone(),
+            )
+            .await?;
+            for (row, t) in input.iter().enumerate() {
+                let mut check = batch.row(row);
+                check.key("name", &t.name);
+                let manager = check.opt_reference(
+                    "managerEmail",
+                    t.manager_email.value().map(String::as_str),
+                    &lookups.users,
+                    "user",
+                );
+                if manager.is_some_and(|m| m.role != Role::Manager.as_db()) {
+                    check.fail("managerEmail", "must name a user with role MANAGER");
+                }
+                if !check.ok() {
+                    continue;
+                }
+                let current = existing.get(&t.name);
+                let manager_id = match &t.manager_email {
+                    MaybeUndefined::Undefined => current.and_then(|c| c.manager_id),
+                    MaybeUndefined::Null => None,
+                    MaybeUndefined::Value(_) => manager.map(|m| m.id),
+                };
+                let model = team::Model { id: 0, name: t.name.clone(), manager_id };
+                let saved = batch.upsert(&t.name, current, model).await?;
+                existing.insert(saved.name.clone(), saved);
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Part for UserInput {
+    const MUTATION: &'static str = "upsertUsers";
+    const WRITERS: &'static [Role] = ORG_WRITERS;
+    fn write<'b>(batch: &'b mut Batch<'_>, input: &'b [Self]) -> Writing<'b> {
+        Box::pin(apply_users(batch, input))
     }
 }
 

@@ -1,7 +1,7 @@
 //! The organisation: users, their roles, and teams.
 mod ingest;
 
-pub use ingest::{OrgMutation, UserInput, upsert_user_directly};
+pub use ingest::{OrgMutation, TeamInput, UserInput, upsert_user_directly};
 
 use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder};

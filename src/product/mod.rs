@@ -5,7 +5,9 @@ use async_graphql::{Context, InputObject, Object};
 
 use crate::db_enum::db_enum;
 use crate::error::AppError;
-use crate::ingest::{AccountRecordInput, AccountRef, Batch, RowCheck, UpsertResult, fetch_map, record_keys};
+use crate::ingest::{
+    AccountRecordInput, AccountRef, Batch, Part, RowCheck, UpsertResult, Writing, fetch_map, record_keys, write_alone,
+};
 use crate::org::Role;
 use crate::revenue::month_start;
 use crate::scalars::{Date, DateTime};
@@ -76,30 +78,12 @@ impl ProductMutation {
         ctx: &Context<'_>,
         input: Vec<FeatureRequestInput>,
     ) -> async_graphql::Result<UpsertResult> {
-        let mut batch = Batch::begin(ctx, "recordFeatureRequests", ACCOUNT_ACTIVITY_WRITERS, input.len()).await?;
-        batch.account_records(&input, &()).await?;
-        batch.finish(ctx).await
+        write_alone(ctx, &input).await
     }
 
     /// Website visitors per month, for the product-led funnel. Keyed by month.
     async fn record_traffic(&self, ctx: &Context<'_>, input: Vec<TrafficInput>) -> async_graphql::Result<UpsertResult> {
-        let mut batch = Batch::begin(ctx, "recordTraffic", &[Role::Admin, Role::Integration], input.len()).await?;
-        let months = input.iter().map(|t| month_start(t.month.0));
-        let mut existing =
-            fetch_map::<traffic::Entity, chrono::NaiveDate>(batch.txn(), traffic::Column::Month, months, |t| t.month)
-                .await?;
-        for (row, t) in input.iter().enumerate() {
-            let mut check = batch.row(row);
-            check.at_least("visitors", Some(t.visitors), 0);
-            if !check.ok() {
-                continue;
-            }
-            let month = month_start(t.month.0);
-            let model = traffic::Model { id: 0, month, visitors: t.visitors };
-            let saved = batch.upsert(&month.to_string(), existing.get(&month), model).await?;
-            existing.insert(month, saved);
-        }
-        batch.finish(ctx).await
+        write_alone(ctx, &input).await
     }
 }
 
@@ -150,5 +134,40 @@ impl ProductQuery {
                 shipped: g.shipped as i32,
             })
             .collect())
+    }
+}
+
+impl Part for FeatureRequestInput {
+    const MUTATION: &'static str = "recordFeatureRequests";
+    const WRITERS: &'static [Role] = ACCOUNT_ACTIVITY_WRITERS;
+    fn write<'b>(batch: &'b mut Batch<'_>, input: &'b [Self]) -> Writing<'b> {
+        Box::pin(batch.account_records(input, &()))
+    }
+}
+
+impl Part for TrafficInput {
+    const MUTATION: &'static str = "recordTraffic";
+    const WRITERS: &'static [Role] = &[Role::Admin, Role::Integration];
+    fn write<'b>(batch: &'b mut Batch<'_>, input: &'b [Self]) -> Writing<'b> {
+        Box::pin(async move {
+            let months = input.iter().map(|t| month_start(t.month.0));
+            let mut existing =
+                fetch_map::<traffic::Entity, chrono::NaiveDate>(batch.txn(), traffic::Column::Month, months, |t| {
+                    t.month
+                })
+                .await?;
+            for (row, t) in input.iter().enumerate() {
+                let mut check = batch.row(row);
+                check.at_least("visitors", Some(t.visitors), 0);
+                if !check.ok() {
+                    continue;
+                }
+                let month = month_start(t.month.0);
+                let model = traffic::Model { id: 0, month, visitors: t.visitors };
+                let saved = batch.upsert(&month.to_string(), existing.get(&month), model).await?;
+                existing.insert(month, saved);
+            }
+            Ok(())
+        })
     }
 }

@@ -5,7 +5,9 @@ use async_graphql::{Context, ID, InputObject, Object};
 use chrono::Datelike;
 
 use crate::db_enum::db_enum;
-use crate::ingest::{AccountRecordInput, AccountRef, Batch, RowCheck, UpsertResult, fetch_map, record_keys};
+use crate::ingest::{
+    AccountRecordInput, AccountRef, Batch, Part, RowCheck, UpsertResult, Writing, fetch_map, record_keys, write_alone,
+};
 use crate::ledger::LedgerChanges;
 use crate::loaders::loaders;
 use crate::org::Role;
@@ -144,39 +146,52 @@ impl RevenueMutation {
         ctx: &Context<'_>,
         input: Vec<SubscriptionInput>,
     ) -> async_graphql::Result<UpsertResult> {
-        let mut batch =
-            Batch::begin(ctx, "upsertSubscriptions", &[Role::Admin, Role::Integration], input.len()).await?;
-        batch.account_records(&input, &()).await?;
-        batch.finish(ctx).await
+        write_alone(ctx, &input).await
     }
 
     async fn record_costs(&self, ctx: &Context<'_>, input: Vec<CostInput>) -> async_graphql::Result<UpsertResult> {
-        let mut batch =
-            Batch::begin(ctx, "recordCosts", &[Role::Admin, Role::Integration, Role::Finance], input.len()).await?;
-        let mut existing = fetch_map::<cost::Entity, String>(
-            batch.txn(),
-            cost::Column::ExternalId,
-            input.iter().map(|c| c.external_id.clone()),
-            |c| c.external_id.clone(),
-        )
-        .await?;
-        for (row, c) in input.iter().enumerate() {
-            let mut check = batch.row(row);
-            check.key("externalId", &c.external_id);
-            let amount = check.money("amount", c.amount.0);
-            if !check.ok() {
-                continue;
+        write_alone(ctx, &input).await
+    }
+}
+
+impl Part for SubscriptionInput {
+    const MUTATION: &'static str = "upsertSubscriptions";
+    const WRITERS: &'static [Role] = &[Role::Admin, Role::Integration];
+    fn write<'b>(batch: &'b mut Batch<'_>, input: &'b [Self]) -> Writing<'b> {
+        Box::pin(batch.account_records(input, &()))
+    }
+}
+
+impl Part for CostInput {
+    const MUTATION: &'static str = "recordCosts";
+    const WRITERS: &'static [Role] = &[Role::Admin, Role::Integration, Role::Finance];
+    fn write<'b>(batch: &'b mut Batch<'_>, input: &'b [Self]) -> Writing<'b> {
+        Box::pin(async move {
+            let mut existing = fetch_map::<cost::Entity, String>(
+                batch.txn(),
+                cost::Column::ExternalId,
+                input.iter().map(|c| c.external_id.clone()),
+                |c| c.external_id.clone(),
+            )
+            .await?;
+            for (row, c) in input.iter().enumerate() {
+                let mut check = batch.row(row);
+                check.key("externalId", &c.external_id);
+                let amount = check.money("amount", c.amount.0);
+                if !check.ok() {
+                    continue;
+                }
+                let model = cost::Model {
+                    id: 0,
+                    external_id: c.external_id.clone(),
+                    month: month_start(c.month.0),
+                    category: c.category.as_db().to_owned(),
+                    amount,
+                };
+                let saved = batch.upsert(&c.external_id, existing.get(&c.external_id), model).await?;
+                existing.insert(saved.external_id.clone(), saved);
             }
-            let model = cost::Model {
-                id: 0,
-                external_id: c.external_id.clone(),
-                month: month_start(c.month.0),
-                category: c.category.as_db().to_owned(),
-                amount,
-            };
-            let saved = batch.upsert(&c.external_id, existing.get(&c.external_id), model).await?;
-            existing.insert(saved.external_id.clone(), saved);
-        }
-        batch.finish(ctx).await
+            Ok(())
+        })
     }
 }

@@ -3,7 +3,9 @@ use std::collections::HashMap;
 
 use async_graphql::{Context, ID, InputObject, Object};
 
-use crate::ingest::{AccountRecordInput, AccountRef, Batch, RowCheck, UpsertResult, record_keys};
+use crate::ingest::{
+    AccountRecordInput, AccountRef, Batch, Part, RowCheck, UpsertResult, Writing, record_keys, write_alone,
+};
 use crate::org::Role;
 use crate::scalars::DateTime;
 use entity::ticket;
@@ -82,8 +84,14 @@ pub struct SupportMutation;
 #[Object]
 impl SupportMutation {
     async fn record_tickets(&self, ctx: &Context<'_>, input: Vec<TicketInput>) -> async_graphql::Result<UpsertResult> {
-        let mut batch = Batch::begin(ctx, "recordTickets", &[Role::Admin, Role::Integration], input.len()).await?;
-        batch.account_records(&input, &()).await?;
-        batch.finish(ctx).await
+        write_alone(ctx, &input).await
+    }
+}
+
+impl Part for TicketInput {
+    const MUTATION: &'static str = "recordTickets";
+    const WRITERS: &'static [Role] = &[Role::Admin, Role::Integration];
+    fn write<'b>(batch: &'b mut Batch<'_>, input: &'b [Self]) -> Writing<'b> {
+        Box::pin(batch.account_records(input, &()))
     }
 }

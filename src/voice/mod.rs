@@ -5,7 +5,9 @@ use crate::auth::RoleGuard;
 use crate::db_enum::{db_enum, decode};
 use std::collections::HashMap;
 
-use crate::ingest::{AccountRecordInput, AccountRef, Batch, RowCheck, UpsertResult, record_keys};
+use crate::ingest::{
+    AccountRecordInput, AccountRef, Batch, Part, RowCheck, UpsertResult, Writing, record_keys, write_alone,
+};
 use crate::org::Role;
 use crate::scalars::DateTime;
 use entity::feedback;
@@ -113,8 +115,14 @@ impl VoiceMutation {
         ctx: &Context<'_>,
         input: Vec<FeedbackInput>,
     ) -> async_graphql::Result<UpsertResult> {
-        let mut batch = Batch::begin(ctx, "recordFeedback", ACCOUNT_ACTIVITY_WRITERS, input.len()).await?;
-        batch.account_records(&input, &()).await?;
-        batch.finish(ctx).await
+        write_alone(ctx, &input).await
+    }
+}
+
+impl Part for FeedbackInput {
+    const MUTATION: &'static str = "recordFeedback";
+    const WRITERS: &'static [Role] = ACCOUNT_ACTIVITY_WRITERS;
+    fn write<'b>(batch: &'b mut Batch<'_>, input: &'b [Self]) -> Writing<'b> {
+        Box::pin(batch.account_records(input, &()))
     }
 }

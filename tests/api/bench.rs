@@ -13,9 +13,12 @@ async fn a_small_benchmark_completes_and_agrees_with_the_sql_floor() {
         warmup: 0,
         clients: 4,
         mixed_load: Duration::from_secs(1),
+        per_kind: false,
     };
     let report = cs_kpi::bench::run(&url, &config).await.unwrap_or_else(|e| panic!("{}", e.detail()));
     assert!(report.ingest.rows > 150 * 35, "{report:?}");
+    let ingested = report.ingest.by_mutation.iter().find(|m| m.mutation == "ingest").map(|m| m.rows);
+    assert!(ingested.is_some_and(|rows| rows > 150 * 35), "accounts and records go through `ingest`: {report:?}");
     assert_eq!(report.ingest.repush_rows, 1_500);
     let names: Vec<&str> = report.scenarios.iter().map(|s| s.name).collect();
     assert_eq!(names, ["portfolio_dashboard", "csm_dashboard", "grouped", "accounts_page", "scorecards"]);
@@ -26,4 +29,21 @@ async fn a_small_benchmark_completes_and_agrees_with_the_sql_floor() {
     assert!(report.table().contains("portfolio_dashboard"));
     // A second run on the same database is refused: the company is loaded once.
     assert!(cs_kpi::bench::run(&url, &config).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_benchmark_pushing_one_kind_per_request_agrees_with_the_sql_floor() {
+    let url = crate::helpers::fresh_database_url().await;
+    let config = BenchConfig {
+        company: Company { accounts: 60, months: 24 },
+        runs: 1,
+        warmup: 0,
+        clients: 2,
+        mixed_load: Duration::from_millis(200),
+        per_kind: true,
+    };
+    let report = cs_kpi::bench::run(&url, &config).await.unwrap_or_else(|e| panic!("{}", e.detail()));
+    let pushed: Vec<&str> = report.ingest.by_mutation.iter().map(|m| m.mutation).collect();
+    assert!(pushed.contains(&"recordTickets") && !pushed.contains(&"ingest"), "{pushed:?}");
+    assert!(report.movements_match_floor, "the API's movements differ from the SQL floor");
 }
