@@ -213,6 +213,10 @@ impl<'a> Batch<'a> {
 
     /// Writes the rows of `ingest`'s input field `list` into the batch; their counts.
     pub async fn part<P: Part>(&mut self, list: &'static str, rows: &[P]) -> AppResult<UpsertResult> {
+        // The rows of earlier kinds are written first, so that this kind's look-ups see them.
+        if let Some(mut pending) = self.pending.take() {
+            pending.flush(&self.txn).await?;
+        }
         let before = self.result;
         self.list = Some(list);
         P::write(self, rows).await?;

@@ -93,19 +93,22 @@ impl<R: Record> PendingTable for Pending<R> {
     }
 }
 
-/// Ids for new rows of `table`, the next one last. PostgreSQL takes them from the table's
-/// sequence; SQLite (whose writer holds the database's write lock for the whole batch, see
+/// Ids for new rows of `table`, the next one last. PostgreSQL advances the table's sequence
+/// past them; SQLite (whose writer holds the database's write lock for the whole batch, see
 /// `db::begin_write`) continues after the largest id in use, or after `after`, the last id
 /// this batch handed out.
 async fn reserve_ids(txn: &DatabaseTransaction, table: &str, after: Option<i64>) -> Result<Vec<i64>, DbErr> {
     let backend = txn.get_database_backend();
-    let mut ids = match backend {
+    let mut ids: Vec<i64> = match backend {
         DatabaseBackend::Postgres => {
-            let sql = format!(
-                "SELECT nextval(pg_get_serial_sequence('{table}', 'id')) AS id FROM generate_series(1, {RESERVE})"
-            );
-            let rows = txn.query_all_raw(Statement::from_string(backend, sql)).await?;
-            rows.iter().map(|row| row.try_get::<i64>("", "id")).collect::<Result<Vec<_>, _>>()?
+            // One step of RESERVE values instead of RESERVE calls of nextval (5 s of the 10,000
+            // accounts' load): safe because no other transaction takes ids of these tables
+            // meanwhile, every writer holding the writer slot.
+            let sequence = format!("pg_get_serial_sequence('{table}', 'id')");
+            let sql = format!("SELECT setval({sequence}, nextval({sequence}) + {RESERVE} - 1) AS id");
+            let row = txn.query_one_raw(Statement::from_string(backend, sql)).await?;
+            let last = row.map(|r| r.try_get::<i64>("", "id")).transpose()?.unwrap_or(0);
+            (last + 1 - RESERVE..=last).collect()
         }
         _ => {
             let last = match after {

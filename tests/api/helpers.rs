@@ -216,17 +216,33 @@ pub const ADMIN: &str = "admin@acme.example";
 pub const INTEGRATION: &str = "integration@acme.example";
 
 /// The ingest calls that load the sample, in the order PRODUCT.md prescribes (after the teams
-/// and users): (file, mutation, input type).
-pub const SAMPLE_RECORDS: &[(&str, &str, &str)] = &[
-    ("subscriptions.json", "upsertSubscriptions", "SubscriptionInput"),
-    ("feedback.json", "recordFeedback", "FeedbackInput"),
-    ("tickets.json", "recordTickets", "TicketInput"),
-    ("usage.json", "recordUsage", "UsageInput"),
-    ("touchpoints.json", "recordTouchpoints", "TouchpointInput"),
-    ("costs.json", "recordCosts", "CostInput"),
-    ("advocacy.json", "recordAdvocacy", "AdvocacyInput"),
-    ("feature_requests.json", "recordFeatureRequests", "FeatureRequestInput"),
-    ("traffic.json", "recordTraffic", "TrafficInput"),
+/// and users): (file, mutation, input type, field of `IngestInput`).
+pub const SAMPLE_RECORDS: &[(&str, &str, &str, &str)] = &[
+    ("subscriptions.json", "upsertSubscriptions", "SubscriptionInput", "subscriptions"),
+    ("feedback.json", "recordFeedback", "FeedbackInput", "feedback"),
+    ("tickets.json", "recordTickets", "TicketInput", "tickets"),
+    ("usage.json", "recordUsage", "UsageInput", "usage"),
+    ("touchpoints.json", "recordTouchpoints", "TouchpointInput", "touchpoints"),
+    ("costs.json", "recordCosts", "CostInput", "costs"),
+    ("advocacy.json", "recordAdvocacy", "AdvocacyInput", "advocacy"),
+    ("feature_requests.json", "recordFeatureRequests", "FeatureRequestInput", "featureRequests"),
+    ("traffic.json", "recordTraffic", "TrafficInput", "traffic"),
+];
+
+/// The fields of `IngestInput` (and `IngestResult`).
+pub const INGEST_KINDS: [&str; 12] = [
+    "teams",
+    "users",
+    "accounts",
+    "subscriptions",
+    "costs",
+    "feedback",
+    "tickets",
+    "usage",
+    "touchpoints",
+    "advocacy",
+    "featureRequests",
+    "traffic",
 ];
 
 /// accounts.json with every referrer moved before the accounts naming it.
@@ -281,12 +297,54 @@ impl TestApp {
             ("upsertTeams", "TeamInput", teams),
             ("upsertAccounts", "AccountInput", accounts_in_reference_order()),
         ];
-        steps.extend(SAMPLE_RECORDS.iter().map(|(file, mutation, input)| (*mutation, *input, rows(file))));
+        steps.extend(SAMPLE_RECORDS.iter().map(|(file, mutation, input, _)| (*mutation, *input, rows(file))));
         for (mutation, input, batch) in steps {
             let counts = self.ingest_ok(INTEGRATION, mutation, input, &batch).await;
             outcomes.push((mutation.to_owned(), counts));
         }
         outcomes
+    }
+
+    /// Runs `ingest` with `input` as `email` and returns the reply.
+    pub async fn ingest_kinds(&self, email: &str, input: &Value) -> Reply {
+        let counts = "created updated unchanged";
+        let kinds = INGEST_KINDS.iter().map(|k| format!("{k} {{ {counts} }}")).collect::<Vec<_>>().join(" ");
+        let query =
+            format!("mutation($input: IngestInput!) {{ ingest(input: $input) {{ {kinds} total {{ {counts} }} }} }}");
+        self.gql(email, &query, json!({ "input": input })).await
+    }
+
+    /// Loads the whole sample as INTEGRATION through `ingest`: the organisation, then
+    /// `per_request` accounts a request, each with every record that names it (the costs and
+    /// traffic with the first). Returns the `total` counts of each request.
+    pub async fn load_sample_by_account(&self, per_request: usize) -> Vec<Value> {
+        let teams = rows("teams.json");
+        let bare_teams: Vec<Value> = teams.iter().map(|t| json!({ "name": t["name"] })).collect();
+        let mut inputs = vec![json!({ "teams": bare_teams, "users": rows("users.json") }), json!({ "teams": teams })];
+        let accounts = accounts_in_reference_order();
+        for (i, group) in accounts.chunks(per_request).enumerate() {
+            let mut input = json!({ "accounts": group });
+            for (file, _, _, field) in SAMPLE_RECORDS {
+                let ours: Vec<Value> = rows(file)
+                    .into_iter()
+                    .filter(|r| match r.get("accountExternalId") {
+                        Some(account) => group.iter().any(|a| &a["externalId"] == account),
+                        None => i == 0,
+                    })
+                    .collect();
+                if !ours.is_empty() {
+                    input[*field] = json!(ours);
+                }
+            }
+            inputs.push(input);
+        }
+        let mut totals = Vec::new();
+        for input in inputs {
+            let reply = self.ingest_kinds(INTEGRATION, &input).await;
+            assert!(reply.errors().is_empty(), "{}", reply.body);
+            totals.push(reply.data()["ingest"]["total"].clone());
+        }
+        totals
     }
 
     /// The app with the whole sample loaded.

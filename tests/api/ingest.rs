@@ -469,3 +469,90 @@ async fn a_large_batch_repeating_and_referring_to_its_own_rows_is_written_exactl
     // first row's MRR and back), everything else is unchanged.
     assert_eq!(app.ingest_ok(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &batch).await, (0, 4, 1196));
 }
+
+/// `ingest`: several kinds in one batch, written in dependency order, counted per kind; one
+/// bad row of any kind and nothing of any kind is written.
+#[tokio::test]
+async fn one_ingest_writes_several_kinds_as_one_batch() {
+    let app = with_accounts().await;
+    let audited = app.count("audit_log").await;
+    let account = json!({ "externalId": "ACC-NEW", "name": "New Co", "csmEmail": "csm01@acme.example" });
+    let ticket = json!({ "externalId": "T-NEW", "accountExternalId": "ACC-NEW", "openedAt": "2026-03-01T10:00:00Z" });
+    let bad_ticket = merged(ticket.clone(), json!({ "externalId": "T-BAD", "resolvedAt": "2026-02-01T10:00:00Z" }));
+    let mut sub = subscription("S-NEW", "250.00", "2026-01-01", None);
+    sub["accountExternalId"] = json!("ACC-NEW");
+
+    // The account, its subscription and its tickets are written in that order whatever the
+    // input's order, so the records may name the account of the same call; a bad ticket
+    // refuses them all, and its error names its list.
+    let input = json!({ "tickets": [ticket, bad_ticket], "subscriptions": [sub], "accounts": [account] });
+    let reply = app.ingest_kinds(INTEGRATION, &input).await;
+    let errors = reply.errors();
+    assert_eq!(errors.len(), 1, "{}", reply.body);
+    assert_eq!(errors[0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert_eq!(errors[0]["extensions"]["field"], "tickets.resolvedAt");
+    assert_eq!(errors[0]["extensions"]["row"], 1);
+    for table in ["subscriptions", "tickets"] {
+        assert_eq!(app.count(table).await, 0, "{table}");
+    }
+    assert_eq!(app.count("audit_log").await, audited, "nothing was written");
+
+    let input = json!({ "tickets": [input["tickets"][0]], "subscriptions": input["subscriptions"], "accounts": input["accounts"] });
+    let reply = app.ingest_kinds(INTEGRATION, &input).await;
+    let result = &reply.data()["ingest"];
+    let counts = |kind: &str| result[kind].clone();
+    assert_eq!(counts("accounts"), json!({ "created": 1, "updated": 0, "unchanged": 0 }), "{}", reply.body);
+    assert_eq!(counts("subscriptions"), json!({ "created": 1, "updated": 0, "unchanged": 0 }));
+    assert_eq!(counts("tickets"), json!({ "created": 1, "updated": 0, "unchanged": 0 }));
+    assert_eq!(counts("total"), json!({ "created": 3, "updated": 0, "unchanged": 0 }));
+    assert!(counts("usage").is_null() && counts("teams").is_null(), "kinds not sent are null");
+    assert_eq!(app.count("audit_log").await, audited + 3, "one audit row per change");
+    // The account is active with the subscription's MRR, as if each kind had come alone.
+    let page = r#"{ accounts(filter: { search: "New Co" }) { nodes { externalId mrr } } }"#;
+    let reply = app.gql(ADMIN, page, json!({})).await;
+    assert_eq!(reply.data()["accounts"]["nodes"], json!([{ "externalId": "ACC-NEW", "mrr": "250" }]), "{}", reply.body);
+
+    let reply = app.ingest_kinds(INTEGRATION, &input).await;
+    assert_eq!(reply.data()["ingest"]["total"], json!({ "created": 0, "updated": 0, "unchanged": 3 }));
+}
+
+/// The caller of `ingest` needs, for each kind it sends, a role of that kind's own mutation; the
+/// row limit counts the rows of every kind.
+#[tokio::test]
+async fn ingest_checks_the_role_of_every_kind_and_counts_every_row() {
+    let app = with_accounts().await;
+    let csm = "csm01@acme.example";
+    let own = rows("accounts.json").into_iter().find(|a| a["csmEmail"] == csm).expect("an account of csm01");
+    let response = json!({ "externalId": "F-NEW", "accountExternalId": own["externalId"], "kind": "NPS", "score": 9, "respondedAt": "2026-03-01T10:00:00Z" });
+    let ticket =
+        json!({ "externalId": "T-NEW", "accountExternalId": own["externalId"], "openedAt": "2026-03-01T10:00:00Z" });
+
+    // A CSM records feedback for their own account, but may not push tickets: the whole call is
+    // refused, the feedback too.
+    let reply = app.ingest_kinds(csm, &json!({ "feedback": [response.clone()], "tickets": [ticket] })).await;
+    assert_eq!(reply.codes(), ["FORBIDDEN"], "{}", reply.body);
+    assert!(reply.errors()[0]["message"].as_str().is_some_and(|m| m.contains("recordTickets")), "{}", reply.body);
+    assert_eq!(app.count("feedback").await, 0);
+    let reply = app.ingest_kinds(csm, &json!({ "feedback": [response] })).await;
+    assert_eq!(reply.data()["ingest"]["feedback"]["created"], 1, "{}", reply.body);
+
+    // FINANCE may record costs, through `ingest` as through `recordCosts`.
+    let cost = json!({ "externalId": "C-NEW", "month": "2026-03-01", "category": "CS_TOOLS", "amount": "10.00" });
+    let reply = app.ingest_kinds("finance@acme.example", &json!({ "costs": [cost] })).await;
+    assert_eq!(reply.data()["ingest"]["costs"]["created"], 1, "{}", reply.body);
+
+    // 2,501 usage records and 2,500 touchpoints: each list is within the limit, not their sum.
+    let day =
+        |n: u64| chrono::NaiveDate::from_ymd_opt(2020, 1, 1).and_then(|d| d.checked_add_days(chrono::Days::new(n)));
+    let usage: Vec<Value> = (0..2_501)
+        .map(
+            |n| json!({ "accountExternalId": own["externalId"], "date": day(n), "activeUsers": 1, "licensedSeats": 2 }),
+        )
+        .collect();
+    let touchpoints: Vec<Value> = (0..2_500)
+        .map(|n| json!({ "externalId": format!("P-{n}"), "accountExternalId": own["externalId"], "kind": "CALL", "occurredAt": "2026-03-01T10:00:00Z" }))
+        .collect();
+    let reply = app.ingest_kinds(INTEGRATION, &json!({ "usage": usage, "touchpoints": touchpoints })).await;
+    assert_eq!(reply.codes(), ["BAD_USER_INPUT"], "5,001 rows in all are refused: {}", reply.body);
+    assert_eq!(app.count("usage_records").await + app.count("touchpoints").await, 0);
+}
