@@ -162,7 +162,7 @@ impl Part for TouchpointInput {
         Box::pin(async move {
             let users =
                 Lookups::default().users(batch.txn(), input.iter().filter_map(|t| t.csm_email.clone())).await?.users;
-            batch.account_records(&input, &users).await?;
+            batch.account_records(input, &users).await?;
             Ok(())
         })
     }
