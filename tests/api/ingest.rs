@@ -508,9 +508,10 @@ async fn one_ingest_writes_several_kinds_as_one_batch() {
     assert!(counts("usage").is_null() && counts("teams").is_null(), "kinds not sent are null");
     assert_eq!(app.count("audit_log").await, audited + 3, "one audit row per change");
     // The account is active with the subscription's MRR, as if each kind had come alone.
-    let page = r#"{ accounts(filter: { search: "New Co" }) { nodes { externalId mrr } } }"#;
+    let page = r#"{ accounts(filter: { search: "New Co" }) { edges { node { externalId mrr } } } }"#;
     let reply = app.gql(ADMIN, page, json!({})).await;
-    assert_eq!(reply.data()["accounts"]["nodes"], json!([{ "externalId": "ACC-NEW", "mrr": "250" }]), "{}", reply.body);
+    let nodes = &reply.data()["accounts"]["edges"];
+    assert_eq!(nodes, &json!([{ "node": { "externalId": "ACC-NEW", "mrr": "250.00" } }]), "{}", reply.body);
 
     let reply = app.ingest_kinds(INTEGRATION, &input).await;
     assert_eq!(reply.data()["ingest"]["total"], json!({ "created": 0, "updated": 0, "unchanged": 3 }));
