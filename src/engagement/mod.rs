@@ -5,7 +5,8 @@ use async_graphql::{Context, ID, InputObject, Object};
 
 use crate::db_enum::{db_enum, decode};
 use crate::ingest::{
-    AccountRecordInput, AccountRef, Batch, Lookups, Part, RowCheck, UpsertResult, Writing, record_keys, write_alone,
+    AccountRecordInput, AccountRef, Batch, Lookups, Part, RowCheck, UpsertResult, Writing, account_record_part,
+    record_keys, write_alone,
 };
 use crate::org::{Role, User};
 use crate::scalars::{Date, DateTime};
@@ -168,10 +169,4 @@ impl Part for TouchpointInput {
     }
 }
 
-impl Part for AdvocacyInput {
-    const MUTATION: &'static str = "recordAdvocacy";
-    const WRITERS: &'static [Role] = ACCOUNT_ACTIVITY_WRITERS;
-    fn write<'b>(batch: &'b mut Batch<'_>, input: &'b [Self]) -> Writing<'b> {
-        Box::pin(batch.account_records(input, &()))
-    }
-}
+account_record_part!(AdvocacyInput => "recordAdvocacy", ACCOUNT_ACTIVITY_WRITERS);

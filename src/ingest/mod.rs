@@ -16,8 +16,8 @@ pub use bulk::IngestMutation;
 pub use check::RowCheck;
 pub use lookup::{AccountRef, Lookups, fetch_map, hidden_accounts};
 use pending::{INSERT_CHUNK, Pending, PendingTable};
-pub(crate) use records::record_keys;
 pub use records::{AccountRecord, AccountRecordInput, RecordKeys};
+pub(crate) use records::{account_record_part, record_keys};
 
 use async_graphql::{Context, SimpleObject};
 use chrono::Utc;

@@ -55,6 +55,25 @@ macro_rules! record_keys {
 
 pub(crate) use record_keys;
 
+/// Implements [`Part`](super::Part) for input rows of account records that
+/// [`Batch::account_records`] writes without further look-ups: `Input => "mutation", writers`.
+macro_rules! account_record_part {
+    ($($input:ty => $mutation:literal, $writers:expr);+ $(;)?) => {$(
+        impl $crate::ingest::Part for $input {
+            const MUTATION: &'static str = $mutation;
+            const WRITERS: &'static [$crate::org::Role] = $writers;
+            fn write<'b>(
+                batch: &'b mut $crate::ingest::Batch<'_>,
+                input: &'b [Self],
+            ) -> $crate::ingest::Writing<'b> {
+                Box::pin(batch.account_records(input, &()))
+            }
+        }
+    )+};
+}
+
+pub(crate) use account_record_part;
+
 /// An input row of such a record, which knows how to check and build its record.
 pub trait AccountRecordInput: RecordKeys + Sync {
     type Record: AccountRecord;

@@ -6,7 +6,8 @@ use async_graphql::{Context, InputObject, Object};
 use crate::db_enum::db_enum;
 use crate::error::AppError;
 use crate::ingest::{
-    AccountRecordInput, AccountRef, Batch, Part, RowCheck, UpsertResult, Writing, fetch_map, record_keys, write_alone,
+    AccountRecordInput, AccountRef, Batch, Part, RowCheck, UpsertResult, Writing, account_record_part, fetch_map,
+    record_keys, write_alone,
 };
 use crate::org::Role;
 use crate::revenue::month_start;
@@ -137,13 +138,7 @@ impl ProductQuery {
     }
 }
 
-impl Part for FeatureRequestInput {
-    const MUTATION: &'static str = "recordFeatureRequests";
-    const WRITERS: &'static [Role] = ACCOUNT_ACTIVITY_WRITERS;
-    fn write<'b>(batch: &'b mut Batch<'_>, input: &'b [Self]) -> Writing<'b> {
-        Box::pin(batch.account_records(input, &()))
-    }
-}
+account_record_part!(FeatureRequestInput => "recordFeatureRequests", ACCOUNT_ACTIVITY_WRITERS);
 
 impl Part for TrafficInput {
     const MUTATION: &'static str = "recordTraffic";

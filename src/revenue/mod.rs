@@ -6,7 +6,8 @@ use chrono::Datelike;
 
 use crate::db_enum::db_enum;
 use crate::ingest::{
-    AccountRecordInput, AccountRef, Batch, Part, RowCheck, UpsertResult, Writing, fetch_map, record_keys, write_alone,
+    AccountRecordInput, AccountRef, Batch, Part, RowCheck, UpsertResult, Writing, account_record_part, fetch_map,
+    record_keys, write_alone,
 };
 use crate::ledger::LedgerChanges;
 use crate::loaders::loaders;
@@ -154,13 +155,7 @@ impl RevenueMutation {
     }
 }
 
-impl Part for SubscriptionInput {
-    const MUTATION: &'static str = "upsertSubscriptions";
-    const WRITERS: &'static [Role] = &[Role::Admin, Role::Integration];
-    fn write<'b>(batch: &'b mut Batch<'_>, input: &'b [Self]) -> Writing<'b> {
-        Box::pin(batch.account_records(input, &()))
-    }
-}
+account_record_part!(SubscriptionInput => "upsertSubscriptions", &[Role::Admin, Role::Integration]);
 
 impl Part for CostInput {
     const MUTATION: &'static str = "recordCosts";

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use async_graphql::{Context, ID, InputObject, Object};
 
 use crate::ingest::{
-    AccountRecordInput, AccountRef, Batch, Part, RowCheck, UpsertResult, Writing, record_keys, write_alone,
+    AccountRecordInput, AccountRef, RowCheck, UpsertResult, account_record_part, record_keys, write_alone,
 };
 use crate::org::Role;
 use crate::scalars::DateTime;
@@ -88,10 +88,4 @@ impl SupportMutation {
     }
 }
 
-impl Part for TicketInput {
-    const MUTATION: &'static str = "recordTickets";
-    const WRITERS: &'static [Role] = &[Role::Admin, Role::Integration];
-    fn write<'b>(batch: &'b mut Batch<'_>, input: &'b [Self]) -> Writing<'b> {
-        Box::pin(batch.account_records(input, &()))
-    }
-}
+account_record_part!(TicketInput => "recordTickets", &[Role::Admin, Role::Integration]);

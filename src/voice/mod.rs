@@ -6,7 +6,7 @@ use crate::db_enum::{db_enum, decode};
 use std::collections::HashMap;
 
 use crate::ingest::{
-    AccountRecordInput, AccountRef, Batch, Part, RowCheck, UpsertResult, Writing, record_keys, write_alone,
+    AccountRecordInput, AccountRef, RowCheck, UpsertResult, account_record_part, record_keys, write_alone,
 };
 use crate::org::Role;
 use crate::scalars::DateTime;
@@ -119,10 +119,4 @@ impl VoiceMutation {
     }
 }
 
-impl Part for FeedbackInput {
-    const MUTATION: &'static str = "recordFeedback";
-    const WRITERS: &'static [Role] = ACCOUNT_ACTIVITY_WRITERS;
-    fn write<'b>(batch: &'b mut Batch<'_>, input: &'b [Self]) -> Writing<'b> {
-        Box::pin(batch.account_records(input, &()))
-    }
-}
+account_record_part!(FeedbackInput => "recordFeedback", ACCOUNT_ACTIVITY_WRITERS);

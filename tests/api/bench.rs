@@ -4,17 +4,22 @@ use std::time::Duration;
 
 use cs_kpi::bench::{BenchConfig, Company};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_small_benchmark_completes_and_agrees_with_the_sql_floor() {
-    let url = crate::helpers::fresh_database_url().await;
-    let config = BenchConfig {
-        company: Company { accounts: 150, months: 24 },
+/// A benchmark of `accounts` accounts over 24 months, each scenario run once.
+fn small(accounts: usize, per_kind: bool) -> BenchConfig {
+    BenchConfig {
+        company: Company { accounts, months: 24 },
         runs: 1,
         warmup: 0,
         clients: 4,
         mixed_load: Duration::from_secs(1),
-        per_kind: false,
-    };
+        per_kind,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_benchmark_completes_and_agrees_with_the_sql_floor() {
+    let url = crate::helpers::fresh_database_url().await;
+    let config = small(150, false);
     let report = cs_kpi::bench::run(&url, &config).await.unwrap_or_else(|e| panic!("{}", e.detail()));
     assert!(report.ingest.rows > 150 * 35, "{report:?}");
     let ingested = report.ingest.by_mutation.iter().find(|m| m.mutation == "ingest").map(|m| m.rows);
@@ -34,14 +39,7 @@ async fn a_small_benchmark_completes_and_agrees_with_the_sql_floor() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_benchmark_pushing_one_kind_per_request_agrees_with_the_sql_floor() {
     let url = crate::helpers::fresh_database_url().await;
-    let config = BenchConfig {
-        company: Company { accounts: 60, months: 24 },
-        runs: 1,
-        warmup: 0,
-        clients: 2,
-        mixed_load: Duration::from_millis(200),
-        per_kind: true,
-    };
+    let config = small(60, true);
     let report = cs_kpi::bench::run(&url, &config).await.unwrap_or_else(|e| panic!("{}", e.detail()));
     let pushed: Vec<&str> = report.ingest.by_mutation.iter().map(|m| m.mutation).collect();
     assert!(pushed.contains(&"recordTickets") && !pushed.contains(&"ingest"), "{pushed:?}");
