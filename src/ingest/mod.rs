@@ -6,6 +6,7 @@
 //!   `BAD_USER_INPUT` error per invalid row carrying `row` and `field`;
 //! - rows applied in order, so a row may reference what an earlier row of the batch wrote;
 //! - one audit-log row (who, when, what, before, after) per accepted change.
+mod audit;
 mod bulk;
 mod check;
 mod lookup;
@@ -20,18 +21,14 @@ pub use records::{AccountRecord, AccountRecordInput, RecordKeys};
 pub(crate) use records::{account_record_part, record_keys};
 
 use async_graphql::{Context, SimpleObject};
-use chrono::Utc;
-use sea_orm::{
-    ActiveModelBehavior, ActiveModelTrait, ActiveValue::NotSet, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    IntoActiveModel,
-};
+use sea_orm::{ActiveModelBehavior, ActiveModelTrait, DatabaseConnection, DatabaseTransaction, IntoActiveModel};
 use serde::Serialize;
 
 use crate::auth::{Caller, caller, scope::Visibility};
 use crate::error::{AppError, AppResult};
 use crate::ledger::LedgerChanges;
 use crate::org::Role;
-use entity::audit_log;
+use audit::AuditTrail;
 
 /// The most rows one batch may carry.
 pub const MAX_ROWS: usize = 5000;
@@ -132,24 +129,18 @@ pub struct Batch<'a> {
     pub actor: Actor<'a>,
     /// Which accounts the caller may write records for.
     pub visibility: Visibility,
-    action: &'static str,
     result: UpsertResult,
     errors: Vec<AppError>,
     forbidden: Option<AppError>,
     /// The `ingest` input field being written, which row errors name.
     list: Option<&'static str>,
-    /// Audit rows of the accepted changes, written with the batch's commit.
-    audit: Vec<audit_log::ActiveModel>,
+    /// The accepted changes, audited with the batch's commit.
+    audit: AuditTrail,
     /// Records created and not written yet (of one table at a time).
     pending: Option<Box<dyn PendingTable>>,
-    /// When the batch was written, as the audit log records it.
-    at: chrono::DateTime<Utc>,
     /// What the MRR ledger must follow before the batch commits.
     ledger: LedgerChanges,
 }
-
-/// Audit rows inserted per statement (9 columns each, well within both backends' parameter limits).
-const AUDIT_CHUNK: usize = 500;
 
 impl<'a> Batch<'a> {
     /// Starts a batch of `rows` rows for `action` (the mutation's name), whose caller must hold
@@ -181,14 +172,12 @@ impl<'a> Batch<'a> {
             txn: crate::db::begin_write(db).await?,
             actor,
             visibility,
-            action,
             result: UpsertResult::default(),
             errors: Vec::new(),
             forbidden: None,
             list: None,
-            audit: Vec::new(),
+            audit: AuditTrail::new(actor, action),
             pending: None,
-            at: Utc::now(),
             ledger: LedgerChanges::default(),
         })
     }
@@ -250,7 +239,7 @@ impl<'a> Batch<'a> {
             if pending.len() >= INSERT_CHUNK {
                 pending.flush(&self.txn).await?;
             }
-            self.audit(key, None, &saved)?;
+            self.audit.record(key, None, &saved)?;
             self.result.created += 1;
             return Ok(saved);
         };
@@ -264,29 +253,9 @@ impl<'a> Batch<'a> {
             new.clone().into_active_model().reset_all().update(&self.txn).await?;
         }
         R::follow(Some(old), &new, &mut self.ledger);
-        self.audit(key, Some(old), &new)?;
+        self.audit.record(key, Some(old), &new)?;
         self.result.updated += 1;
         Ok(new)
-    }
-
-    fn audit<R: Record>(&mut self, key: &str, before: Option<&R>, after: &R) -> AppResult<()> {
-        let json = |r: &R| serde_json::to_string(r).map_err(AppError::internal);
-        let (actor_id, actor_email) = match self.actor {
-            Actor::User(caller) => (Some(caller.id), caller.email.clone()),
-            Actor::CommandLine => (None, "command line".to_owned()),
-        };
-        self.audit.push(audit_log::ActiveModel {
-            id: NotSet,
-            actor_id: sea_orm::Set(actor_id),
-            actor_email: sea_orm::Set(actor_email),
-            action: sea_orm::Set(self.action.to_owned()),
-            entity: sea_orm::Set(R::table().to_owned()),
-            record_key: sea_orm::Set(key.to_owned()),
-            before: sea_orm::Set(before.map(json).transpose()?),
-            after: sea_orm::Set(Some(json(after)?)),
-            at: sea_orm::Set(self.at),
-        });
-        Ok(())
     }
 
     /// Commits and returns the counts, or rolls back and returns every error.
@@ -303,12 +272,7 @@ impl<'a> Batch<'a> {
                 if !self.ledger.is_empty() {
                     crate::ledger::apply(&self.txn, &self.ledger).await?;
                 }
-                let mut audit = self.audit.into_iter().peekable();
-                while audit.peek().is_some() {
-                    audit_log::Entity::insert_many(audit.by_ref().take(AUDIT_CHUNK).collect::<Vec<_>>())
-                        .exec(&self.txn)
-                        .await?;
-                }
+                self.audit.write(&self.txn).await?;
                 self.txn.commit().await
             };
             write.await.map_err(|e| vec![AppError::from(e)])?;

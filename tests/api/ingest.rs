@@ -1,7 +1,7 @@
 //! Ingest (PRODUCT.md, "Writing data"): upserts by natural key, atomic batches with one error
 //! per invalid row, references to earlier rows, roles, and the audit log.
 use cs_kpi::org::Role;
-use sea_orm::QueryOrder;
+use sea_orm::{QueryOrder, QuerySelect};
 use serde_json::{Value, json};
 
 use crate::helpers::{ADMIN, INTEGRATION, TestApp, fixture, rows};
@@ -333,6 +333,11 @@ async fn new_content_updates_and_is_audited_with_before_and_after() {
     let before: Value = serde_json::from_str(update.before.as_deref().unwrap_or("null")).expect("before");
     let after: Value = serde_json::from_str(update.after.as_deref().unwrap_or("null")).expect("after");
     assert_eq!((before["mrr"].as_str(), after["mrr"].as_str()), (Some("100.5"), Some("250.25")));
+    let audited: Vec<_> = rows.iter().filter(|r| r.entity == "subscriptions").collect();
+    assert_eq!(audited.len(), 2, "the creation, then the update; the replay audits nothing");
+    assert_eq!(audited[0].before, None, "a new record has nothing before");
+    assert!(audited[0].after.as_deref().is_some_and(|a| a.contains("100.5")));
+    assert!(audited[0].actor_id.is_some() && audited[0].actor_id == update.actor_id);
 }
 
 #[tokio::test]
@@ -507,6 +512,26 @@ async fn one_ingest_writes_several_kinds_as_one_batch() {
     assert_eq!(counts("total"), json!({ "created": 3, "updated": 0, "unchanged": 0 }));
     assert!(counts("usage").is_null() && counts("teams").is_null(), "kinds not sent are null");
     assert_eq!(app.count("audit_log").await, audited + 3, "one audit row per change");
+    let newest = <entity::audit_log::Entity as sea_orm::EntityTrait>::find()
+        .order_by_desc(entity::audit_log::Column::Id)
+        .limit(3)
+        .all(&app.db)
+        .await
+        .expect("audit rows");
+    let logged: Vec<(&str, &str, &str, bool)> = newest
+        .iter()
+        .rev()
+        .map(|r| (r.action.as_str(), r.entity.as_str(), r.record_key.as_str(), r.before.is_none()))
+        .collect();
+    assert_eq!(
+        logged,
+        [
+            ("ingest", "accounts", "ACC-NEW", true),
+            ("ingest", "subscriptions", "S-NEW", true),
+            ("ingest", "tickets", "T-NEW", true)
+        ],
+        "audited in the order written"
+    );
     // The account is active with the subscription's MRR, as if each kind had come alone.
     let page = r#"{ accounts(filter: { search: "New Co" }) { edges { node { externalId mrr } } } }"#;
     let reply = app.gql(ADMIN, page, json!({})).await;
