@@ -5,7 +5,8 @@
 //! - one transaction per batch: any invalid row and nothing is written, with one
 //!   `BAD_USER_INPUT` error per invalid row carrying `row` and `field`;
 //! - rows applied in order, so a row may reference what an earlier row of the batch wrote;
-//! - one audit-log row (who, when, what, before, after) per accepted change.
+//! - one audit-log row (who, when, what, before, after) per accepted change;
+//! - each kind's own mutation, or `ingest` (see [`bulk`]) for several kinds in one batch.
 mod audit;
 mod bulk;
 mod check;
