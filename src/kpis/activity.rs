@@ -12,7 +12,8 @@ use super::period::{MonthIndex, Period};
 use super::scope::{KpiScope, OverBooks};
 use super::sql::count;
 use crate::error::AppResult;
-use crate::ledger::activity::{ACTIVITY_COLUMNS, ActivityCounts, Counter, Wait, decode_waits};
+use crate::ledger::activity::{ACTIVITY_COLUMNS, ActivityCounts, Counter, Wait};
+use crate::ledger::wait_list::decode_waits_into;
 
 /// The counters per period (by position) and group.
 pub type PeriodCounts = HashMap<(usize, GroupKey), ActivityCounts>;
@@ -102,7 +103,7 @@ pub async fn median_waits(
         let (group, month): (GroupKey, i32) = (row.try_get("", "group_key")?, row.try_get("", "month")?);
         let waits: Vec<u8> = row.try_get("", "waits")?;
         for i in periods_holding(periods, month) {
-            values.entry((i, group.clone())).or_default().extend(decode_waits(&waits));
+            decode_waits_into(&waits, values.entry((i, group.clone())).or_default())?;
         }
     }
     Ok(values.into_iter().filter_map(|(key, mut values)| median(&mut values).map(|m| (key, m))).collect())

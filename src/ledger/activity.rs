@@ -30,7 +30,8 @@
 //!
 //! Medians (of support, section 4, and `medianTimeToFirstValueDays`, section 5) cannot be
 //! summed, so the ledger keeps the values they take instead: per book, month and [`Wait`], every
-//! value, sorted (`wait_book_months`); a period's median is taken over the lists of its months.
+//! value, sorted (`wait_book_months`, in the compact form of `super::wait_list`); a period's
+//! median is taken over the lists of its months.
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Index;
 
@@ -41,6 +42,7 @@ use sea_orm::{ConnectionTrait, DbErr};
 use serde::{Deserialize, Serialize};
 
 use super::health::{PERIOD_MONTHS, Records};
+use super::wait_list::{decode_waits_into, encode_waits};
 use super::{Book, Move, Sum, add_to, changed_parts, push_rows, rows_per_statement, store_json, stored_json, upsert};
 use crate::kpis::period::{MonthIndex, month_index};
 use crate::kpis::sql::Sql;
@@ -433,15 +435,6 @@ impl WaitsChange {
     }
 }
 
-/// A list of waits as stored: little-endian 64-bit integers, sorted.
-pub fn encode_waits(values: &[i64]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-pub fn decode_waits(bytes: &[u8]) -> impl Iterator<Item = i64> + '_ {
-    bytes.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap_or_default()))
-}
-
 /// Applies `changes` to their lists: reads them, takes the removed values out (each must be
 /// there: the list holds every wait of the book and month) and merges the added ones in.
 async fn change_waits(
@@ -475,13 +468,10 @@ async fn change_waits(
     let mut rows = Vec::with_capacity(changes.len());
     for (k @ (book, month, time), change) in changes {
         let stored = lists.remove(&(book.csm_key, book.segment_key.clone(), *month, *time as i32)).unwrap_or_default();
-        let mut values: Vec<i64> = Vec::with_capacity(stored.len() / 8 + change.added.len());
+        let mut values: Vec<i64> = Vec::with_capacity(stored.len() + change.added.len());
+        decode_waits_into(&stored, &mut values)?;
         let mut removed = change.removed.iter().peekable();
-        for value in decode_waits(&stored) {
-            if removed.next_if_eq(&&value).is_none() {
-                values.push(value);
-            }
-        }
+        values.retain(|value| removed.next_if_eq(&value).is_none());
         if removed.peek().is_some() {
             return Err(DbErr::Custom(format!(
                 "ticket times of {k:?}: {} values to remove are missing",

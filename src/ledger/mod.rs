@@ -20,6 +20,7 @@ pub mod activity;
 pub mod health;
 mod mrr;
 pub mod series;
+pub mod wait_list;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -31,8 +32,9 @@ use serde::de::DeserializeOwned;
 
 use crate::kpis::sql::{Sql, count};
 
-/// The version of the aggregates this code writes; the data is rebuilt when it holds another.
-const VERSION: i32 = 5;
+/// The version of the aggregates this code writes; the data is rebuilt when it holds another
+/// (6: the lists of waits in `wait_list`'s compact form).
+const VERSION: i32 = 6;
 const NAME: &str = "ledger";
 
 /// Accounts per look-up statement.
