@@ -46,18 +46,39 @@ pub const FIELDS: &[&str] = &[
     "referrals",
 ];
 
+/// The fields over the accounts active at the end of P.
+pub const MONTH_END_FIELDS: &[&str] = &["onboardingCompletionRate", "seatUtilization", "engagementRate"];
+
+/// The field over the lists of first-value waits.
+pub const FIRST_VALUE_FIELD: &str = "medianTimeToFirstValueDays";
+
+/// The parts of the family a query asks for besides its activity counters (which are read
+/// once for every family anyway).
+#[derive(Clone, Copy)]
+pub struct Parts {
+    /// The [`MONTH_END_FIELDS`].
+    pub month_ends: bool,
+    /// The [`FIRST_VALUE_FIELD`].
+    pub first_value: bool,
+}
+
 pub async fn adoption(
     db: &DatabaseConnection,
     scope: &KpiScope,
     periods: &[Period],
     month_ends: &health::MonthEnds<'_>,
     activity: &Activity<'_>,
+    parts: Parts,
 ) -> AppResult<HashMap<(usize, GroupKey), AdoptionKpis>> {
     let mut out: HashMap<(usize, GroupKey), AdoptionKpis> = HashMap::new();
 
     // Accounts active at the end of each period (the ledger's month-end figures): onboarding,
     // engagement, seat utilization.
-    for ((i, group), figures) in health::adoption_at_period_ends(month_ends).await? {
+    let at_period_ends = match parts.month_ends {
+        true => health::adoption_at_period_ends(month_ends).await?,
+        false => HashMap::new(),
+    };
+    for ((i, group), figures) in at_period_ends {
         let (active, counts) = (figures.accounts, figures.adoption);
         let months = periods[i].length();
         let kpis = out.entry((i, group)).or_default();
@@ -76,8 +97,10 @@ pub async fn adoption(
     }
 
     // Median time to first value (the ledger's lists of waits).
-    for (key, days) in median_waits(db, scope, periods, Wait::FirstValue).await? {
-        out.entry(key).or_default().median_time_to_first_value_days = Some(days);
+    if parts.first_value {
+        for (key, days) in median_waits(db, scope, periods, Wait::FirstValue).await? {
+            out.entry(key).or_default().median_time_to_first_value_days = Some(days);
+        }
     }
     Ok(out)
 }

@@ -16,7 +16,7 @@ use super::period::{MonthIndex, Period};
 use super::revenue::share;
 use super::scope::{KpiScope, OverBooks};
 use super::sql::count;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::health::model::Model;
 use crate::ledger::health::{ADOPTION_COLUMNS, AdoptionCounts, COMPONENT_COLUMNS, HEALTH_UNIT, HealthDelta};
 
@@ -35,7 +35,7 @@ pub const FIELDS: &[&str] = &["averageHealthScore", "dataCompleteness"];
 /// `averageHealthScore = sum_p (sum_{i in p} w_i * S_p,i) / W_p / sum_p n_p` over the patterns
 /// with `W_p > 0`, and `dataCompleteness = n_(all six) / sum_p n_p`.
 pub async fn health(month_ends: &MonthEnds<'_>, model: &Model) -> AppResult<HashMap<(usize, GroupKey), HealthKpis>> {
-    let (periods, changes) = (month_ends.periods, month_ends.changes().await?);
+    let (periods, changes) = (month_ends.periods, month_ends.changes(|c| c.components).await?);
     // Per period and group: (sum of scores, scored accounts, complete accounts, active accounts).
     let mut totals: HashMap<(usize, GroupKey), (f64, i64, i64, i64)> = HashMap::new();
     for (i, period) in periods.iter().enumerate() {
@@ -84,17 +84,37 @@ pub struct MonthEnds<'a> {
     db: &'a DatabaseConnection,
     scope: &'a KpiScope,
     periods: &'a [Period],
+    columns: MonthEndColumns,
     changes: OnceCell<Vec<((GroupKey, i32), Changes)>>,
 }
 
+/// Which sums of `health_book_months` a request reads besides the accounts: summing the columns
+/// no family asks for is most of the statement's time.
+#[derive(Clone, Copy)]
+pub struct MonthEndColumns {
+    /// The health components (the health KPIs).
+    pub components: bool,
+    /// The adoption counts ([`adoption_at_period_ends`]).
+    pub adoption: bool,
+}
+
 impl<'a> MonthEnds<'a> {
-    pub fn new(db: &'a DatabaseConnection, scope: &'a KpiScope, periods: &'a [Period]) -> Self {
-        MonthEnds { db, scope, periods, changes: OnceCell::new() }
+    pub fn new(
+        db: &'a DatabaseConnection,
+        scope: &'a KpiScope,
+        periods: &'a [Period],
+        columns: MonthEndColumns,
+    ) -> Self {
+        MonthEnds { db, scope, periods, columns, changes: OnceCell::new() }
     }
 
-    async fn changes(&self) -> AppResult<&[((GroupKey, i32), Changes)]> {
-        let changes = self.changes.get_or_try_init(|| month_end_changes(self.db, self.scope, self.periods)).await?;
-        Ok(changes)
+    /// The changes with the sums of `needed` (an internal error when they are not read).
+    async fn changes(&self, needed: fn(&MonthEndColumns) -> bool) -> AppResult<&[((GroupKey, i32), Changes)]> {
+        if !needed(&self.columns) {
+            return Err(AppError::internal("a family reads month-end sums the request did not select"));
+        }
+        let read = || month_end_changes(self.db, self.scope, self.periods, self.columns);
+        Ok(self.changes.get_or_try_init(read).await?)
     }
 }
 
@@ -106,17 +126,18 @@ async fn month_end_changes(
     db: &DatabaseConnection,
     scope: &KpiScope,
     periods: &[Period],
+    columns: MonthEndColumns,
 ) -> AppResult<Vec<((GroupKey, i32), Changes)>> {
     let mut ends: Vec<MonthIndex> = periods.iter().map(|p| p.last).collect();
     ends.sort_unstable();
     ends.dedup();
     let Some(latest) = ends.last().copied() else { return Ok(Vec::new()) };
     let OverBooks { mut sql, join, group_key } = scope.over_books(db).await?;
-    let sums = COMPONENT_COLUMNS.iter().chain(&ADOPTION_COLUMNS).map(|c| format!("CAST(SUM(r.{c}) AS BIGINT) AS {c}"));
-    sql.push(&format!(
-        "SELECT {group_key} AS group_key, r.pattern, CAST(SUM(r.accounts) AS BIGINT) AS accounts, {}, CASE",
-        sums.collect::<Vec<_>>().join(", ")
-    ));
+    let components: &[&str] = if columns.components { &COMPONENT_COLUMNS } else { &[] };
+    let adoption: &[&str] = if columns.adoption { &ADOPTION_COLUMNS } else { &[] };
+    let sums = std::iter::once("accounts").chain(components.iter().chain(adoption).copied());
+    let sums = sums.map(|c| format!("CAST(SUM(r.{c}) AS BIGINT) AS {c}"));
+    sql.push(&format!("SELECT {group_key} AS group_key, r.pattern, {}, CASE", sums.collect::<Vec<_>>().join(", ")));
     for end in &ends {
         sql.push(" WHEN r.month <= ").bind(*end).push(" THEN ").bind(*end);
     }
@@ -126,14 +147,14 @@ async fn month_end_changes(
     let mut changes: HashMap<(GroupKey, i32), Changes> = HashMap::new();
     for row in super::sql::query_grouped(db, sql.statement()).await? {
         let mut delta = HealthDelta { accounts: count(&row, "accounts")?, ..HealthDelta::default() };
-        for (sum, column) in delta.sums.iter_mut().zip(COMPONENT_COLUMNS) {
+        for (sum, column) in delta.sums.iter_mut().zip(components) {
             *sum = count(&row, column)?;
         }
-        let mut adoption = [0; ADOPTION_COLUMNS.len()];
-        for (value, column) in adoption.iter_mut().zip(ADOPTION_COLUMNS) {
+        let mut values = [0; ADOPTION_COLUMNS.len()];
+        for (value, column) in values.iter_mut().zip(adoption) {
             *value = count(&row, column)?;
         }
-        delta.adoption = AdoptionCounts::from_values(adoption);
+        delta.adoption = AdoptionCounts::from_values(values);
         let key = (row.try_get::<Option<String>>("", "group_key")?, row.try_get::<i32>("", "pattern")?);
         changes.entry(key).or_default().insert(row.try_get::<i32>("", "period_end")?, delta);
     }
@@ -156,7 +177,7 @@ fn at_end(changes: &Changes, month: MonthIndex) -> HealthDelta {
 ///
 /// [`Adoption`]: crate::ledger::health::Adoption
 pub async fn adoption_at_period_ends(month_ends: &MonthEnds<'_>) -> AppResult<HashMap<(usize, GroupKey), HealthDelta>> {
-    let changes = month_ends.changes().await?;
+    let changes = month_ends.changes(|c| c.adoption).await?;
     let mut out: HashMap<(usize, GroupKey), HealthDelta> = HashMap::new();
     for (i, period) in month_ends.periods.iter().enumerate() {
         for ((group, _), changes) in changes {

@@ -145,6 +145,11 @@ pub(crate) struct Families {
     adoption: bool,
     health: bool,
     growth: bool,
+    /// Of the adoption and growth KPIs, those over the accounts active at the end of P (the
+    /// ledger's month-end adoption counts, which the health KPIs do not need).
+    month_end_adoption: bool,
+    /// `medianTimeToFirstValueDays` (the ledger's lists of first-value waits).
+    first_value: bool,
 }
 
 impl Families {
@@ -158,9 +163,12 @@ impl Families {
             voice: true,
             support: true,
             support_medians: [true, false],
+            // Executive relationships only.
             adoption: true,
             health: true,
             growth: false,
+            month_end_adoption: false,
+            first_value: false,
         }
     }
 
@@ -187,6 +195,8 @@ impl Families {
             adoption: any(adoption::FIELDS),
             health: any(health::FIELDS),
             growth: any(growth::FIELDS),
+            month_end_adoption: any(adoption::MONTH_END_FIELDS) || any(growth::MONTH_END_FIELDS),
+            first_value: any(&[adoption::FIRST_VALUE_FIELD]),
         }
     }
 }
@@ -255,9 +265,12 @@ pub(crate) async fn compute(
     // (and with the caller); health, adoption and growth its month-end figures.
     let voice = when(families.voice, voice::voice(activity));
     let support = when(families.support, support::support(db, scope, periods, activity, families.support_medians));
-    let month_ends = health::MonthEnds::new(db, scope, periods);
-    let adoption = when(families.adoption, adoption::adoption(db, scope, periods, &month_ends, activity));
-    let growth = when(families.growth, growth::growth(periods, &month_ends, activity));
+    let columns = health::MonthEndColumns { components: families.health, adoption: families.month_end_adoption };
+    let month_ends = health::MonthEnds::new(db, scope, periods, columns);
+    let adoption_parts = adoption::Parts { month_ends: families.month_end_adoption, first_value: families.first_value };
+    let adoption =
+        when(families.adoption, adoption::adoption(db, scope, periods, &month_ends, activity, adoption_parts));
+    let growth = when(families.growth, growth::growth(periods, &month_ends, activity, families.month_end_adoption));
     let visitors = when(families.growth && scope.whole_portfolio, growth::visitors(db, periods));
     let health = async {
         match families.health {

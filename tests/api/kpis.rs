@@ -154,6 +154,33 @@ async fn kpis_match_the_expected_values_when_each_account_arrives_with_its_recor
     expected_values_hold(&app).await;
 }
 
+/// A query computes only the families (and parts of them) its selection names: every field asked
+/// for alone answers what it answers among all the others.
+#[tokio::test]
+async fn each_kpi_selected_alone_answers_as_among_every_field() {
+    let app = TestApp::with_sample().await;
+    let expected = fixture("expected/kpis_month_2025-11_2026-10_by_segment.json");
+    let variables = expected["query"]["variables"].clone();
+    let every = by_period(&app.gql(ADMIN, &kpis_query(&kpi_fields(true)), variables.clone()).await);
+    assert!(every.len() > 10, "{every:?}");
+    for field in kpi_fields(true) {
+        let alone = app.gql(ADMIN, &kpis_query(&[field]), variables.clone()).await;
+        assert!(alone.errors().is_empty(), "{field}: {}", alone.body);
+        let alone = by_period(&alone);
+        assert_eq!(alone.len(), every.len(), "{field}");
+        for (got, want) in alone.iter().zip(&every) {
+            assert!(
+                same(field, &got[field], &want[field]),
+                "{field} {} {}: alone {}, among all {}",
+                want["periodStart"],
+                want["group"],
+                got[field],
+                want[field]
+            );
+        }
+    }
+}
+
 /// Every value of the expected files, and the movements list, as each file's role reads them.
 async fn expected_values_hold(app: &TestApp) {
     let names = group_names(app).await;
