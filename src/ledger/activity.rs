@@ -484,6 +484,11 @@ async fn change_waits(
         cells.push(Value::from(encode_waits(&values)));
         rows.push(cells);
     }
+    write_wait_lists(txn, rows).await
+}
+
+/// Writes lists of waits: rows of their key (book, month, measure) and their stored form.
+async fn write_wait_lists(txn: &impl ConnectionTrait, rows: Vec<Vec<Value>>) -> Result<(), DbErr> {
     let insert = "INSERT INTO wait_book_months (csm_key, segment_key, month, measure, waits)";
     upsert(
         txn,
@@ -492,4 +497,55 @@ async fn change_waits(
         " ON CONFLICT (csm_key, segment_key, month, measure) DO UPDATE SET waits = excluded.waits",
     )
     .await
+}
+
+/// Lists of waits re-encoded per statement.
+const REENCODED_PER_STATEMENT: i64 = 1_000;
+
+/// Rewrites every list of waits that ledger version 5 stored (little-endian 64-bit integers) in
+/// the compact form of [`super::wait_list`], [`REENCODED_PER_STATEMENT`] lists at a time in key
+/// order: the one difference between versions 5 and 6.
+pub(super) async fn reencode_wait_lists(txn: &impl ConnectionTrait) -> Result<(), DbErr> {
+    let mut after: Option<(i64, String, i32, i32)> = None;
+    loop {
+        let mut select = Sql::new(txn.get_database_backend());
+        select.push("SELECT csm_key, segment_key, month, measure, waits FROM wait_book_months");
+        if let Some((csm_key, segment_key, month, measure)) = after.take() {
+            select.push(" WHERE (csm_key, segment_key, month, measure) > (").bind(csm_key).push(", ");
+            select.bind(segment_key).push(", ").bind(month).push(", ").bind(measure).push(")");
+        }
+        select.push(" ORDER BY csm_key, segment_key, month, measure LIMIT ").bind(REENCODED_PER_STATEMENT);
+        let stored = txn.query_all_raw(select.statement()).await?;
+        let mut rows = Vec::with_capacity(stored.len());
+        for row in &stored {
+            let key: (i64, String, i32, i32) = (
+                row.try_get("", "csm_key")?,
+                row.try_get("", "segment_key")?,
+                row.try_get("", "month")?,
+                row.try_get("", "measure")?,
+            );
+            let bytes: Vec<u8> = row.try_get("", "waits")?;
+            if !bytes.len().is_multiple_of(8) {
+                return Err(DbErr::Custom(format!("the list of waits {key:?} is not a version 5 list")));
+            }
+            let values: Vec<i64> =
+                bytes.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap_or_default())).collect();
+            let (csm_key, segment_key, month, measure) = key.clone();
+            rows.push(vec![
+                Value::from(csm_key),
+                Value::from(segment_key),
+                Value::from(month),
+                Value::from(measure),
+                Value::from(encode_waits(&values)),
+            ]);
+            after = Some(key);
+        }
+        let last_page = (stored.len() as i64) < REENCODED_PER_STATEMENT;
+        if !rows.is_empty() {
+            write_wait_lists(txn, rows).await?;
+        }
+        if last_page {
+            return Ok(());
+        }
+    }
 }

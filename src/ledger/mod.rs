@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::Decimal;
 use sea_orm::sea_query::{ArrayType, Value};
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, QueryResult};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, QueryResult};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -434,18 +434,38 @@ async fn current_books(txn: &impl ConnectionTrait, accounts: &[i64]) -> Result<B
         .collect()
 }
 
-/// Rebuilds the ledger from the records unless it already holds this code's version
-/// (a database from before the ledger existed, or from an older formula).
+/// Brings the ledger to this code's version: nothing when it holds it already; from version 5,
+/// whose lists of waits were stored in full, re-encodes them (seconds at 100,000 accounts,
+/// where a rebuild takes minutes); else (a database from before the ledger existed, or from an
+/// older formula) rebuilds it from the records.
 pub async fn ensure_built(db: &DatabaseConnection) -> Result<(), DbErr> {
     let txn = crate::db::begin_write(db).await?;
     let backend = txn.get_database_backend();
     let mut sql = Sql::new(backend);
     sql.push("SELECT version FROM aggregate_versions WHERE name = ").bind(NAME);
     let version = txn.query_one_raw(sql.statement()).await?.map(|r| count(&r, "version")).transpose()?;
-    if version == Some(i64::from(VERSION)) {
-        return txn.commit().await;
+    match version {
+        Some(version) if version == i64::from(VERSION) => return txn.commit().await,
+        Some(5) => {
+            tracing::info!(from = 5, to = VERSION, "re-encoding the ledger's lists of waits");
+            activity::reencode_wait_lists(&txn).await?;
+        }
+        _ => {
+            tracing::info!(from = ?version, to = VERSION, "rebuilding the ledger");
+            rebuild(&txn).await?;
+        }
     }
-    tracing::info!(from = ?version, to = VERSION, "rebuilding the ledger");
+    let mut mark = Sql::new(backend);
+    mark.push("DELETE FROM aggregate_versions WHERE name = ").bind(NAME);
+    txn.execute_raw(mark.statement()).await?;
+    let mut mark = Sql::new(backend);
+    mark.push("INSERT INTO aggregate_versions (name, version) VALUES (").bind(NAME).push(", ").bind(VERSION).push(")");
+    txn.execute_raw(mark.statement()).await?;
+    txn.commit().await
+}
+
+/// Empties the ledger's tables and computes them again from every account's records.
+async fn rebuild(txn: &DatabaseTransaction) -> Result<(), DbErr> {
     for table in [
         "mrr_changes",
         "mrr_book_months",
@@ -458,18 +478,10 @@ pub async fn ensure_built(db: &DatabaseConnection) -> Result<(), DbErr> {
     ] {
         txn.execute_unprepared(&format!("DELETE FROM {table}")).await?;
     }
-    let rows =
-        txn.query_all_raw(sea_orm::Statement::from_string(backend, "SELECT id FROM accounts ORDER BY id")).await?;
+    let all = sea_orm::Statement::from_string(txn.get_database_backend(), "SELECT id FROM accounts ORDER BY id");
     let mut changes = LedgerChanges::default();
-    for row in &rows {
+    for row in &txn.query_all_raw(all).await? {
         changes.subscriptions_changed(row.try_get("", "id")?);
     }
-    apply(&txn, &changes).await?;
-    let mut mark = Sql::new(backend);
-    mark.push("DELETE FROM aggregate_versions WHERE name = ").bind(NAME);
-    txn.execute_raw(mark.statement()).await?;
-    let mut mark = Sql::new(backend);
-    mark.push("INSERT INTO aggregate_versions (name, version) VALUES (").bind(NAME).push(", ").bind(VERSION).push(")");
-    txn.execute_raw(mark.statement()).await?;
-    txn.commit().await
+    apply(txn, &changes).await
 }

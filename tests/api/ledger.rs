@@ -905,3 +905,67 @@ async fn health_and_adoption_kpis_equal_their_definitions_at_month_ends() {
     rebuild(&app).await;
     assert_eq!(before, activity_rows(&app).await, "the activity ledger drifted from its rebuild");
 }
+
+/// The key and stored bytes of every list of waits, in key order.
+async fn wait_lists(app: &TestApp) -> Vec<(i64, String, i32, i32, Vec<u8>)> {
+    let all = sea_orm::Statement::from_string(
+        app.db.get_database_backend(),
+        "SELECT csm_key, segment_key, month, measure, waits FROM wait_book_months \
+         ORDER BY csm_key, segment_key, month, measure",
+    );
+    let rows = app.db.query_all_raw(all).await.expect("read the lists of waits");
+    rows.iter()
+        .map(|r| {
+            let column = |name| r.try_get::<i64>("", name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            (
+                column("csm_key"),
+                r.try_get("", "segment_key").expect("segment_key"),
+                r.try_get("", "month").expect("month"),
+                r.try_get("", "measure").expect("measure"),
+                r.try_get("", "waits").expect("waits"),
+            )
+        })
+        .collect()
+}
+
+/// A database whose ledger is of version 5 (the lists of waits stored in full, eight bytes a
+/// value) starts with the lists re-encoded and the same medians.
+#[tokio::test]
+async fn a_version_5_ledger_gets_its_lists_of_waits_re_encoded() {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+    let app = TestApp::with_sample().await;
+    let query = "{ kpis(period: { from: \"2024-01-01\", to: \"2026-10-31\" }, groupBy: SEGMENT) { \
+        periodStart group medianFirstResponseHours medianResolutionHours medianTimeToFirstValueDays } }";
+    let medians = app.gql(ADMIN, query, json!({})).await.data().clone();
+    let compact = wait_lists(&app).await;
+    assert!(compact.len() > 1_000, "more lists than one statement re-encodes: {}", compact.len());
+
+    let backend = app.db.get_database_backend();
+    for (csm_key, segment_key, month, measure, bytes) in &compact {
+        let mut values = Vec::new();
+        cs_kpi::ledger::wait_list::decode_waits_into(bytes, &mut values).expect("a stored list");
+        let full: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let update = Query::update()
+            .table(Alias::new("wait_book_months"))
+            .value(Alias::new("waits"), full)
+            .and_where(Expr::col(Alias::new("csm_key")).eq(*csm_key))
+            .and_where(Expr::col(Alias::new("segment_key")).eq(segment_key.clone()))
+            .and_where(Expr::col(Alias::new("month")).eq(*month))
+            .and_where(Expr::col(Alias::new("measure")).eq(*measure))
+            .to_owned();
+        app.db.execute_raw(backend.build(&update)).await.expect("store the list as version 5 did");
+    }
+    app.db
+        .execute_unprepared("UPDATE aggregate_versions SET version = 5 WHERE name = 'ledger'")
+        .await
+        .expect("mark version 5");
+    assert_ne!(wait_lists(&app).await, compact, "the lists are stored in full now");
+
+    cs_kpi::ledger::ensure_built(&app.db).await.expect("upgrade the ledger");
+    assert_eq!(wait_lists(&app).await, compact, "every list in the compact form, as ingest writes it");
+    let version =
+        sea_orm::Statement::from_string(backend, "SELECT version FROM aggregate_versions WHERE name = 'ledger'");
+    let row = app.db.query_one_raw(version).await.expect("read the version").expect("a version");
+    assert_eq!(row.try_get::<i32>("", "version").expect("version"), 6);
+    assert_eq!(app.gql(ADMIN, query, json!({})).await.data(), &medians);
+}
