@@ -122,6 +122,9 @@ pub struct ServeArgs {
     /// Seconds a query may run before it is cut short (`QUERY_TOO_COMPLEX`); mutations run to the end.
     #[arg(long, env = "REQUEST_TIMEOUT", default_value_t = 30)]
     pub request_timeout: u64,
+    /// Queries that run at once (default: twice the cores); the others wait their turn, in order.
+    #[arg(long, env = "MAX_CONCURRENT_READS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_concurrent_reads: Option<u16>,
     /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
     #[arg(long, env = "SHUTDOWN_GRACE", default_value_t = 20)]
     pub shutdown_grace: u64,
@@ -273,7 +276,13 @@ async fn run_server(config: &Config, args: ServeArgs) -> Result<(), AppError> {
         .await
         .map_err(|e| user_error(format!("cannot listen on {listen}: {e}")))?;
     tracing::info!("cs-kpi listening on http://{listen}/graphql");
-    let limits = Limits { request_timeout: Duration::from_secs(args.request_timeout), ..Limits::default() };
+    let limits = Limits {
+        request_timeout: Duration::from_secs(args.request_timeout),
+        max_concurrent_reads: args
+            .max_concurrent_reads
+            .map_or_else(crate::server::default_concurrent_reads, usize::from),
+        ..Limits::default()
+    };
     let state = AppState::with_limits(db.clone(), keys, limits, args.dev);
     let served = serve(listener, router(state), Duration::from_secs(args.shutdown_grace)).await;
     db.close().await?;

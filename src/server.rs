@@ -28,6 +28,7 @@ use crate::auth::jwt::JwtKeys;
 use crate::error::{AppError, code, correlation_id, internal_message};
 use crate::loaders::Loaders;
 use crate::schema::{CsKpiSchema, schema_builder};
+use tokio::sync::Semaphore;
 
 /// What one request may cost before any of it runs.
 #[derive(Clone, Debug)]
@@ -36,14 +37,29 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// The most operations one batched request may carry.
     pub max_batch_operations: usize,
-    /// How long a reading request (every operation of a batch) may run; writes are not cut short.
+    /// How long a reading request (every operation of a batch) may run, its wait for a turn
+    /// included; writes are not cut short.
     pub request_timeout: Duration,
+    /// Reading requests that run at once; the others wait their turn, first come first served.
+    /// KPI requests are CPU-bound in the database: past about twice the cores, more at once only
+    /// share them (and the connection pool) more thinly, so every request takes longer.
+    pub max_concurrent_reads: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_body_bytes: 16 * 1024 * 1024, max_batch_operations: 20, request_timeout: Duration::from_secs(30) }
+        Limits {
+            max_body_bytes: 16 * 1024 * 1024,
+            max_batch_operations: 20,
+            request_timeout: Duration::from_secs(30),
+            max_concurrent_reads: default_concurrent_reads(),
+        }
     }
+}
+
+/// Twice this machine's cores.
+pub fn default_concurrent_reads() -> usize {
+    2 * std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 #[derive(Clone)]
@@ -54,6 +70,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// Development mode: GraphiQL is served without a token.
     pub dev: bool,
+    /// Turns of [`Limits::max_concurrent_reads`].
+    reads: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -64,7 +82,8 @@ impl AppState {
 
     pub fn with_limits(db: DatabaseConnection, keys: JwtKeys, limits: Limits, dev: bool) -> Self {
         let schema = schema_builder().data(db.clone()).finish();
-        AppState { db, schema, keys: Arc::new(keys), limits: Arc::new(limits), dev }
+        let reads = Arc::new(Semaphore::new(limits.max_concurrent_reads.max(1)));
+        AppState { db, schema, keys: Arc::new(keys), limits: Arc::new(limits), dev, reads }
     }
 }
 
@@ -265,10 +284,14 @@ async fn execute(state: &AppState, caller: Caller, mut request: BatchRequest) ->
     let mut response = if writes {
         run.await
     } else {
-        let Ok(response) = tokio::time::timeout(limits.request_timeout, run).await else {
+        let in_turn = async {
+            let _turn = state.reads.acquire().await;
+            run.await
+        };
+        let Ok(response) = tokio::time::timeout(limits.request_timeout, in_turn).await else {
             tracing::warn!(timeout = ?limits.request_timeout, "request timed out");
             let error = AppError::TooComplex(format!(
-                "the query did not finish within {} ms; narrow it",
+                "the query did not finish within {} ms, its wait behind other queries included; narrow it or retry",
                 limits.request_timeout.as_millis()
             ));
             return refusal(StatusCode::OK, &error);

@@ -1,5 +1,6 @@
 //! Concurrent writers: integrations pushing overlapping batches at the same moment end with one
-//! row per externalId and counts that add up; none sees `INTERNAL` or writes a duplicate.
+//! row per externalId and counts that add up; none sees `INTERNAL` or writes a duplicate. And
+//! concurrent readers beyond the limit wait their turn.
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -72,4 +73,45 @@ async fn overlapping_batches_from_eight_writers_apply_exactly_once() {
     let edges = reply.data()["accounts"]["edges"].as_array().cloned().unwrap_or_default();
     assert!(edges.iter().all(|e| e["node"]["mrr"] == "99.50"), "{}", reply.body);
     app.assert_still_answers(ADMIN).await;
+}
+
+/// Queries beyond `max_concurrent_reads` wait for a turn: with one turn, held by a query that
+/// waits for a table another transaction has locked, a query that needs no table at all waits
+/// too, and both answer once the lock goes. Only PostgreSQL can hold a reader back this way
+/// (SQLite's readers never wait for a lock: WAL); the limit is the same code on both.
+#[tokio::test]
+async fn queries_beyond_the_concurrent_reads_wait_their_turn() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+
+    let keys = cs_kpi::auth::jwt::JwtKeys::hs256(crate::helpers::SECRET.as_bytes(), None, None).expect("keys");
+    let limits = cs_kpi::server::Limits { max_concurrent_reads: 1, ..Default::default() };
+    let app = TestApp::spawn_configured(keys, limits, false).await;
+    app.user(ADMIN, cs_kpi::org::Role::Admin, None).await;
+    if app.db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+        return;
+    }
+    let lock = app.db.begin().await.expect("begin");
+    lock.execute_unprepared("LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE").await.expect("lock accounts");
+
+    let second_answered = AtomicBool::new(false);
+    let first = app.gql(ADMIN, "{ accounts(first: 1) { totalCount } }", json!({}));
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let reply = app.gql(ADMIN, "{ metricCatalog { name } }", json!({})).await;
+        second_answered.store(true, Ordering::SeqCst);
+        reply
+    };
+    let unlock = async {
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let waited = !second_answered.load(Ordering::SeqCst);
+        lock.commit().await.expect("unlock accounts");
+        waited
+    };
+    let (first, second, waited) = tokio::join!(first, second, unlock);
+    assert!(waited, "the second query ran beside the first");
+    assert_eq!(first.data()["accounts"]["totalCount"], 0);
+    assert!(!second.data()["metricCatalog"].as_array().expect("the catalog").is_empty());
 }
