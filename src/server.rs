@@ -20,6 +20,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
+use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
@@ -28,7 +29,6 @@ use crate::auth::jwt::JwtKeys;
 use crate::error::{AppError, code, correlation_id, internal_message};
 use crate::loaders::Loaders;
 use crate::schema::{CsKpiSchema, schema_builder};
-use tokio::sync::Semaphore;
 
 /// What one request may cost before any of it runs.
 #[derive(Clone, Debug)]

@@ -32,8 +32,8 @@ use serde::de::DeserializeOwned;
 
 use crate::kpis::sql::{Sql, count};
 
-/// The version of the aggregates this code writes; the data is rebuilt when it holds another
-/// (6: the lists of waits in `wait_list`'s compact form).
+/// The version of the aggregates this code writes; a database holding another is brought to it
+/// at start ([`ensure_built`]; 6: the lists of waits in `wait_list`'s compact form).
 const VERSION: i32 = 6;
 const NAME: &str = "ledger";
 
