@@ -49,18 +49,8 @@ pub const FIELDS: &[&str] = &[
 /// The fields over the accounts active at the end of P.
 pub const MONTH_END_FIELDS: &[&str] = &["onboardingCompletionRate", "seatUtilization", "engagementRate"];
 
-/// The field over the lists of first-value waits.
+/// The field over the lists of first-value waits (`first_value` of [`adoption`]).
 pub const FIRST_VALUE_FIELD: &str = "medianTimeToFirstValueDays";
-
-/// The parts of the family a query asks for besides its activity counters (which are read
-/// once for every family anyway).
-#[derive(Clone, Copy)]
-pub struct Parts {
-    /// The [`MONTH_END_FIELDS`].
-    pub month_ends: bool,
-    /// The [`FIRST_VALUE_FIELD`].
-    pub first_value: bool,
-}
 
 pub async fn adoption(
     db: &DatabaseConnection,
@@ -68,17 +58,13 @@ pub async fn adoption(
     periods: &[Period],
     month_ends: &health::MonthEnds<'_>,
     activity: &Activity<'_>,
-    parts: Parts,
+    first_value: bool,
 ) -> AppResult<HashMap<(usize, GroupKey), AdoptionKpis>> {
     let mut out: HashMap<(usize, GroupKey), AdoptionKpis> = HashMap::new();
 
-    // Accounts active at the end of each period (the ledger's month-end figures): onboarding,
-    // engagement, seat utilization.
-    let at_period_ends = match parts.month_ends {
-        true => health::adoption_at_period_ends(month_ends).await?,
-        false => HashMap::new(),
-    };
-    for ((i, group), figures) in at_period_ends {
+    // Accounts active at the end of each period (the ledger's month-end figures, when the
+    // request selects them): onboarding, engagement, seat utilization.
+    for ((i, group), figures) in health::adoption_at_period_ends(month_ends).await? {
         let (active, counts) = (figures.accounts, figures.adoption);
         let months = periods[i].length();
         let kpis = out.entry((i, group)).or_default();
@@ -96,8 +82,8 @@ pub async fn adoption(
         kpis.referrals = counts[Counter::Referrals] as i32;
     }
 
-    // Median time to first value (the ledger's lists of waits).
-    if parts.first_value {
+    // Median time to first value (the ledger's lists of waits), when the request selects it.
+    if first_value {
         for (key, days) in median_waits(db, scope, periods, Wait::FirstValue).await? {
             out.entry(key).or_default().median_time_to_first_value_days = Some(days);
         }

@@ -67,13 +67,11 @@ pub const FIELDS: &[&str] = &[
 pub const MONTH_END_FIELDS: &[&str] = &["featureAdoptionRate"];
 
 /// Per period and group: the section-8 KPIs, and the referred signups `viralCoefficient` divides
-/// by `startCustomers` (which the revenue family knows); `featureAdoptionRate` only when
-/// `month_end_figures` (the ledger's month-end adoption counts) are asked for.
+/// by `startCustomers` (which the revenue family knows).
 pub async fn growth(
     periods: &[Period],
     month_ends: &health::MonthEnds<'_>,
     activity: &Activity<'_>,
-    month_end_figures: bool,
 ) -> AppResult<HashMap<(usize, GroupKey), (GrowthKpis, i64)>> {
     let mut out: HashMap<(usize, GroupKey), (GrowthKpis, i64)> = HashMap::new();
 
@@ -94,12 +92,8 @@ pub async fn growth(
     }
 
     // Feature adoption over the active accounts' latest records with feature counts (the
-    // ledger's month-end figures).
-    let at_period_ends = match month_end_figures {
-        true => health::adoption_at_period_ends(month_ends).await?,
-        false => HashMap::new(),
-    };
-    for (key, figures) in at_period_ends {
+    // ledger's month-end figures, when the request selects them).
+    for (key, figures) in health::adoption_at_period_ends(month_ends).await? {
         let counts = figures.adoption;
         out.entry(key).or_default().0.feature_adoption_rate = share(counts.features_used, counts.features_available);
     }

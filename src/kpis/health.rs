@@ -16,7 +16,7 @@ use super::period::{MonthIndex, Period};
 use super::revenue::share;
 use super::scope::{KpiScope, OverBooks};
 use super::sql::count;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::health::model::Model;
 use crate::ledger::health::{ADOPTION_COLUMNS, AdoptionCounts, COMPONENT_COLUMNS, HEALTH_UNIT, HealthDelta};
 
@@ -35,7 +35,7 @@ pub const FIELDS: &[&str] = &["averageHealthScore", "dataCompleteness"];
 /// `averageHealthScore = sum_p (sum_{i in p} w_i * S_p,i) / W_p / sum_p n_p` over the patterns
 /// with `W_p > 0`, and `dataCompleteness = n_(all six) / sum_p n_p`.
 pub async fn health(month_ends: &MonthEnds<'_>, model: &Model) -> AppResult<HashMap<(usize, GroupKey), HealthKpis>> {
-    let (periods, changes) = (month_ends.periods, month_ends.changes(|c| c.components).await?);
+    let (periods, changes) = (month_ends.periods, month_ends.changes().await?);
     // Per period and group: (sum of scores, scored accounts, complete accounts, active accounts).
     let mut totals: HashMap<(usize, GroupKey), (f64, i64, i64, i64)> = HashMap::new();
     for (i, period) in periods.iter().enumerate() {
@@ -94,7 +94,7 @@ pub struct MonthEnds<'a> {
 pub struct MonthEndColumns {
     /// The health components (the health KPIs).
     pub components: bool,
-    /// The adoption counts ([`adoption_at_period_ends`]).
+    /// The adoption counts ([`adoption_at_period_ends`]; none without them).
     pub adoption: bool,
 }
 
@@ -108,11 +108,7 @@ impl<'a> MonthEnds<'a> {
         MonthEnds { db, scope, periods, columns, changes: OnceCell::new() }
     }
 
-    /// The changes with the sums of `needed` (an internal error when they are not read).
-    async fn changes(&self, needed: fn(&MonthEndColumns) -> bool) -> AppResult<&[((GroupKey, i32), Changes)]> {
-        if !needed(&self.columns) {
-            return Err(AppError::internal("a family reads month-end sums the request did not select"));
-        }
+    async fn changes(&self) -> AppResult<&[((GroupKey, i32), Changes)]> {
         let read = || month_end_changes(self.db, self.scope, self.periods, self.columns);
         Ok(self.changes.get_or_try_init(read).await?)
     }
@@ -174,11 +170,15 @@ fn at_end(changes: &Changes, month: MonthIndex) -> HealthDelta {
 
 /// The adoption figures of the accounts of S active at the end of P ([`Adoption`], summed), per
 /// period and group, with their number (`accounts`): the month-end KPIs of adoption and growth.
+/// None when the request selects none of those KPIs ([`MonthEndColumns::adoption`]).
 ///
 /// [`Adoption`]: crate::ledger::health::Adoption
 pub async fn adoption_at_period_ends(month_ends: &MonthEnds<'_>) -> AppResult<HashMap<(usize, GroupKey), HealthDelta>> {
-    let changes = month_ends.changes(|c| c.adoption).await?;
     let mut out: HashMap<(usize, GroupKey), HealthDelta> = HashMap::new();
+    if !month_ends.columns.adoption {
+        return Ok(out);
+    }
+    let changes = month_ends.changes().await?;
     for (i, period) in month_ends.periods.iter().enumerate() {
         for ((group, _), changes) in changes {
             out.entry((i, group.clone())).or_default().merge(&at_end(changes, period.last), 1);

@@ -267,10 +267,9 @@ pub(crate) async fn compute(
     let support = when(families.support, support::support(db, scope, periods, activity, families.support_medians));
     let columns = health::MonthEndColumns { components: families.health, adoption: families.month_end_adoption };
     let month_ends = health::MonthEnds::new(db, scope, periods, columns);
-    let adoption_parts = adoption::Parts { month_ends: families.month_end_adoption, first_value: families.first_value };
     let adoption =
-        when(families.adoption, adoption::adoption(db, scope, periods, &month_ends, activity, adoption_parts));
-    let growth = when(families.growth, growth::growth(periods, &month_ends, activity, families.month_end_adoption));
+        when(families.adoption, adoption::adoption(db, scope, periods, &month_ends, activity, families.first_value));
+    let growth = when(families.growth, growth::growth(periods, &month_ends, activity));
     let visitors = when(families.growth && scope.whole_portfolio, growth::visitors(db, periods));
     let health = async {
         match families.health {
