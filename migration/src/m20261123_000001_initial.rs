@@ -46,7 +46,8 @@ fn col(name: &str) -> ColumnDef {
     ColumnDef::new(Alias::new(name))
 }
 
-fn fk(from_table: &str, from_col: &str, to_table: &str) -> ForeignKeyCreateStatement {
+/// The foreign key `fk_{from_table}_{from_col}` to `to_table (id)`, restricting deletes.
+pub(crate) fn fk(from_table: &str, from_col: &str, to_table: &str) -> ForeignKeyCreateStatement {
     ForeignKey::create()
         .name(format!("fk_{from_table}_{from_col}"))
         .from(Alias::new(from_table), Alias::new(from_col))

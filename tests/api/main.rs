@@ -16,6 +16,7 @@ mod kpis;
 mod ledger;
 mod limits;
 mod properties;
+mod references;
 mod schema;
 mod scorecards;
 mod shutdown;

@@ -1,0 +1,94 @@
+//! The database itself refuses a record whose account (or a touchpoint whose CSM) does not
+//! exist, and the deletion of an account or user that records still reference, whoever writes:
+//! on PostgreSQL one check per statement, on SQLite its foreign keys.
+use sea_orm::{ConnectionTrait, DbErr, SqlErr};
+use serde_json::json;
+
+use crate::helpers::{ADMIN, INTEGRATION, TestApp};
+use cs_kpi::org::Role;
+
+async fn id_of(app: &TestApp, sql: &str) -> i64 {
+    let statement = sea_orm::Statement::from_string(app.db.get_database_backend(), sql);
+    let row = app.db.query_one_raw(statement).await.expect("query").expect("a row");
+    row.try_get::<i64>("", "id").expect("id")
+}
+
+async fn run(app: &TestApp, sql: &str) -> Result<(), DbErr> {
+    app.db.execute_unprepared(sql).await.map(|_| ())
+}
+
+/// Refused as a foreign key violation (SQLite reports a restricted delete with another
+/// extended code than sea-orm recognises, hence its message).
+#[track_caller]
+fn assert_refused(outcome: Result<(), DbErr>, what: &str) {
+    match outcome {
+        Err(e) => assert!(
+            matches!(e.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_)))
+                || e.to_string().contains("FOREIGN KEY constraint failed"),
+            "{what}: refused for another reason: {e}"
+        ),
+        Ok(()) => panic!("{what}: accepted"),
+    }
+}
+
+fn feature_request(external_id: &str, account: i64) -> String {
+    format!(
+        "INSERT INTO feature_requests (external_id, account_id, title, status, requested_at) \
+         VALUES ('{external_id}', {account}, 'Export', 'OPEN', '2026-01-01 00:00:00+00')"
+    )
+}
+
+fn touchpoint(external_id: &str, account: i64, csm: i64) -> String {
+    format!(
+        "INSERT INTO touchpoints (external_id, account_id, kind, occurred_at, with_executive, csm_id) \
+         VALUES ('{external_id}', {account}, 'CALL', '2026-01-01 00:00:00+00', FALSE, {csm})"
+    )
+}
+
+#[tokio::test]
+async fn records_without_their_account_or_csm_are_refused_by_the_database() {
+    let app = TestApp::with_sample().await;
+    let account = id_of(&app, "SELECT MIN(account_id) AS id FROM tickets").await;
+    let missing = id_of(&app, "SELECT MAX(id) + 1000 AS id FROM accounts").await;
+    let csm = id_of(&app, "SELECT MIN(csm_id) AS id FROM touchpoints").await;
+    let missing_user = id_of(&app, "SELECT MAX(id) + 1000 AS id FROM users").await;
+    let tickets = app.count("tickets").await;
+
+    let insert = |rows: &str| format!("INSERT INTO tickets (external_id, account_id, opened_at) VALUES {rows}");
+    let good = format!("('T-REF-1', {account}, '2026-01-01 00:00:00+00')");
+    let bad = format!("('T-REF-2', {missing}, '2026-01-01 00:00:00+00')");
+    assert_refused(run(&app, &insert(&format!("{good}, {bad}"))).await, "a ticket of a missing account");
+    assert_eq!(app.count("tickets").await, tickets, "the refused statement wrote none of its rows");
+    run(&app, &insert(&good)).await.expect("a ticket of an existing account");
+    let ticket = id_of(&app, "SELECT id FROM tickets WHERE external_id = 'T-REF-1'").await;
+    assert_refused(
+        run(&app, &format!("UPDATE tickets SET account_id = {missing} WHERE id = {ticket}")).await,
+        "a ticket moved to a missing account",
+    );
+    assert_refused(run(&app, &feature_request("FR-REF-1", missing)).await, "a feature request of a missing account");
+    assert_refused(run(&app, &touchpoint("TP-REF-1", account, missing_user)).await, "a touchpoint of a missing CSM");
+    run(&app, &touchpoint("TP-REF-2", account, csm)).await.expect("a touchpoint of an existing CSM");
+}
+
+#[tokio::test]
+async fn accounts_and_users_that_records_reference_cannot_be_deleted() {
+    let app = TestApp::with_operators().await;
+    let account = json!({ "externalId": "ACC-REF", "name": "Referenced", "segment": "SMB" });
+    app.ingest_ok(INTEGRATION, "upsertAccounts", "AccountInput", &[account]).await;
+    app.user("csm-ref@acme.example", Role::Csm, None).await;
+    let account = id_of(&app, "SELECT id FROM accounts WHERE external_id = 'ACC-REF'").await;
+    let csm = id_of(&app, "SELECT id FROM users WHERE email = 'csm-ref@acme.example'").await;
+
+    run(&app, &feature_request("FR-REF-1", account)).await.expect("a feature request");
+    assert_refused(run(&app, &format!("DELETE FROM accounts WHERE id = {account}")).await, "deleting its account");
+    run(&app, "DELETE FROM feature_requests WHERE external_id = 'FR-REF-1'").await.expect("delete the request");
+
+    run(&app, &touchpoint("TP-REF-1", account, csm)).await.expect("a touchpoint");
+    assert_refused(run(&app, &format!("DELETE FROM users WHERE id = {csm}")).await, "deleting its CSM");
+    assert_refused(run(&app, &format!("DELETE FROM accounts WHERE id = {account}")).await, "deleting its account");
+    run(&app, "DELETE FROM touchpoints WHERE external_id = 'TP-REF-1'").await.expect("delete the touchpoint");
+
+    run(&app, &format!("DELETE FROM users WHERE id = {csm}")).await.expect("a CSM no record references");
+    let reply = app.gql(ADMIN, "{ accounts(first: 1) { totalCount } }", json!({})).await;
+    assert_eq!(reply.data()["accounts"]["totalCount"], 1, "{}", reply.body);
+}
