@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
 use serde_json::{Value, json};
+use tokio::task::JoinSet;
 
 pub use company::Company;
 use scenarios::{Client, Scenario, Stats};
@@ -26,6 +27,9 @@ pub const FINANCE: &str = "finance@bench.example";
 
 /// Rows per ingest request.
 const BATCH: usize = 1_000;
+/// Requests of the `ingest` load under way at once: the next batch travels and is parsed while
+/// the last one writes, as when two integrations push at the same time.
+const IN_FLIGHT: usize = 2;
 
 /// How big a company, and how hard to measure.
 #[derive(Clone, Debug)]
@@ -291,7 +295,8 @@ async fn push_kind(client: &Client, list: company::Rows, by_mutation: &mut Vec<M
 }
 
 /// Pushes a block (its accounts first, then their records by kind) with `ingest`: each account
-/// with all its records in the same request, at most [`BATCH`] rows a request.
+/// with all its records in the same request, at most [`BATCH`] rows a request, [`IN_FLIGHT`]
+/// requests at a time (the accounts of one request never refer to those of another).
 async fn push_by_account(
     client: &Client,
     lists: Vec<company::Rows>,
@@ -310,10 +315,11 @@ async fn push_by_account(
     let total = accounts.rows.len() + records.values().map(Vec::len).sum::<usize>();
     let mut input = serde_json::Map::new();
     let mut rows = 0;
+    let mut in_flight = JoinSet::new();
     for account in accounts.rows {
         let own = records.remove(account["externalId"].as_str().unwrap_or_default()).unwrap_or_default();
         if rows > 0 && rows + 1 + own.len() > BATCH {
-            client.ingest_kinds(&std::mem::take(&mut input)).await?;
+            send(client, &mut in_flight, std::mem::take(&mut input)).await?;
             rows = 0;
         }
         rows += 1 + own.len();
@@ -327,9 +333,28 @@ async fn push_by_account(
         return Err(AppError::internal("records of an account outside their block"));
     }
     if rows > 0 {
-        client.ingest_kinds(&input).await?;
+        send(client, &mut in_flight, input).await?;
+    }
+    while let Some(sent) = in_flight.join_next().await {
+        sent.map_err(AppError::internal)??;
     }
     count_load(by_mutation, "ingest", total, pushed.elapsed());
+    Ok(())
+}
+
+/// Sends `input` with `ingest` once fewer than [`IN_FLIGHT`] requests are under way.
+async fn send(
+    client: &Client,
+    in_flight: &mut JoinSet<Result<Value, AppError>>,
+    input: serde_json::Map<String, Value>,
+) -> Result<(), AppError> {
+    while in_flight.len() >= IN_FLIGHT {
+        if let Some(sent) = in_flight.join_next().await {
+            sent.map_err(AppError::internal)??;
+        }
+    }
+    let client = client.clone();
+    in_flight.spawn(async move { client.ingest_kinds(&input).await });
     Ok(())
 }
 
