@@ -4,7 +4,7 @@
 //! foreign key.
 //!
 //! A foreign key checks each inserted row with its own query, which also locks the referenced
-//! row: a quarter of the database's time in a bulk load, where one statement inserts a thousand
+//! row: a fifth of the database's time in a bulk load, where one statement inserts hundreds of
 //! rows for a few dozen accounts. Here each insert or update statement runs one query over all
 //! its rows (an `AFTER ... FOR EACH STATEMENT` trigger over the statement's new rows), and a
 //! delete from `accounts` or `users` that would leave a record without its account or CSM is
