@@ -117,7 +117,8 @@ pub async fn follow(txn: &impl ConnectionTrait, accounts: &BTreeSet<i64>) -> Res
         let mut delete = Sql::new(txn.get_database_backend());
         delete.push(&format!("DELETE FROM {TABLE} WHERE account_id IN ("));
         in_list(&mut delete, chunk.iter().copied());
-        txn.execute_raw(delete.push(")").statement()).await?;
+        delete.push(")");
+        txn.execute_raw(delete.statement()).await?;
         store(txn, Some(chunk), day, &model).await?;
     }
     Ok(())

@@ -1,5 +1,7 @@
 //! A raw SQL statement written once for both backends: `?` placeholders (rewritten to `$n` for
 //! PostgreSQL), values bound in order, and the spellings that differ between the dialects.
+use std::fmt::Write;
+
 use rust_decimal::Decimal;
 use sea_orm::sea_query::{SelectStatement, SqliteQueryBuilder, Value};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, QueryResult, Statement, TransactionTrait};
@@ -66,24 +68,22 @@ impl Sql {
         }
     }
 
-    pub fn statement(&self) -> Statement {
+    /// The statement, its values moved into it (a ledger statement binds arrays of thousands).
+    pub fn statement(self) -> Statement {
         let text = match self.backend {
             DatabaseBackend::Postgres => {
-                let mut numbered = String::with_capacity(self.text.len() + self.values.len() * 3);
-                let mut n = 0;
-                for ch in self.text.chars() {
-                    if ch == '?' {
-                        n += 1;
-                        numbered.push_str(&format!("${n}"));
-                    } else {
-                        numbered.push(ch);
+                let mut numbered = String::with_capacity(self.text.len() + self.values.len() * 4);
+                for (n, part) in self.text.split('?').enumerate() {
+                    if n > 0 {
+                        let _ = write!(numbered, "${n}");
                     }
+                    numbered.push_str(part);
                 }
                 numbered
             }
-            _ => self.text.clone(),
+            _ => self.text,
         };
-        Statement::from_sql_and_values(self.backend, text, self.values.clone())
+        Statement::from_sql_and_values(self.backend, text, self.values)
     }
 }
 

@@ -300,7 +300,8 @@ pub(crate) async fn upsert(
     let mut sql = Sql::new(txn.get_database_backend());
     sql.push(insert).push(" ");
     push_rows(&mut sql, rows);
-    txn.execute_raw(sql.push(conflict).statement()).await?;
+    sql.push(conflict);
+    txn.execute_raw(sql.statement()).await?;
     Ok(())
 }
 

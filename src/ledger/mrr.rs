@@ -56,7 +56,8 @@ pub async fn apply(
         let mut delete = Sql::new(backend);
         delete.push("DELETE FROM mrr_changes WHERE account_id IN (");
         in_list(&mut delete, rewritten.iter().map(|(a, _)| *a));
-        txn.execute_raw(delete.push(")").statement()).await?;
+        delete.push(")");
+        txn.execute_raw(delete.statement()).await?;
         let rows: Vec<(i64, &Change)> = rewritten.iter().flat_map(|(a, cs)| cs.iter().map(move |c| (*a, c))).collect();
         for chunk in rows.chunks(rows_per_statement(5 + 2 * 2)) {
             let mut insert = Sql::new(backend);

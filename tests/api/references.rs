@@ -92,3 +92,34 @@ async fn accounts_and_users_that_records_reference_cannot_be_deleted() {
     let reply = app.gql(ADMIN, "{ accounts(first: 1) { totalCount } }", json!({})).await;
     assert_eq!(reply.data()["accounts"]["totalCount"], 1, "{}", reply.body);
 }
+
+/// How many foreign keys and triggers check `tickets`' accounts (PostgreSQL).
+async fn ticket_checks(app: &TestApp) -> (i64, i64) {
+    let keys = id_of(app, "SELECT COUNT(*) AS id FROM pg_constraint WHERE conname = 'fk_tickets_account_id'").await;
+    let triggers = id_of(app, "SELECT COUNT(*) AS id FROM pg_trigger WHERE tgname LIKE 'tickets_account_id_%'").await;
+    (keys, triggers)
+}
+
+#[tokio::test]
+async fn the_reference_checks_migration_goes_down_and_up_again() {
+    use migration::{Migrator, MigratorTrait};
+    let app = TestApp::with_sample().await;
+    let postgres = app.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres;
+    if postgres {
+        assert_eq!(ticket_checks(&app).await, (0, 2), "checked per statement");
+    }
+    Migrator::down(&app.db, Some(1)).await.expect("down");
+    if postgres {
+        assert_eq!(ticket_checks(&app).await, (1, 0), "a foreign key again");
+    }
+    let missing = id_of(&app, "SELECT MAX(id) + 1000 AS id FROM accounts").await;
+    let orphan = format!(
+        "INSERT INTO tickets (external_id, account_id, opened_at) VALUES ('T-REF-9', {missing}, '2026-01-01 00:00:00+00')"
+    );
+    assert_refused(run(&app, &orphan).await, "a ticket of a missing account, with the foreign key");
+    Migrator::up(&app.db, None).await.expect("up again");
+    if postgres {
+        assert_eq!(ticket_checks(&app).await, (0, 2), "checked per statement again");
+    }
+    assert_refused(run(&app, &orphan).await, "a ticket of a missing account, checked per statement");
+}
