@@ -75,6 +75,7 @@ impl Sql {
                 let mut numbered = String::with_capacity(self.text.len() + self.values.len() * 4);
                 for (n, part) in self.text.split('?').enumerate() {
                     if n > 0 {
+                        // Writing into a String cannot fail.
                         let _ = write!(numbered, "${n}");
                     }
                     numbered.push_str(part);
