@@ -42,8 +42,7 @@ const REFERENCES: [(&str, &str, &str); 7] = [
     ("usage_records", "account_id", "accounts"),
 ];
 
-/// `AFTER INSERT` and `AFTER UPDATE` (a trigger with a transition table has one event):
-/// `TG_ARGV` = (column, referenced table).
+/// After each statement of [`EVENTS`]: `TG_ARGV` = (column, referenced table).
 const CHECK_NEW_ROWS: &str = r#"
 CREATE FUNCTION check_new_references() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -82,6 +81,14 @@ BEGIN
 END
 $$"#;
 
+/// The statements whose new rows are checked (a trigger with a transition table has one event).
+const EVENTS: [&str; 2] = ["insert", "update"];
+
+/// The trigger that checks `table.column` after each `event` statement.
+fn trigger(table: &str, column: &str, event: &str) -> String {
+    format!("{table}_{column}_{event}")
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -93,12 +100,12 @@ impl MigrationTrait for Migration {
         db.execute_unprepared(CHECK_OLD_ROWS).await?;
         for (table, column, referenced) in REFERENCES {
             db.execute_unprepared(&format!("ALTER TABLE {table} DROP CONSTRAINT fk_{table}_{column}")).await?;
-            for event in ["INSERT", "UPDATE"] {
+            for event in EVENTS {
                 db.execute_unprepared(&format!(
-                    "CREATE TRIGGER {table}_{column}_{} AFTER {event} ON {table} \
+                    "CREATE TRIGGER {} AFTER {event} ON {table} \
                      REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT \
                      EXECUTE FUNCTION check_new_references('{column}', '{referenced}')",
-                    event.to_lowercase()
+                    trigger(table, column, event)
                 ))
                 .await?;
             }
@@ -131,8 +138,8 @@ impl MigrationTrait for Migration {
             db.execute_unprepared(&format!("DROP TRIGGER {referenced}_referenced ON {referenced}")).await?;
         }
         for (table, column, referenced) in REFERENCES {
-            for event in ["insert", "update"] {
-                db.execute_unprepared(&format!("DROP TRIGGER {table}_{column}_{event} ON {table}")).await?;
+            for event in EVENTS {
+                db.execute_unprepared(&format!("DROP TRIGGER {} ON {table}", trigger(table, column, event))).await?;
             }
             manager.create_foreign_key(fk(table, column, referenced)).await?;
         }

@@ -7,10 +7,11 @@ use serde_json::json;
 use crate::helpers::{ADMIN, INTEGRATION, TestApp};
 use cs_kpi::org::Role;
 
-async fn id_of(app: &TestApp, sql: &str) -> i64 {
+/// The number `sql` selects as `v`.
+async fn number(app: &TestApp, sql: &str) -> i64 {
     let statement = sea_orm::Statement::from_string(app.db.get_database_backend(), sql);
     let row = app.db.query_one_raw(statement).await.expect("query").expect("a row");
-    row.try_get::<i64>("", "id").expect("id")
+    row.try_get::<i64>("", "v").expect("v")
 }
 
 async fn run(app: &TestApp, sql: &str) -> Result<(), DbErr> {
@@ -48,10 +49,10 @@ fn touchpoint(external_id: &str, account: i64, csm: i64) -> String {
 #[tokio::test]
 async fn records_without_their_account_or_csm_are_refused_by_the_database() {
     let app = TestApp::with_sample().await;
-    let account = id_of(&app, "SELECT MIN(account_id) AS id FROM tickets").await;
-    let missing = id_of(&app, "SELECT MAX(id) + 1000 AS id FROM accounts").await;
-    let csm = id_of(&app, "SELECT MIN(csm_id) AS id FROM touchpoints").await;
-    let missing_user = id_of(&app, "SELECT MAX(id) + 1000 AS id FROM users").await;
+    let account = number(&app, "SELECT MIN(account_id) AS v FROM tickets").await;
+    let missing = number(&app, "SELECT MAX(id) + 1000 AS v FROM accounts").await;
+    let csm = number(&app, "SELECT MIN(csm_id) AS v FROM touchpoints").await;
+    let missing_user = number(&app, "SELECT MAX(id) + 1000 AS v FROM users").await;
     let tickets = app.count("tickets").await;
 
     let insert = |rows: &str| format!("INSERT INTO tickets (external_id, account_id, opened_at) VALUES {rows}");
@@ -60,7 +61,7 @@ async fn records_without_their_account_or_csm_are_refused_by_the_database() {
     assert_refused(run(&app, &insert(&format!("{good}, {bad}"))).await, "a ticket of a missing account");
     assert_eq!(app.count("tickets").await, tickets, "the refused statement wrote none of its rows");
     run(&app, &insert(&good)).await.expect("a ticket of an existing account");
-    let ticket = id_of(&app, "SELECT id FROM tickets WHERE external_id = 'T-REF-1'").await;
+    let ticket = number(&app, "SELECT id AS v FROM tickets WHERE external_id = 'T-REF-1'").await;
     assert_refused(
         run(&app, &format!("UPDATE tickets SET account_id = {missing} WHERE id = {ticket}")).await,
         "a ticket moved to a missing account",
@@ -76,8 +77,8 @@ async fn accounts_and_users_that_records_reference_cannot_be_deleted() {
     let account = json!({ "externalId": "ACC-REF", "name": "Referenced", "segment": "SMB" });
     app.ingest_ok(INTEGRATION, "upsertAccounts", "AccountInput", &[account]).await;
     app.user("csm-ref@acme.example", Role::Csm, None).await;
-    let account = id_of(&app, "SELECT id FROM accounts WHERE external_id = 'ACC-REF'").await;
-    let csm = id_of(&app, "SELECT id FROM users WHERE email = 'csm-ref@acme.example'").await;
+    let account = number(&app, "SELECT id AS v FROM accounts WHERE external_id = 'ACC-REF'").await;
+    let csm = number(&app, "SELECT id AS v FROM users WHERE email = 'csm-ref@acme.example'").await;
 
     run(&app, &feature_request("FR-REF-1", account)).await.expect("a feature request");
     assert_refused(run(&app, &format!("DELETE FROM accounts WHERE id = {account}")).await, "deleting its account");
@@ -95,8 +96,8 @@ async fn accounts_and_users_that_records_reference_cannot_be_deleted() {
 
 /// How many foreign keys and triggers check `tickets`' accounts (PostgreSQL).
 async fn ticket_checks(app: &TestApp) -> (i64, i64) {
-    let keys = id_of(app, "SELECT COUNT(*) AS id FROM pg_constraint WHERE conname = 'fk_tickets_account_id'").await;
-    let triggers = id_of(app, "SELECT COUNT(*) AS id FROM pg_trigger WHERE tgname LIKE 'tickets_account_id_%'").await;
+    let keys = number(app, "SELECT COUNT(*) AS v FROM pg_constraint WHERE conname = 'fk_tickets_account_id'").await;
+    let triggers = number(app, "SELECT COUNT(*) AS v FROM pg_trigger WHERE tgname LIKE 'tickets_account_id_%'").await;
     (keys, triggers)
 }
 
@@ -112,7 +113,7 @@ async fn the_reference_checks_migration_goes_down_and_up_again() {
     if postgres {
         assert_eq!(ticket_checks(&app).await, (1, 0), "a foreign key again");
     }
-    let missing = id_of(&app, "SELECT MAX(id) + 1000 AS id FROM accounts").await;
+    let missing = number(&app, "SELECT MAX(id) + 1000 AS v FROM accounts").await;
     let orphan = format!(
         "INSERT INTO tickets (external_id, account_id, opened_at) VALUES ('T-REF-9', {missing}, '2026-01-01 00:00:00+00')"
     );
