@@ -12,6 +12,7 @@ mod m20261202_000002_renewals;
 mod m20261202_000003_health_fixed_point;
 mod m20261203_000001_book_and_record_indexes;
 mod m20261204_000001_set_based_reference_checks;
+mod m20261204_000002_renewal_mrr_whole_units;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000003_health_fixed_point::Migration),
             Box::new(m20261203_000001_book_and_record_indexes::Migration),
             Box::new(m20261204_000001_set_based_reference_checks::Migration),
+            Box::new(m20261204_000002_renewal_mrr_whole_units::Migration),
         ]
     }
 }

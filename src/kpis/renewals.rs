@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use super::activity::Activity;
 use super::movements::GroupKey;
 use crate::error::AppResult;
-use crate::ledger::activity::{ActivityCounts, Counter};
+use crate::ledger::activity::{ActivityCounts, Counter, renewal_mrr};
 
 #[derive(Clone, Debug, Default)]
 pub struct Renewals {
@@ -24,12 +24,11 @@ pub struct Renewals {
 
 impl Renewals {
     fn of(counts: &ActivityCounts) -> Renewals {
-        let money = |units: i64| Decimal::new(units, entity::money::MONEY_SCALE).normalize();
         Renewals {
             due: counts[Counter::RenewalsDue],
             renewed: counts[Counter::RenewalsRenewed],
-            due_mrr: money(counts[Counter::RenewalsDueMrr]),
-            renewal_mrr: money(counts[Counter::RenewalsRenewalMrr]),
+            due_mrr: renewal_mrr(counts[Counter::RenewalsDueMrrWhole], counts[Counter::RenewalsDueMrr]),
+            renewal_mrr: renewal_mrr(counts[Counter::RenewalsRenewalMrrWhole], counts[Counter::RenewalsRenewalMrr]),
         }
     }
 }

@@ -21,9 +21,12 @@
 //! | `executive_accounts_1`, `_3`, `_12` | the account itself, when the month, quarter or year that starts with this month holds a touchpoint `withExecutive` |
 //! | `advocates_1`, `_3`, `_12` | the same for advocacy records |
 //! | `renewals_due`, `renewals_renewed` | its subscriptions due: whose last active day `endDate - 1 day` is in it; of those, renewed (named in another's `renewsExternalId`) |
-//! | `renewals_due_mrr`, `renewals_renewal_mrr` | the `mrr` of those due; of every subscription renewing one of them (1/10000 units) |
+//! | `renewals_due_mrr_whole` + `renewals_due_mrr` / 10000 | the `mrr` of those due: its whole units, and the rest in 1/10000 units |
+//! | `renewals_renewal_mrr_whole` + `renewals_renewal_mrr` / 10000 | the same of every subscription renewing one of them |
 //!
-//! The last two count accounts, not records: a period's distinct accounts are not the sum of its
+//! The renewal MRR is split in two so that any amount the API accepts (15 integer digits) sums
+//! exactly in 64-bit columns: in 1/10000 units alone, one amount above 9.2e14 would not fit. The
+//! counters of `executive_accounts_*` and `advocates_*` count accounts, not records: a period's distinct accounts are not the sum of its
 //! months'. Every period is a calendar month, quarter or year, so the ledger counts an account
 //! once per month, quarter and year holding such a record, at the period's first month (the
 //! others hold 0): the sum over the months of a period of its length's counter is exact.
@@ -85,6 +88,8 @@ pub enum Counter {
     RenewalsRenewed,
     RenewalsDueMrr,
     RenewalsRenewalMrr,
+    RenewalsDueMrrWhole,
+    RenewalsRenewalMrrWhole,
 }
 
 /// The accounts with a touchpoint `withExecutive` in a period of [`PERIOD_MONTHS`] months.
@@ -100,7 +105,7 @@ pub fn for_period(counters: [Counter; 3], months: i32) -> Option<Counter> {
 }
 
 /// The columns of `activity_book_months`, in [`Counter`] order.
-pub const ACTIVITY_COLUMNS: [&str; 34] = [
+pub const ACTIVITY_COLUMNS: [&str; 36] = [
     "tickets_opened",
     "tickets_resolved",
     "first_contact_resolutions",
@@ -135,7 +140,13 @@ pub const ACTIVITY_COLUMNS: [&str; 34] = [
     "renewals_renewed",
     "renewals_due_mrr",
     "renewals_renewal_mrr",
+    "renewals_due_mrr_whole",
+    "renewals_renewal_mrr_whole",
 ];
+
+/// The counters an account's months were stored with before the renewal MRR's whole units: such
+/// a list holds that MRR in 1/10000 units alone (and none whole), which reads the same.
+const COUNTERS_BEFORE_WHOLE_MRR: usize = 34;
 
 /// The counters of one month (of an account, or summed over accounts and months); stored as a
 /// JSON list (serde's arrays stop at 32 elements).
@@ -158,8 +169,11 @@ impl From<ActivityCounts> for Vec<i64> {
 impl TryFrom<Vec<i64>> for ActivityCounts {
     type Error = String;
 
-    fn try_from(values: Vec<i64>) -> Result<Self, String> {
+    fn try_from(mut values: Vec<i64>) -> Result<Self, String> {
         let found = values.len();
+        if found == COUNTERS_BEFORE_WHOLE_MRR {
+            values.resize(ACTIVITY_COLUMNS.len(), 0);
+        }
         values.try_into().map(ActivityCounts).map_err(|_| format!("{found} counters, not {}", ACTIVITY_COLUMNS.len()))
     }
 }
@@ -175,6 +189,13 @@ impl Index<Counter> for ActivityCounts {
 impl ActivityCounts {
     fn bump(&mut self, counter: Counter, by: i64) {
         self.0[counter as usize] += by;
+    }
+
+    /// Adds `amount` to a pair of money counters: its whole units, and the rest in 1/10000 units.
+    fn add_money(&mut self, [whole, rest]: [Counter; 2], amount: Decimal) {
+        let [units, tenth_thousandths] = money_parts(amount);
+        self.bump(whole, units);
+        self.bump(rest, tenth_thousandths);
     }
 
     /// Adds `other` (`sign` 1) or takes it away (-1).
@@ -251,11 +272,19 @@ fn count_signup(out: &mut ActivityMonths, records: &Records) {
     counts.bump(Counter::SignupsConverted, i64::from(converted));
 }
 
-/// `amount` in 1/10000 units (saturating beyond 9.2e14).
-pub fn money_units(amount: Decimal) -> i64 {
+/// `amount` as its whole units and the rest in 1/10000 units (money has 4 decimals and at most
+/// 15 integer digits, so both fit).
+fn money_parts(amount: Decimal) -> [i64; 2] {
     let mut units = amount;
     units.rescale(entity::money::MONEY_SCALE);
-    i64::try_from(units.mantissa()).unwrap_or(if units.is_sign_negative() { i64::MIN } else { i64::MAX })
+    let scale = 10_i128.pow(entity::money::MONEY_SCALE);
+    let (whole, rest) = (units.mantissa() / scale, units.mantissa() % scale);
+    [i64::try_from(whole).unwrap_or(i64::MAX), rest as i64]
+}
+
+/// The renewal MRR as summed by its two counters (`whole` units, `rest` in 1/10000 units).
+pub fn renewal_mrr(whole: i64, rest: i64) -> Decimal {
+    (Decimal::from(whole) + Decimal::new(rest, entity::money::MONEY_SCALE)).normalize()
 }
 
 /// The account's renewal counters, in the month of each due subscription's last active day.
@@ -265,8 +294,10 @@ fn count_renewals(out: &mut ActivityMonths, records: &Records) {
         let counts = &mut out.entry(month_index(last_day)).or_default().counts;
         counts.bump(Counter::RenewalsDue, 1);
         counts.bump(Counter::RenewalsRenewed, i64::from(!due.renewals.is_empty()));
-        counts.bump(Counter::RenewalsDueMrr, money_units(due.mrr));
-        counts.bump(Counter::RenewalsRenewalMrr, due.renewals.iter().copied().map(money_units).sum());
+        counts.add_money([Counter::RenewalsDueMrrWhole, Counter::RenewalsDueMrr], due.mrr);
+        for renewal in &due.renewals {
+            counts.add_money([Counter::RenewalsRenewalMrrWhole, Counter::RenewalsRenewalMrr], *renewal);
+        }
     }
 }
 
@@ -547,5 +578,32 @@ pub(super) async fn reencode_wait_lists(txn: &impl ConnectionTrait) -> Result<()
         if last_page {
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_splits_exactly_into_whole_units_and_the_rest() {
+        let largest = Decimal::from_i128_with_scale(9_999_999_999_999_999_999, 4);
+        assert_eq!(money_parts(largest), [999_999_999_999_999, 9_999]);
+        let mut counts = ActivityCounts::default();
+        for _ in 0..3 {
+            counts.add_money([Counter::RenewalsDueMrrWhole, Counter::RenewalsDueMrr], largest);
+        }
+        let sum = renewal_mrr(counts[Counter::RenewalsDueMrrWhole], counts[Counter::RenewalsDueMrr]);
+        assert_eq!(sum, largest * Decimal::from(3));
+    }
+
+    #[test]
+    fn months_stored_before_the_whole_units_read_the_same() {
+        let mut stored = vec![0_i64; COUNTERS_BEFORE_WHOLE_MRR];
+        stored[Counter::RenewalsDueMrr as usize] = 12_345_678;
+        let counts = ActivityCounts::try_from(stored).unwrap_or_else(|e| panic!("{e}"));
+        let due = renewal_mrr(counts[Counter::RenewalsDueMrrWhole], counts[Counter::RenewalsDueMrr]);
+        assert_eq!(due, Decimal::new(12_345_678, 4));
+        assert!(ActivityCounts::try_from(vec![0; 35]).is_err());
     }
 }

@@ -94,6 +94,8 @@ impl TestApp {
 
     /// Starts the app with its own limits and, with `dev`, in development mode.
     pub async fn spawn_configured(keys: JwtKeys, limits: Limits, dev: bool) -> TestApp {
+        // The server's errors (an INTERNAL answer's detail) in the output of a failing test.
+        let _ = tracing_subscriber::fmt().with_env_filter("error").with_test_writer().try_init();
         let mut db = fresh_database().await;
         let statements = Arc::new(AtomicU64::new(0));
         let counter = statements.clone();

@@ -550,3 +550,30 @@ async fn feature_requests_are_ranked_by_mrr_at_stake() {
         assert_eq!(reply.codes(), vec!["BAD_USER_INPUT"]);
     }
 }
+
+/// Money accepts 15 integer digits; the renewal MRR of a month sums such amounts exactly (in
+/// 1/10000 units alone, one of them overflowed 64 bits).
+#[tokio::test]
+async fn renewal_mrr_sums_the_largest_amounts_exactly() {
+    let app = TestApp::with_operators().await;
+    let accounts: Vec<Value> = ["ACC-A", "ACC-B"].iter().map(|id| json!({ "externalId": id, "name": id })).collect();
+    app.ingest_ok(INTEGRATION, "upsertAccounts", "AccountInput", &accounts).await;
+    let (due, renewal) = ("999999999999999.9999", "333333333333333.3333");
+    let mut subscriptions = Vec::new();
+    for account in ["ACC-A", "ACC-B"] {
+        subscriptions.push(json!({ "externalId": format!("{account}-1"), "accountExternalId": account, "mrr": due,
+            "startDate": "2026-01-01", "endDate": "2026-02-01" }));
+        subscriptions.push(json!({ "externalId": format!("{account}-2"), "accountExternalId": account, "mrr": renewal,
+            "startDate": "2026-02-01", "renewsExternalId": format!("{account}-1") }));
+    }
+    app.ingest_ok(INTEGRATION, "upsertSubscriptions", "SubscriptionInput", &subscriptions).await;
+
+    let fields = ["renewalRate", "renewalDollarRate"];
+    let reply =
+        app.gql(ADMIN, &kpis_query(&fields), json!({ "p": { "from": "2026-01-01", "to": "2026-01-31" } })).await;
+    let january = &by_period(&reply)[0];
+    assert_eq!(january["renewalRate"].as_f64(), Some(1.0), "{}", reply.body);
+    let exact = Decimal::from_str(renewal).unwrap_or_default() / Decimal::from_str(due).unwrap_or_default();
+    let rate = january["renewalDollarRate"].as_f64().unwrap_or(f64::NAN);
+    assert!((rate - exact.to_string().parse::<f64>().unwrap_or(0.0)).abs() < 1e-9, "{rate} for {exact}");
+}
