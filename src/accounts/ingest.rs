@@ -2,7 +2,7 @@
 use async_graphql::{Context, InputObject, Object};
 
 use crate::error::AppResult;
-use crate::ingest::{AccountRef, Batch, Lookups, Part, UpsertResult, Writing, fetch_map, write_alone};
+use crate::ingest::{Batch, Lookups, Part, UpsertResult, Writing, fetch_map, write_alone};
 use crate::ledger::{Book, LedgerChanges};
 use crate::org::Role;
 use crate::scalars::Date;
@@ -62,7 +62,7 @@ pub fn follow(before: Option<&account::Model>, after: &account::Model, ledger: &
         }
     }
     let Some(before) = before else {
-        ledger.records_changed(after.id);
+        ledger.account_created(after.id);
         return;
     };
     if (before.csm_id, &before.segment) != (after.csm_id, &after.segment) {
@@ -77,11 +77,8 @@ pub fn follow(before: Option<&account::Model>, after: &account::Model, ledger: &
 }
 
 async fn apply(batch: &mut Batch<'_>, input: &[AccountInput]) -> AppResult<()> {
-    let mut lookups = Lookups::default()
-        .users(batch.txn(), input.iter().filter_map(|a| a.csm_email.clone()))
-        .await?
-        .accounts(batch.txn(), batch.visibility, input.iter().filter_map(|a| a.referred_by_external_id.clone()))
-        .await?;
+    let users = Lookups::default().users(batch.txn(), input.iter().filter_map(|a| a.csm_email.clone())).await?.users;
+    let mut referrers = batch.accounts(input.iter().filter_map(|a| a.referred_by_external_id.clone())).await?;
     let mut existing = fetch_map::<account::Entity, String>(
         batch.txn(),
         account::Column::ExternalId,
@@ -95,19 +92,15 @@ async fn apply(batch: &mut Batch<'_>, input: &[AccountInput]) -> AppResult<()> {
         check.key("name", &a.name);
         check.text("segment", a.segment.as_deref());
         check.text("region", a.region.as_deref());
-        let csm = check.opt_reference("csmEmail", a.csm_email.as_deref(), &lookups.users, "user");
+        let csm = check.opt_reference("csmEmail", a.csm_email.as_deref(), &users, "user");
         if csm.is_some_and(|u| u.role != Role::Csm.as_db()) {
             check.fail("csmEmail", "must name a user with role CSM");
         }
         if a.referred_by_external_id.as_deref() == Some(a.external_id.as_str()) {
             check.fail("referredByExternalId", "an account cannot refer itself");
         }
-        let referrer = check.opt_reference(
-            "referredByExternalId",
-            a.referred_by_external_id.as_deref(),
-            &lookups.accounts,
-            "account",
-        );
+        let referrer =
+            check.opt_reference("referredByExternalId", a.referred_by_external_id.as_deref(), &referrers, "account");
         if !check.ok() {
             continue;
         }
@@ -126,7 +119,7 @@ async fn apply(batch: &mut Batch<'_>, input: &[AccountInput]) -> AppResult<()> {
             activated_on: a.activated_on.map(|d| d.0),
         };
         let saved = batch.upsert(&a.external_id, existing.get(&a.external_id), model).await?;
-        lookups.accounts.insert(saved.external_id.clone(), AccountRef { id: saved.id, csm_id: saved.csm_id });
+        referrers.insert(saved.external_id.clone(), batch.wrote_account(&saved));
         existing.insert(saved.external_id.clone(), saved);
     }
     Ok(())

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::error::AppError;
-use crate::ingest::{Batch, Lookups, Part, UpsertResult, Writing, write_alone};
+use crate::ingest::{Batch, Part, UpsertResult, Writing, write_alone};
 use crate::org::Role;
 use crate::scalars::Date;
 use entity::usage_record;
@@ -41,11 +41,9 @@ impl Part for UsageInput {
     const WRITERS: &'static [Role] = &[Role::Admin, Role::Integration];
     fn write<'b>(batch: &'b mut Batch<'_>, input: &'b [Self]) -> Writing<'b> {
         Box::pin(async move {
-            let lookups = Lookups::default()
-                .accounts(batch.txn(), batch.visibility, input.iter().map(|u| u.account_external_id.clone()))
-                .await?;
+            let accounts = batch.accounts(input.iter().map(|u| u.account_external_id.clone())).await?;
             // At most 5,000 accounts and 5,000 dates: one query within both backends' parameter limits.
-            let account_ids: HashSet<i64> = lookups.accounts.values().map(|a| a.id).collect();
+            let account_ids: HashSet<i64> = accounts.values().map(|a| a.id).collect();
             let dates: HashSet<NaiveDate> = input.iter().map(|u| u.date.0).collect();
             let mut existing: HashMap<(i64, NaiveDate), usage_record::Model> = usage_record::Entity::find()
                 .filter(usage_record::Column::AccountId.is_in(account_ids))
@@ -59,7 +57,7 @@ impl Part for UsageInput {
             for (row, u) in input.iter().enumerate() {
                 let mut check = batch.row(row);
                 let account =
-                    check.reference("accountExternalId", &u.account_external_id, &lookups.accounts, "account").copied();
+                    check.reference("accountExternalId", &u.account_external_id, &accounts, "account").copied();
                 check.at_least("activeUsers", Some(u.active_users), 0);
                 check.at_least("licensedSeats", Some(u.licensed_seats), 1);
                 check.at_least("logins", u.logins, 0);

@@ -107,18 +107,25 @@ pub async fn ensure(db: &DatabaseConnection, day: NaiveDate) -> Result<(), DbErr
 }
 
 /// In a batch's transaction: recomputes the rows of `accounts` (whose health inputs changed)
-/// for the day the table holds.
-pub async fn follow(txn: &impl ConnectionTrait, accounts: &BTreeSet<i64>) -> Result<(), DbErr> {
+/// for the day the table holds; those the batch `created` have none to replace.
+pub async fn follow(
+    txn: &impl ConnectionTrait,
+    accounts: &BTreeSet<i64>,
+    created: &BTreeSet<i64>,
+) -> Result<(), DbErr> {
     let Some(day) = held_day(txn).await? else { return Ok(()) };
     let day = NaiveDate::default() + chrono::Days::new(day as u64);
     let model = model::load(txn).await?;
     let accounts: Vec<i64> = accounts.iter().copied().collect();
     for chunk in accounts.chunks(crate::ledger::CHUNK) {
-        let mut delete = Sql::new(txn.get_database_backend());
-        delete.push(&format!("DELETE FROM {TABLE} WHERE account_id IN ("));
-        in_list(&mut delete, chunk.iter().copied());
-        delete.push(")");
-        txn.execute_raw(delete.statement()).await?;
+        let replaced: Vec<i64> = chunk.iter().copied().filter(|a| !created.contains(a)).collect();
+        if !replaced.is_empty() {
+            let mut delete = Sql::new(txn.get_database_backend());
+            delete.push(&format!("DELETE FROM {TABLE} WHERE account_id IN ("));
+            in_list(&mut delete, replaced.into_iter());
+            delete.push(")");
+            txn.execute_raw(delete.statement()).await?;
+        }
         store(txn, Some(chunk), day, &model).await?;
     }
     Ok(())

@@ -51,35 +51,34 @@ pub struct AccountRef {
     pub csm_id: Option<i64>,
 }
 
-/// Records a batch refers to, by their natural keys.
+/// Users and teams a batch refers to, by their natural keys (accounts: [`Batch::accounts`]).
+///
+/// [`Batch::accounts`]: super::Batch::accounts
 #[derive(Default)]
 pub struct Lookups {
-    /// Accounts by externalId, within the caller's write visibility.
-    pub accounts: HashMap<String, AccountRef>,
     pub users: HashMap<String, user::Model>,
     pub teams: HashMap<String, team::Model>,
 }
 
-impl Lookups {
-    /// Loads the accounts with these externalIds that `visibility` lets the caller write.
-    pub async fn accounts(
-        mut self,
-        db: &impl ConnectionTrait,
-        visibility: Visibility,
-        keys: impl IntoIterator<Item = String>,
-    ) -> AppResult<Self> {
-        let keys: Vec<String> = keys.into_iter().collect::<HashSet<_>>().into_iter().collect();
-        for chunk in keys.chunks(CHUNK) {
-            let found = account::Entity::find()
-                .filter(account::Column::ExternalId.is_in(chunk.iter().cloned()))
-                .filter(visibility.accounts())
-                .all(db)
-                .await?;
-            self.accounts.extend(found.into_iter().map(|a| (a.external_id, AccountRef { id: a.id, csm_id: a.csm_id })));
-        }
-        Ok(self)
+/// The accounts with these externalIds that `visibility` lets the caller write, by externalId.
+pub(super) async fn fetch_accounts(
+    db: &impl ConnectionTrait,
+    visibility: Visibility,
+    keys: &[String],
+) -> AppResult<HashMap<String, AccountRef>> {
+    let mut found = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(CHUNK) {
+        let accounts = account::Entity::find()
+            .filter(account::Column::ExternalId.is_in(chunk.iter().cloned()))
+            .filter(visibility.accounts())
+            .all(db)
+            .await?;
+        found.extend(accounts.into_iter().map(|a| (a.external_id, AccountRef { id: a.id, csm_id: a.csm_id })));
     }
+    Ok(found)
+}
 
+impl Lookups {
     pub async fn users(
         mut self,
         db: &impl ConnectionTrait,

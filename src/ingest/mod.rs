@@ -20,6 +20,7 @@ pub use lookup::{AccountRef, Lookups, fetch_map, hidden_accounts};
 use pending::{INSERT_CHUNK, Pending, PendingTable};
 pub use records::{AccountRecord, AccountRecordInput, RecordKeys};
 pub(crate) use records::{account_record_part, record_keys};
+use std::collections::{HashMap, HashSet};
 
 use async_graphql::{Context, SimpleObject};
 use sea_orm::{ActiveModelBehavior, ActiveModelTrait, DatabaseConnection, DatabaseTransaction, IntoActiveModel};
@@ -141,6 +142,9 @@ pub struct Batch<'a> {
     pending: Option<Box<dyn PendingTable>>,
     /// What the MRR ledger must follow before the batch commits.
     ledger: LedgerChanges,
+    /// The accounts the batch has looked up or written, by externalId, as the caller may write
+    /// them: a batch of several kinds looks each account up once.
+    accounts: HashMap<String, AccountRef>,
 }
 
 impl<'a> Batch<'a> {
@@ -180,6 +184,7 @@ impl<'a> Batch<'a> {
             audit: AuditTrail::new(actor, action),
             pending: None,
             ledger: LedgerChanges::default(),
+            accounts: HashMap::new(),
         })
     }
 
@@ -194,6 +199,29 @@ impl<'a> Batch<'a> {
     /// The batch's transaction, for look-ups that must see the rows written so far.
     pub fn txn(&self) -> &DatabaseTransaction {
         &self.txn
+    }
+
+    /// The accounts with these externalIds that the caller may write, by externalId: those the
+    /// batch has met before from memory, the others from the database.
+    pub async fn accounts(&mut self, keys: impl IntoIterator<Item = String>) -> AppResult<HashMap<String, AccountRef>> {
+        let keys: HashSet<String> = keys.into_iter().collect();
+        let unknown: Vec<String> = keys.iter().filter(|k| !self.accounts.contains_key(*k)).cloned().collect();
+        if !unknown.is_empty() {
+            self.accounts.extend(lookup::fetch_accounts(&self.txn, self.visibility, &unknown).await?);
+        }
+        Ok(keys.into_iter().filter_map(|k| self.accounts.get(&k).map(|a| (k, *a))).collect())
+    }
+
+    /// Remembers an account the batch wrote, which later rows (and kinds) may refer to; an
+    /// account the caller may not see (never written by a caller who does not see every account
+    /// today) is forgotten instead, and looked up again if referred to.
+    pub fn wrote_account(&mut self, account: &entity::account::Model) -> AccountRef {
+        let written = AccountRef { id: account.id, csm_id: account.csm_id };
+        match self.visibility.sees_everything() {
+            true => self.accounts.insert(account.external_id.clone(), written),
+            false => self.accounts.remove(&account.external_id),
+        };
+        written
     }
 
     /// Checks for row `row` of the input.

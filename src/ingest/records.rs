@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use sea_orm::EntityTrait;
 
-use super::{AccountRef, Batch, Lookups, Record, RowCheck, fetch_map, hidden_accounts};
+use super::{AccountRef, Batch, Record, RowCheck, fetch_map, hidden_accounts};
 use crate::error::AppResult;
 
 /// A record owned by an account, keyed by its externalId.
@@ -103,7 +103,7 @@ impl Batch<'_> {
     /// record that exists under an account the caller may not write is refused.
     pub async fn account_records<I: AccountRecordInput>(&mut self, input: &[I], extra: &I::Extra) -> AppResult<()> {
         let account_keys: Vec<String> = input.iter().map(|r| r.account_external_id().to_owned()).collect();
-        let lookups = Lookups::default().accounts(self.txn(), self.visibility, account_keys).await?;
+        let accounts = self.accounts(account_keys).await?;
         let keys: Vec<String> = input
             .iter()
             .flat_map(|r| std::iter::once(r.external_id()).chain(r.same_kind_reference()))
@@ -129,7 +129,7 @@ impl Batch<'_> {
                 check.fail("externalId", "is used by a record of an account you may not write");
             }
             let Some(account) =
-                check.reference("accountExternalId", r.account_external_id(), &lookups.accounts, "account").copied()
+                check.reference("accountExternalId", r.account_external_id(), &accounts, "account").copied()
             else {
                 continue;
             };

@@ -46,7 +46,10 @@ use serde::{Deserialize, Serialize};
 
 use super::health::{PERIOD_MONTHS, Records};
 use super::wait_list::{decode_waits_into, encode_waits};
-use super::{Book, Move, Sum, add_to, changed_parts, push_rows, rows_per_statement, store_json, stored_json, upsert};
+use super::{
+    Book, Move, Sum, add_to, changed_parts, push_rows, rows_per_statement, store_json, stored_accounts, stored_json,
+    upsert,
+};
 use crate::kpis::period::{MonthIndex, month_index};
 use crate::kpis::sql::Sql;
 
@@ -391,12 +394,11 @@ pub async fn apply(
     recompute: &BTreeSet<i64>,
     fresh: &BTreeMap<i64, Records>,
 ) -> Result<(), DbErr> {
-    let accounts: Vec<i64> = moves.iter().map(|m| m.account).collect();
-    let stored: BTreeMap<i64, ActivityMonths> = stored_json(txn, "account_activity", "months", &accounts).await?;
+    let stored = stored_json(txn, "account_activity", "months", &stored_accounts(moves)).await?;
     let mut deltas: BTreeMap<(Book, MonthIndex), ActivityCounts> = BTreeMap::new();
     let mut times: BTreeMap<(Book, MonthIndex, Wait), WaitsChange> = BTreeMap::new();
     let mut recomputed: Vec<(i64, ActivityMonths)> = Vec::new();
-    for (Move { account, from, to }, old, new) in changed_parts(moves, recompute, stored, fresh, months) {
+    for (Move { account, from, to, .. }, old, new) in changed_parts(moves, recompute, stored, fresh, months) {
         for (sign, book, months) in [(-1, from, &old), (1, to, &new)] {
             for (month, activity) in months {
                 deltas.entry((book.clone(), *month)).or_default().merge(&activity.counts, sign);

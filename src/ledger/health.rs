@@ -20,7 +20,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 
 use super::series::Term;
-use super::{Book, Move, Sum, add_to, changed_parts, rows_per_statement, store_json, stored_json};
+use super::{Book, Move, Sum, add_to, changed_parts, rows_per_statement, store_json, stored_accounts, stored_json};
 use crate::health::score::Components;
 use crate::kpis::period::{MonthIndex, month_end, month_index};
 use entity::{account, advocacy, feature_request, feedback, ticket, touchpoint, usage_record};
@@ -377,11 +377,10 @@ pub async fn apply(
     recompute: &BTreeSet<i64>,
     fresh: &BTreeMap<i64, Records>,
 ) -> Result<(), DbErr> {
-    let accounts: Vec<i64> = moves.iter().map(|m| m.account).collect();
-    let stored: BTreeMap<i64, Vec<HealthPoint>> = stored_json(txn, "health_points", "points", &accounts).await?;
+    let stored = stored_json(txn, "health_points", "points", &stored_accounts(moves)).await?;
     let mut deltas: BTreeMap<(Book, MonthIndex, i32), HealthDelta> = BTreeMap::new();
     let mut rewritten: Vec<(i64, Vec<HealthPoint>)> = Vec::new();
-    for (Move { account, from, to }, old, new) in changed_parts(moves, recompute, stored, fresh, points) {
+    for (Move { account, from, to, .. }, old, new) in changed_parts(moves, recompute, stored, fresh, points) {
         // The account's own deltas first: where its history did not change they cancel exactly.
         let mut own: BTreeMap<(&Book, MonthIndex, i32), HealthDelta> = BTreeMap::new();
         for (sign, book, points) in [(-1, from, &old), (1, to, &new)] {

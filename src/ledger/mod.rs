@@ -82,6 +82,10 @@ pub struct LedgerChanges {
     moved_from: BTreeMap<i64, Book>,
     /// Subscriptions that a renewal was written for (their accounts' renewals change).
     renewed: BTreeSet<i64>,
+    /// Accounts the batch created: the ledger holds nothing for them yet, so their stored parts
+    /// are not read (their ids are new: taken from the table's sequence, or past the largest id
+    /// ever used in SQLite, see `ingest::pending`).
+    created: BTreeSet<i64>,
 }
 
 impl LedgerChanges {
@@ -100,6 +104,12 @@ impl LedgerChanges {
     /// A subscription named by a renewal that was written (before or after the change).
     pub fn renewal_changed(&mut self, renewed_subscription: i64) {
         self.renewed.insert(renewed_subscription);
+    }
+
+    /// A new account, which has a health (support and engagement are always present).
+    pub fn account_created(&mut self, account_id: i64) {
+        self.created.insert(account_id);
+        self.records_of.insert(account_id);
     }
 
     pub fn account_moved(&mut self, account_id: i64, from: Book) {
@@ -224,7 +234,7 @@ pub async fn apply(txn: &impl ConnectionTrait, changes: &LedgerChanges) -> Resul
             .filter_map(|account| {
                 let to = books.get(account)?.clone();
                 let from = changes.moved_from.get(account).cloned().unwrap_or_else(|| to.clone());
-                Some(Move { account: *account, from, to })
+                Some(Move { account: *account, from, to, created: changes.created.contains(account) })
             })
             .collect();
         let recompute = |set: &BTreeSet<i64>| -> BTreeSet<i64> {
@@ -240,7 +250,7 @@ pub async fn apply(txn: &impl ConnectionTrait, changes: &LedgerChanges) -> Resul
         health::apply(txn, &moves, &recomputed, &records).await?;
         activity::apply(txn, &moves, &recomputed, &records).await?;
     }
-    crate::health::today::follow(txn, &records_of).await
+    crate::health::today::follow(txn, &records_of, &changes.created).await
 }
 
 /// An account of a batch: the book it was in before the batch, and the one it is in now.
@@ -248,6 +258,14 @@ pub struct Move {
     pub account: i64,
     pub from: Book,
     pub to: Book,
+    /// Created by the batch: nothing of it is stored yet.
+    pub created: bool,
+}
+
+/// The accounts of `moves` that may have stored parts of the ledger (not those the batch
+/// created), whose stored parts are read before they are rewritten.
+pub(super) fn stored_accounts(moves: &[Move]) -> Vec<i64> {
+    moves.iter().filter(|m| !m.created).map(|m| m.account).collect()
 }
 
 /// The accounts of `moves` whose part of the ledger changes, with that part before the batch

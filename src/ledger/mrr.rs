@@ -8,6 +8,7 @@ use sea_orm::{ConnectionTrait, DbErr};
 use super::series::{self, Change, CohortDelta, MonthDelta, Term};
 use super::{
     Book, Move, Sum, add_to, amount, column_names, in_list, read_amount, rows_of, rows_per_statement, select_amount,
+    stored_accounts,
 };
 use crate::kpis::MovementKind;
 use crate::kpis::period::MonthIndex;
@@ -22,13 +23,14 @@ pub async fn apply(
     terms: &BTreeMap<i64, Vec<Term>>,
 ) -> Result<(), DbErr> {
     let backend = txn.get_database_backend();
-    let accounts: Vec<i64> = moves.iter().map(|m| m.account).collect();
-    let mut stored = stored_changes(txn, &accounts).await?;
+    let mut stored = stored_changes(txn, &stored_accounts(moves)).await?;
 
     let mut months: BTreeMap<(Book, MonthIndex), MonthDelta> = BTreeMap::new();
     let mut cohorts: BTreeMap<(Book, i32, MonthIndex), CohortDelta> = BTreeMap::new();
     let mut rewritten: Vec<(i64, Vec<Change>)> = Vec::new();
-    for Move { account, from, to } in moves {
+    // The rewritten accounts that had change points, deleted first.
+    let mut replaced: Vec<i64> = Vec::new();
+    for Move { account, from, to, .. } in moves {
         let account = *account;
         let old = stored.remove(&account).unwrap_or_default();
         let new = match recompute.contains(&account) {
@@ -48,16 +50,21 @@ pub async fn apply(
             }
         }
         if old != new {
+            if !old.is_empty() {
+                replaced.push(account);
+            }
             rewritten.push((account, new));
         }
     }
 
-    if !rewritten.is_empty() {
+    if !replaced.is_empty() {
         let mut delete = Sql::new(backend);
         delete.push("DELETE FROM mrr_changes WHERE account_id IN (");
-        in_list(&mut delete, rewritten.iter().map(|(a, _)| *a));
+        in_list(&mut delete, replaced.into_iter());
         delete.push(")");
         txn.execute_raw(delete.statement()).await?;
+    }
+    if !rewritten.is_empty() {
         let rows: Vec<(i64, &Change)> = rewritten.iter().flat_map(|(a, cs)| cs.iter().map(move |c| (*a, c))).collect();
         for chunk in rows.chunks(rows_per_statement(5 + 2 * 2)) {
             let mut insert = Sql::new(backend);
