@@ -82,9 +82,9 @@ pub struct LedgerChanges {
     moved_from: BTreeMap<i64, Book>,
     /// Subscriptions that a renewal was written for (their accounts' renewals change).
     renewed: BTreeSet<i64>,
-    /// Accounts the batch created: the ledger holds nothing for them yet, so their stored parts
-    /// are not read (their ids are new: taken from the table's sequence, or past the largest id
-    /// ever used in SQLite, see `ingest::pending`).
+    /// Accounts the batch created: the ledger holds nothing under their ids yet (an id comes
+    /// from the table's sequence, or in SQLite after every id in use, see `ingest::pending`; no
+    /// account is ever deleted), so their stored parts are not read.
     created: BTreeSet<i64>,
 }
 
