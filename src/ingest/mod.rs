@@ -20,6 +20,7 @@ pub use lookup::{AccountRef, Lookups, fetch_map, hidden_accounts};
 use pending::{INSERT_CHUNK, Pending, PendingTable};
 pub use records::{AccountRecord, AccountRecordInput, RecordKeys};
 pub(crate) use records::{account_record_part, record_keys};
+
 use std::collections::{HashMap, HashSet};
 
 use async_graphql::{Context, SimpleObject};
