@@ -2,7 +2,7 @@
 use async_graphql::{Context, InputObject, Object};
 
 use crate::error::AppResult;
-use crate::ingest::{Batch, Lookups, Part, UpsertResult, Writing, fetch_map, write_alone};
+use crate::ingest::{Batch, Lookups, Part, UpsertResult, Writing, fetch_to_change, write_alone};
 use crate::ledger::{Book, LedgerChanges};
 use crate::org::Role;
 use crate::scalars::Date;
@@ -79,7 +79,7 @@ pub fn follow(before: Option<&account::Model>, after: &account::Model, ledger: &
 async fn apply(batch: &mut Batch<'_>, input: &[AccountInput]) -> AppResult<()> {
     let users = Lookups::default().users(batch.txn(), input.iter().filter_map(|a| a.csm_email.clone())).await?.users;
     let mut referrers = batch.accounts(input.iter().filter_map(|a| a.referred_by_external_id.clone())).await?;
-    let mut existing = fetch_map::<account::Entity, String>(
+    let mut existing = fetch_to_change::<account::Entity, String>(
         batch.txn(),
         account::Column::ExternalId,
         input.iter().map(|a| a.external_id.clone()),

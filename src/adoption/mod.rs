@@ -4,7 +4,8 @@ use std::collections::{HashMap, HashSet};
 use async_graphql::{Context, InputObject, Object};
 use chrono::NaiveDate;
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::sea_query::LockType;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::error::AppError;
 use crate::ingest::{Batch, Part, UpsertResult, Writing, write_alone};
@@ -45,9 +46,13 @@ impl Part for UsageInput {
             // At most 5,000 accounts and 5,000 dates: one query within both backends' parameter limits.
             let account_ids: HashSet<i64> = accounts.values().map(|a| a.id).collect();
             let dates: HashSet<NaiveDate> = input.iter().map(|u| u.date.0).collect();
+            // Locked as `ingest::fetch_to_change` locks the records it compares, in key order.
             let mut existing: HashMap<(i64, NaiveDate), usage_record::Model> = usage_record::Entity::find()
                 .filter(usage_record::Column::AccountId.is_in(account_ids))
                 .filter(usage_record::Column::Date.is_in(dates))
+                .order_by_asc(usage_record::Column::AccountId)
+                .order_by_asc(usage_record::Column::Date)
+                .lock(LockType::NoKeyUpdate)
                 .all(batch.txn())
                 .await
                 .map_err(AppError::from)?

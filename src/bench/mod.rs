@@ -27,9 +27,9 @@ pub const FINANCE: &str = "finance@bench.example";
 
 /// Rows per ingest request.
 const BATCH: usize = 1_000;
-/// Requests of the `ingest` load under way at once: the next batch travels and is parsed while
-/// the last one writes, as when two integrations push at the same time.
-const IN_FLIGHT: usize = 2;
+/// Requests of the `ingest` load under way at once unless told otherwise: two integrations
+/// pushing at the same time.
+pub const WRITERS: usize = 2;
 
 /// How big a company, and how hard to measure.
 #[derive(Clone, Debug)]
@@ -43,6 +43,8 @@ pub struct BenchConfig {
     pub mixed_load: Duration,
     /// Push one kind per request (see [`load`]).
     pub per_kind: bool,
+    /// `ingest` requests under way at once during the load (each account's in one of them).
+    pub writers: usize,
 }
 
 #[derive(Serialize, Debug)]
@@ -123,7 +125,7 @@ pub async fn run(database_url: &str, config: &BenchConfig) -> Result<Report, App
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let client = Client::new(format!("http://{address}/graphql"), keys);
 
-    let ingest = load(&client, &db, &config.company, config.per_kind).await?;
+    let ingest = load(&client, &db, config).await?;
     // Fresh planner statistics, as autovacuum (or a scheduled ANALYZE on SQLite) would give a
     // database that has been running for a while.
     db.execute_unprepared("ANALYZE").await?;
@@ -230,12 +232,8 @@ async fn maintain(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::DbErr
 
 /// Pushes the whole company as INTEGRATION (each block's accounts with their records, or one
 /// kind per request when `per_kind`), then re-pushes 10,000 unchanged tickets.
-async fn load(
-    client: &Client,
-    db: &sea_orm::DatabaseConnection,
-    company: &Company,
-    per_kind: bool,
-) -> Result<Ingest, AppError> {
+async fn load(client: &Client, db: &sea_orm::DatabaseConnection, config: &BenchConfig) -> Result<Ingest, AppError> {
+    let company = &config.company;
     let mut autovacuum = Autovacuum::new(db);
     let started = Instant::now();
     let mut by_mutation: Vec<MutationLoad> = Vec::new();
@@ -244,12 +242,12 @@ async fn load(
     }
     for block in 0..company.blocks() {
         let lists = company.block(block);
-        if per_kind {
+        if config.per_kind {
             for list in lists {
                 push_kind(client, list, &mut by_mutation).await?;
             }
         } else {
-            push_by_account(client, lists, &mut by_mutation).await?;
+            push_by_account(client, lists, config.writers, &mut by_mutation).await?;
         }
         let loaded = ((block + 1) * company::BLOCK).min(company.accounts);
         autovacuum.nap().await?;
@@ -295,11 +293,12 @@ async fn push_kind(client: &Client, list: company::Rows, by_mutation: &mut Vec<M
 }
 
 /// Pushes a block (its accounts first, then their records by kind) with `ingest`: each account
-/// with all its records in the same request, at most [`BATCH`] rows a request, [`IN_FLIGHT`]
+/// with all its records in the same request, at most [`BATCH`] rows a request, `writers`
 /// requests at a time (the accounts of one request never refer to those of another).
 async fn push_by_account(
     client: &Client,
     lists: Vec<company::Rows>,
+    writers: usize,
     by_mutation: &mut Vec<MutationLoad>,
 ) -> Result<(), AppError> {
     let pushed = Instant::now();
@@ -319,7 +318,7 @@ async fn push_by_account(
     for account in accounts.rows {
         let own = records.remove(account["externalId"].as_str().unwrap_or_default()).unwrap_or_default();
         if rows > 0 && rows + 1 + own.len() > BATCH {
-            send(client, &mut in_flight, std::mem::take(&mut input)).await?;
+            send(client, &mut in_flight, writers, std::mem::take(&mut input)).await?;
             rows = 0;
         }
         rows += 1 + own.len();
@@ -333,7 +332,7 @@ async fn push_by_account(
         return Err(AppError::internal("records of an account outside their block"));
     }
     if rows > 0 {
-        send(client, &mut in_flight, input).await?;
+        send(client, &mut in_flight, writers, input).await?;
     }
     while let Some(sent) = in_flight.join_next().await {
         sent.map_err(AppError::internal)??;
@@ -342,13 +341,14 @@ async fn push_by_account(
     Ok(())
 }
 
-/// Sends `input` with `ingest` once fewer than [`IN_FLIGHT`] requests are under way.
+/// Sends `input` with `ingest` once fewer than `writers` requests are under way.
 async fn send(
     client: &Client,
     in_flight: &mut JoinSet<Result<Value, AppError>>,
+    writers: usize,
     input: serde_json::Map<String, Value>,
 ) -> Result<(), AppError> {
-    while in_flight.len() >= IN_FLIGHT {
+    while in_flight.len() >= writers.max(1) {
         if let Some(sent) = in_flight.join_next().await {
             sent.map_err(AppError::internal)??;
         }

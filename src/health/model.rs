@@ -101,7 +101,7 @@ pub async fn load(db: &impl ConnectionTrait) -> Result<Model, sea_orm::DbErr> {
 /// Stores `model` (replacing the one in force), restates the statuses of the health of the day
 /// under it, and audits the change, in one transaction.
 pub async fn save(db: &sea_orm::DatabaseConnection, actor: &crate::auth::Caller, model: Model) -> AppResult<()> {
-    let txn = crate::db::begin_write(db).await?;
+    let txn = crate::db::begin_write(db, crate::db::WriteAccess::Exclusive).await?;
     let before = load(&txn).await?;
     if health_model::Entity::find_by_id(ROW_ID).one(&txn).await?.is_some() {
         model.to_row().update(&txn).await?;

@@ -85,7 +85,7 @@ pub async fn ensure(db: &DatabaseConnection, day: NaiveDate) -> Result<(), DbErr
     if held_day(db).await? == Some(day_number(day)) {
         return Ok(());
     }
-    let txn = crate::db::begin_write(db).await?;
+    let txn = crate::db::begin_write(db, crate::db::WriteAccess::Exclusive).await?;
     // Another request may have recomputed it while this one waited for the lock.
     if held_day(&txn).await? != Some(day_number(day)) {
         tracing::info!(%day, "recomputing every account's health of the day");

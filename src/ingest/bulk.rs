@@ -7,7 +7,8 @@
 //! history is recomputed once for all its new records.
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 
-use super::{Batch, Part, UpsertResult};
+use super::{Batch, Part, UpsertResult, retrying};
+use crate::db::WriteAccess;
 use crate::accounts::AccountInput;
 use crate::adoption::UsageInput;
 use crate::engagement::{AdvocacyInput, TouchpointInput};
@@ -41,6 +42,15 @@ macro_rules! kinds {
         impl IngestInput {
             fn rows(&self) -> usize {
                 0 $(+ self.$field.as_ref().map_or(0, Vec::len))+
+            }
+
+            /// Shared when every kind carried may run beside other writers.
+            fn access(&self) -> WriteAccess {
+                let mut access = WriteAccess::Shared;
+                $(if self.$field.is_some() && <$input as Part>::ACCESS == WriteAccess::Exclusive {
+                    access = WriteAccess::Exclusive;
+                })+
+                access
             }
 
             /// The roles each kind carried needs, with the mutation that writes it alone.
@@ -91,9 +101,14 @@ impl IngestMutation {
         let writes = input.writes();
         let writes: Vec<(&[crate::org::Role], &str)> =
             writes.iter().map(|(roles, what)| (*roles, what.as_str())).collect();
-        let mut batch = Batch::begin(ctx, "ingest", &writes, input.rows()).await?;
-        let result = input.write(&mut batch).await?;
-        batch.finish(ctx).await?;
-        Ok(result)
+        let (rows, access) = (input.rows(), input.access());
+        let (writes, input) = (&writes, &input);
+        retrying(ctx, move || async move {
+            let mut batch = Batch::begin(ctx, "ingest", writes, rows, access).await?;
+            let result = input.write(&mut batch).await?;
+            batch.commit().await?;
+            Ok(result)
+        })
+        .await
     }
 }

@@ -1,10 +1,11 @@
 //! Batch look-ups: each kind of reference a batch makes is fetched in one query per 500 keys,
 //! then extended as rows of the batch write new records.
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::Hash;
 
 use sea_orm::sea_query::Value;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::sea_query::LockType;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::auth::scope::Visibility;
 use crate::error::AppResult;
@@ -12,26 +13,39 @@ use entity::{account, team, user};
 
 const CHUNK: usize = 500;
 
-/// Fetches the rows of `E` whose `column` is one of `keys`.
-pub async fn fetch_in<E, K>(
+/// Fetches the rows of `E` whose `column` is one of `keys`, by that key, each locked until the
+/// batch ends when `lock` says so (PostgreSQL; SQLite's writer is alone).
+async fn fetch_map<E, K>(
     db: &impl ConnectionTrait,
     column: E::Column,
     keys: impl IntoIterator<Item = K>,
-) -> AppResult<Vec<E::Model>>
+    key_of: impl Fn(&E::Model) -> K,
+    lock: Option<LockType>,
+) -> AppResult<HashMap<K, E::Model>>
 where
     E: EntityTrait,
-    K: Into<Value> + Eq + Hash + Clone,
+    K: Into<Value> + Ord + Hash + Clone,
 {
-    let keys: Vec<K> = keys.into_iter().collect::<HashSet<K>>().into_iter().collect();
-    let mut rows = Vec::with_capacity(keys.len());
+    // In key order, so that two batches wanting the same rows lock them in the same order.
+    let keys: Vec<K> = keys.into_iter().collect::<BTreeSet<K>>().into_iter().collect();
+    let mut rows = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(CHUNK) {
-        rows.extend(E::find().filter(column.is_in(chunk.iter().cloned())).all(db).await?);
+        let mut query = E::find().filter(column.is_in(chunk.iter().cloned()));
+        if let Some(lock) = lock.clone() {
+            query = query.order_by_asc(column).lock(lock);
+        }
+        rows.extend(query.all(db).await?.into_iter().map(|m| (key_of(&m), m)));
     }
     Ok(rows)
 }
 
-/// Fetches the rows of `E` whose `column` is one of `keys`, by that key.
-pub async fn fetch_map<E, K>(
+/// The stored rows of `E` whose natural key `column` is one of `keys`, by that key, which the
+/// batch compares with its input and may change: each is locked until the batch ends (`FOR NO
+/// KEY UPDATE`, PostgreSQL), so that what the batch counts, audits as `before` and tells the
+/// ledger it changed is what it overwrites, even with other batches writing beside it. A
+/// concurrent batch creating the same key makes one of the two fail on the unique index, and
+/// run again (see `ingest::retrying`).
+pub async fn fetch_to_change<E, K>(
     db: &impl ConnectionTrait,
     column: E::Column,
     keys: impl IntoIterator<Item = K>,
@@ -39,9 +53,9 @@ pub async fn fetch_map<E, K>(
 ) -> AppResult<HashMap<K, E::Model>>
 where
     E: EntityTrait,
-    K: Into<Value> + Eq + Hash + Clone,
+    K: Into<Value> + Ord + Hash + Clone,
 {
-    Ok(fetch_in::<E, K>(db, column, keys).await?.into_iter().map(|m| (key_of(&m), m)).collect())
+    fetch_map::<E, K>(db, column, keys, key_of, Some(LockType::NoKeyUpdate)).await
 }
 
 /// An account a row refers to, as the caller may write it.
@@ -84,7 +98,7 @@ impl Lookups {
         db: &impl ConnectionTrait,
         emails: impl IntoIterator<Item = String>,
     ) -> AppResult<Self> {
-        self.users = fetch_map::<user::Entity, String>(db, user::Column::Email, emails, |u| u.email.clone()).await?;
+        self.users = fetch_map::<user::Entity, String>(db, user::Column::Email, emails, |u| u.email.clone(), None).await?;
         Ok(self)
     }
 
@@ -93,7 +107,7 @@ impl Lookups {
         db: &impl ConnectionTrait,
         names: impl IntoIterator<Item = String>,
     ) -> AppResult<Self> {
-        self.teams = fetch_map::<team::Entity, String>(db, team::Column::Name, names, |t| t.name.clone()).await?;
+        self.teams = fetch_map::<team::Entity, String>(db, team::Column::Name, names, |t| t.name.clone(), None).await?;
         Ok(self)
     }
 }

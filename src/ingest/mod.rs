@@ -16,7 +16,7 @@ mod records;
 
 pub use bulk::IngestMutation;
 pub use check::RowCheck;
-pub use lookup::{AccountRef, Lookups, fetch_map, hidden_accounts};
+pub use lookup::{AccountRef, Lookups, fetch_to_change, hidden_accounts};
 use pending::{INSERT_CHUNK, Pending, PendingTable};
 pub use records::{AccountRecord, AccountRecordInput, RecordKeys};
 pub(crate) use records::{account_record_part, record_keys};
@@ -24,10 +24,14 @@ pub(crate) use records::{account_record_part, record_keys};
 use std::collections::{HashMap, HashSet};
 
 use async_graphql::{Context, SimpleObject};
-use sea_orm::{ActiveModelBehavior, ActiveModelTrait, DatabaseConnection, DatabaseTransaction, IntoActiveModel};
+use sea_orm::{
+    ActiveModelBehavior, ActiveModelTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
+    IntoActiveModel,
+};
 use serde::Serialize;
 
 use crate::auth::{Caller, caller, scope::Visibility};
+use crate::db::WriteAccess;
 use crate::error::{AppError, AppResult};
 use crate::ledger::LedgerChanges;
 use crate::org::Role;
@@ -104,6 +108,8 @@ record!(
 pub trait Part: Sync + Sized + 'static {
     const MUTATION: &'static str;
     const WRITERS: &'static [Role];
+    /// Whether a batch of this kind may run beside other writers.
+    const ACCESS: WriteAccess = WriteAccess::Shared;
     /// Checks and writes `rows`, in order.
     fn write<'b>(batch: &'b mut Batch<'_>, rows: &'b [Self]) -> Writing<'b>;
 }
@@ -114,9 +120,52 @@ pub type Writing<'b> = std::pin::Pin<Box<dyn Future<Output = AppResult<()>> + Se
 
 /// The resolver of `P`'s own mutation: `rows` as one batch.
 pub async fn write_alone<P: Part>(ctx: &Context<'_>, rows: &[P]) -> async_graphql::Result<UpsertResult> {
-    let mut batch = Batch::begin(ctx, P::MUTATION, &[(P::WRITERS, P::MUTATION)], rows.len()).await?;
-    P::write(&mut batch, rows).await?;
-    batch.finish(ctx).await
+    retrying(ctx, move || async move {
+        let mut batch = Batch::begin(ctx, P::MUTATION, &[(P::WRITERS, P::MUTATION)], rows.len(), P::ACCESS).await?;
+        P::write(&mut batch, rows).await?;
+        batch.commit().await
+    })
+    .await
+}
+
+/// How many times a batch runs before its lost race is the client's to retry.
+const ATTEMPTS: usize = 10;
+
+/// Runs `attempt` (a whole batch, from its start to its commit) again while it loses a race to
+/// a batch written beside it (PostgreSQL, see [`WriteAccess::Shared`]): a new natural key that
+/// the other one created first (the unique index waits for it to commit, then refuses the
+/// second), or a deadlock PostgreSQL broke. The next run sees what the other committed, so the
+/// client gets the outcome it would have got had the two come one after the other.
+/// Every error of the last run goes into the response.
+pub async fn retrying<T, F>(ctx: &Context<'_>, mut attempt: impl FnMut() -> F) -> async_graphql::Result<T>
+where
+    F: Future<Output = Result<T, Failure>>,
+{
+    let retries = match ctx.data::<DatabaseConnection>() {
+        Ok(db) if db.get_database_backend() == DatabaseBackend::Postgres => ATTEMPTS - 1,
+        _ => 0,
+    };
+    let mut outcome = attempt().await;
+    for retry in 1..=retries {
+        match &outcome {
+            Err(Failure(errors)) if matches!(errors.as_slice(), [AppError::Conflict(_)]) => {
+                tracing::debug!(retry, "a batch lost a race to another one; running it again");
+                outcome = attempt().await;
+            }
+            _ => break,
+        }
+    }
+    outcome.map_err(|Failure(errors)| report(ctx, errors))
+}
+
+/// Why a batch wrote nothing: its row errors, or the one error that stopped it.
+#[derive(Debug)]
+pub struct Failure(pub Vec<AppError>);
+
+impl From<AppError> for Failure {
+    fn from(error: AppError) -> Self {
+        Failure(vec![error])
+    }
 }
 
 /// Who writes a batch: an authenticated user, or an operator at the command line.
@@ -156,6 +205,7 @@ impl<'a> Batch<'a> {
         action: &'static str,
         writes: &[(&[Role], &str)],
         rows: usize,
+        access: WriteAccess,
     ) -> AppResult<Batch<'a>> {
         let caller = caller(ctx)?;
         for (roles, what) in writes {
@@ -165,17 +215,22 @@ impl<'a> Batch<'a> {
             return Err(AppError::invalid(None, "input", format!("at most {MAX_ROWS} rows per batch, got {rows}")));
         }
         let db = ctx.data::<DatabaseConnection>().map_err(|_| AppError::internal("no database in context"))?;
-        Self::start(db, Actor::User(caller), action).await
+        Self::start(db, Actor::User(caller), action, access).await
     }
 
     /// Starts a batch without a request (the command line).
-    pub async fn start(db: &DatabaseConnection, actor: Actor<'a>, action: &'static str) -> AppResult<Batch<'a>> {
+    pub async fn start(
+        db: &DatabaseConnection,
+        actor: Actor<'a>,
+        action: &'static str,
+        access: WriteAccess,
+    ) -> AppResult<Batch<'a>> {
         let visibility = match actor {
             Actor::User(caller) => Visibility::for_writes(caller),
             Actor::CommandLine => Visibility::All,
         };
         Ok(Batch {
-            txn: crate::db::begin_write(db).await?,
+            txn: crate::db::begin_write(db, access).await?,
             actor,
             visibility,
             result: UpsertResult::default(),
@@ -289,7 +344,7 @@ impl<'a> Batch<'a> {
     }
 
     /// Commits and returns the counts, or rolls back and returns every error.
-    pub async fn commit(self) -> Result<UpsertResult, Vec<AppError>> {
+    pub async fn commit(self) -> Result<UpsertResult, Failure> {
         let failure = match self.forbidden {
             Some(forbidden) => vec![forbidden],
             None => self.errors,
@@ -305,17 +360,12 @@ impl<'a> Batch<'a> {
                 self.audit.write(&self.txn).await?;
                 self.txn.commit().await
             };
-            write.await.map_err(|e| vec![AppError::from(e)])?;
+            write.await.map_err(AppError::from)?;
             Ok(self.result)
         } else {
-            self.txn.rollback().await.map_err(|e| vec![AppError::from(e)])?;
-            Err(failure)
+            self.txn.rollback().await.map_err(AppError::from)?;
+            Err(Failure(failure))
         }
-    }
-
-    /// [`Batch::commit`] for a resolver: every row error goes into the response.
-    pub async fn finish(self, ctx: &Context<'_>) -> async_graphql::Result<UpsertResult> {
-        self.commit().await.map_err(|errors| report(ctx, errors))
     }
 }
 

@@ -12,7 +12,7 @@ use super::Record;
 
 /// Rows per `INSERT` (at most 14 columns each: well within both backends' parameter limits).
 pub const INSERT_CHUNK: usize = 500;
-/// Ids a PostgreSQL batch takes from a table's sequence at a time.
+/// Ids a batch reserves for a table at a time.
 const RESERVE: i64 = 500;
 
 type Flush<'t> = Pin<Box<dyn Future<Output = Result<(), DbErr>> + Send + 't>>;
@@ -93,22 +93,24 @@ impl<R: Record> PendingTable for Pending<R> {
     }
 }
 
-/// Ids for new rows of `table`, the next one last. PostgreSQL advances the table's sequence
-/// past them; SQLite (whose writer holds the database's write lock for the whole batch, see
-/// `db::begin_write`) continues after the largest id in use, or after `after`, the last id
-/// this batch handed out.
+/// Ids for new rows of `table`, the next one last. PostgreSQL takes them from the table's
+/// sequence in one statement (batches writing beside each other may take turns within it, so
+/// the ids need not be consecutive); SQLite (whose writer holds the database's write lock for
+/// the whole batch, see `db::begin_write`) continues after the largest id in use, or after
+/// `after`, the last id this batch handed out.
 async fn reserve_ids(txn: &DatabaseTransaction, table: &str, after: Option<i64>) -> Result<Vec<i64>, DbErr> {
     let backend = txn.get_database_backend();
     let mut ids: Vec<i64> = match backend {
         DatabaseBackend::Postgres => {
-            // One step of RESERVE values instead of RESERVE calls of nextval (5 s of the 10,000
-            // accounts' load): safe because no other transaction takes ids of these tables
-            // meanwhile, every writer holding the writer slot.
-            let sequence = format!("pg_get_serial_sequence('{table}', 'id')");
-            let sql = format!("SELECT setval({sequence}, nextval({sequence}) + {RESERVE} - 1) AS id");
-            let row = txn.query_one_raw(Statement::from_string(backend, sql)).await?;
-            let last = row.map(|r| r.try_get::<i64>("", "id")).transpose()?.unwrap_or(0);
-            (last + 1 - RESERVE..=last).collect()
+            // The sequence is looked up once (`OFFSET 0` keeps the sub-query apart), not per id:
+            // looked up per id, the look-up took nine tenths of the statement's time.
+            let sql = format!(
+                "SELECT nextval(s.sequence) AS id FROM \
+                 (SELECT CAST(pg_get_serial_sequence('{table}', 'id') AS regclass) AS sequence OFFSET 0) s, \
+                 generate_series(1, {RESERVE})"
+            );
+            let rows = txn.query_all_raw(Statement::from_string(backend, sql)).await?;
+            rows.iter().map(|r| r.try_get::<i64>("", "id")).collect::<Result<_, _>>()?
         }
         _ => {
             let last = match after {

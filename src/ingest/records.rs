@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use sea_orm::EntityTrait;
 
-use super::{AccountRef, Batch, Record, RowCheck, fetch_map, hidden_accounts};
+use super::{AccountRef, Batch, Record, RowCheck, fetch_to_change, hidden_accounts};
 use crate::error::AppResult;
 
 /// A record owned by an account, keyed by its externalId.
@@ -109,7 +109,7 @@ impl Batch<'_> {
             .flat_map(|r| std::iter::once(r.external_id()).chain(r.same_kind_reference()))
             .map(str::to_owned)
             .collect();
-        let mut known = fetch_map::<<I::Record as Record>::Entity, String>(
+        let mut known = fetch_to_change::<<I::Record as Record>::Entity, String>(
             self.txn(),
             I::Record::external_id_column(),
             keys,

@@ -217,8 +217,10 @@ pub fn read_amount(backend: DatabaseBackend, row: &QueryResult, alias: &str) -> 
     .normalize())
 }
 
-/// Brings the ledger up to date with `changes`, inside the batch's transaction.
+/// Brings the ledger up to date with `changes`, inside the batch's transaction, one batch at a
+/// time (see [`crate::db::lock_ledger`]).
 pub async fn apply(txn: &impl ConnectionTrait, changes: &LedgerChanges) -> Result<(), DbErr> {
+    crate::db::lock_ledger(txn).await?;
     let renewed: Vec<i64> = changes.renewed.iter().copied().collect();
     let mut records_of = changes.records_of.clone();
     for row in rows_of(txn, "SELECT account_id FROM subscriptions WHERE id IN (", &renewed, "").await? {
@@ -458,7 +460,7 @@ async fn current_books(txn: &impl ConnectionTrait, accounts: &[i64]) -> Result<B
 /// where a rebuild takes minutes); else (a database from before the ledger existed, or from an
 /// older formula) rebuilds it from the records.
 pub async fn ensure_built(db: &DatabaseConnection) -> Result<(), DbErr> {
-    let txn = crate::db::begin_write(db).await?;
+    let txn = crate::db::begin_write(db, crate::db::WriteAccess::Exclusive).await?;
     let backend = txn.get_database_backend();
     let mut sql = Sql::new(backend);
     sql.push("SELECT version FROM aggregate_versions WHERE name = ").bind(NAME);

@@ -8,7 +8,8 @@ use sea_orm::DatabaseConnection;
 
 use super::Role;
 use crate::error::{AppError, AppResult};
-use crate::ingest::{Actor, Batch, Lookups, Part, Record, UpsertResult, Writing, fetch_map, write_alone};
+use crate::db::WriteAccess;
+use crate::ingest::{Actor, Batch, Failure, Lookups, Part, Record, UpsertResult, Writing, fetch_to_change, write_alone};
 use entity::{team, user};
 
 /// The roles that maintain the organisation.
@@ -45,12 +46,14 @@ impl OrgMutation {
 impl Part for TeamInput {
     const MUTATION: &'static str = "upsertTeams";
     const WRITERS: &'static [Role] = ORG_WRITERS;
+    /// Every account's book and visibility depend on the teams and users.
+    const ACCESS: WriteAccess = WriteAccess::Exclusive;
     fn write<'b>(batch: &'b mut Batch<'_>, input: &'b [Self]) -> Writing<'b> {
         Box::pin(async move {
             let lookups = Lookups::default()
                 .users(batch.txn(), input.iter().filter_map(|t| t.manager_email.value().cloned()))
                 .await?;
-            let mut existing = fetch_map::<team::Entity, String>(
+            let mut existing = fetch_to_change::<team::Entity, String>(
                 batch.txn(),
                 team::Column::Name,
                 input.iter().map(|t| t.name.clone()),
@@ -90,6 +93,8 @@ impl Part for TeamInput {
 impl Part for UserInput {
     const MUTATION: &'static str = "upsertUsers";
     const WRITERS: &'static [Role] = ORG_WRITERS;
+    /// Every account's book and visibility depend on the teams and users.
+    const ACCESS: WriteAccess = WriteAccess::Exclusive;
     fn write<'b>(batch: &'b mut Batch<'_>, input: &'b [Self]) -> Writing<'b> {
         Box::pin(apply_users(batch, input))
     }
@@ -99,7 +104,7 @@ impl Part for UserInput {
 /// such a batch is refused as a whole.
 async fn apply_users(batch: &mut Batch<'_>, input: &[UserInput]) -> AppResult<()> {
     let lookups = Lookups::default().teams(batch.txn(), input.iter().filter_map(|u| u.team_name.clone())).await?;
-    let mut existing = fetch_map::<user::Entity, String>(
+    let mut existing = fetch_to_change::<user::Entity, String>(
         batch.txn(),
         user::Column::Email,
         input.iter().map(|u| u.email.clone()),
@@ -140,9 +145,9 @@ async fn apply_users(batch: &mut Batch<'_>, input: &[UserInput]) -> AppResult<()
 /// The command line's `user`: creates or updates one user (how the first ADMIN comes to exist),
 /// with the same checks and audit as `upsertUsers`.
 pub async fn upsert_user_directly(db: &DatabaseConnection, input: UserInput) -> AppResult<UpsertResult> {
-    let mut batch = Batch::start(db, Actor::CommandLine, "cli user").await?;
+    let mut batch = Batch::start(db, Actor::CommandLine, "cli user", UserInput::ACCESS).await?;
     apply_users(&mut batch, std::slice::from_ref(&input)).await?;
-    batch.commit().await.map_err(|errors| {
+    batch.commit().await.map_err(|Failure(errors)| {
         let text: Vec<String> = errors.iter().map(AppError::message).collect();
         AppError::bad_input(text.join("; "))
     })

@@ -6,7 +6,7 @@ use async_graphql::{Context, InputObject, Object};
 use crate::db_enum::db_enum;
 use crate::error::AppError;
 use crate::ingest::{
-    AccountRecordInput, AccountRef, Batch, Part, RowCheck, UpsertResult, Writing, account_record_part, fetch_map,
+    AccountRecordInput, AccountRef, Batch, Part, RowCheck, UpsertResult, Writing, account_record_part, fetch_to_change,
     record_keys, write_alone,
 };
 use crate::org::Role;
@@ -147,7 +147,7 @@ impl Part for TrafficInput {
         Box::pin(async move {
             let months = input.iter().map(|t| month_start(t.month.0));
             let mut existing =
-                fetch_map::<traffic::Entity, chrono::NaiveDate>(batch.txn(), traffic::Column::Month, months, |t| {
+                fetch_to_change::<traffic::Entity, chrono::NaiveDate>(batch.txn(), traffic::Column::Month, months, |t| {
                     t.month
                 })
                 .await?;

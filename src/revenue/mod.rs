@@ -6,7 +6,7 @@ use chrono::Datelike;
 
 use crate::db_enum::db_enum;
 use crate::ingest::{
-    AccountRecordInput, AccountRef, Batch, Part, RowCheck, UpsertResult, Writing, account_record_part, fetch_map,
+    AccountRecordInput, AccountRef, Batch, Part, RowCheck, UpsertResult, Writing, account_record_part, fetch_to_change,
     record_keys, write_alone,
 };
 use crate::ledger::LedgerChanges;
@@ -162,7 +162,7 @@ impl Part for CostInput {
     const WRITERS: &'static [Role] = &[Role::Admin, Role::Integration, Role::Finance];
     fn write<'b>(batch: &'b mut Batch<'_>, input: &'b [Self]) -> Writing<'b> {
         Box::pin(async move {
-            let mut existing = fetch_map::<cost::Entity, String>(
+            let mut existing = fetch_to_change::<cost::Entity, String>(
                 batch.txn(),
                 cost::Column::ExternalId,
                 input.iter().map(|c| c.external_id.clone()),

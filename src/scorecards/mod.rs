@@ -275,7 +275,7 @@ async fn replace_goals(
     csm: i64,
     goals: &[GoalInput],
 ) -> AppResult<Vec<Goal>> {
-    let txn = crate::db::begin_write(db).await?;
+    let txn = crate::db::begin_write(db, crate::db::WriteAccess::Exclusive).await?;
     let before = goals_of(db, &[csm]).await?.remove(&csm).unwrap_or_default();
     csm_goal::Entity::delete_many().filter(csm_goal::Column::CsmId.eq(csm)).exec(&txn).await?;
     for g in goals {

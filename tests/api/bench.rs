@@ -13,6 +13,8 @@ fn small(accounts: usize, per_kind: bool) -> BenchConfig {
         clients: 4,
         mixed_load: Duration::from_secs(1),
         per_kind,
+        // More than the default, so that several batches of the load write at once.
+        writers: 4,
     }
 }
 

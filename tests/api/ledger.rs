@@ -969,3 +969,104 @@ async fn a_version_5_ledger_gets_its_lists_of_waits_re_encoded() {
     assert_eq!(row.try_get::<i32>("", "version").expect("version"), 6);
     assert_eq!(app.gql(ADMIN, query, json!({})).await.data(), &medians);
 }
+
+/// The `ingest` list of a kind of [`health_inputs`], by its input type.
+fn ingest_list(input_type: &str) -> &'static str {
+    match input_type {
+        "FeedbackInput" => "feedback",
+        "TicketInput" => "tickets",
+        "UsageInput" => "usage",
+        "TouchpointInput" => "touchpoints",
+        "AdvocacyInput" => "advocacy",
+        _ => "featureRequests",
+    }
+}
+
+/// Batches sent at once over the same accounts and records, which PostgreSQL writes side by
+/// side: each round, six `ingest` requests each move accounts (CSM, segment, referrer,
+/// signup...), write subscriptions (some renewing others) and records of every kind, with
+/// externalIds drawn from one small pool, so that the batches create the same new records,
+/// move the same records between accounts and change the same accounts at the same time; then
+/// six requests at once with new records of their own, in the same accounts, books and months
+/// as the others' (they share only the ledger's rows). Every
+/// request answers without an error (a batch that loses a race runs again), the counted KPIs
+/// equal their definitions over the records, and the whole ledger equals a rebuild.
+#[tokio::test]
+async fn batches_sent_at_once_over_the_same_accounts_keep_the_ledger_exact() {
+    const ACCOUNTS: u64 = 12;
+    const WRITERS: usize = 6;
+    let mut dice = Dice(0x1656_67b1_9e37_79f9);
+    let app = std::sync::Arc::new(company(&mut dice, ACCOUNTS).await);
+    for round in 0..3 {
+        let existing: Vec<String> =
+            by_definition(&app, "SELECT external_id FROM subscriptions ORDER BY id", Vec::new())
+                .await
+                .iter()
+                .map(|row| row.try_get("", "external_id").expect("an externalId"))
+                .collect();
+        let mut shared = Vec::new();
+        let mut own = Vec::new();
+        for writer in 0..WRITERS {
+            let accounts: Vec<Value> = (0..3)
+                .map(|_| {
+                    let n = dice.below(ACCOUNTS);
+                    account(&mut dice, n)
+                })
+                .collect();
+            let subscriptions: Vec<Value> = (0..4)
+                .map(|_| {
+                    let n = dice.below(16);
+                    let renews = match (existing.is_empty(), dice.below(3)) {
+                        (false, 0) => Some(dice.pick(&existing).as_str()).filter(|r| *r != format!("SUB-{n}")),
+                        _ => None,
+                    };
+                    subscription(&mut dice, n, ACCOUNTS, renews)
+                })
+                .collect();
+            let mut input = json!({
+                "accounts": first_of_each(accounts, &external_id),
+                "subscriptions": first_of_each(subscriptions, &external_id),
+            });
+            for (_, input_type, rows) in health_inputs(&mut dice, ACCOUNTS) {
+                input[ingest_list(input_type)] = json!(rows);
+            }
+            shared.push(input);
+            // Records no other batch names, in the same accounts and months as the others':
+            // these batches share nothing but the ledger's rows.
+            let mut input = json!({});
+            for (_, input_type, mut rows) in health_inputs(&mut dice, ACCOUNTS) {
+                if input_type != "UsageInput" {
+                    for row in &mut rows {
+                        let id = format!("{}-{round}-{writer}", row["externalId"].as_str().unwrap_or(""));
+                        row["externalId"] = json!(id);
+                    }
+                    input[ingest_list(input_type)] = json!(rows);
+                }
+            }
+            own.push(input);
+        }
+        for wave in [shared, own] {
+            let mut writers = tokio::task::JoinSet::new();
+            for input in wave {
+                let app = app.clone();
+                writers.spawn(async move { app.ingest_kinds(INTEGRATION, &input).await });
+            }
+            for reply in writers.join_all().await {
+                assert!(reply.errors().is_empty(), "round {round}: {:?}", reply.errors());
+            }
+        }
+        assert_activity_by_definition(&app, round).await;
+        let incremental = (revenue_figures(&app).await, activity_rows(&app).await, health_figures(&app).await);
+        rebuild(&app).await;
+        let rebuilt = (revenue_figures(&app).await, activity_rows(&app).await, health_figures(&app).await);
+        assert!(incremental == rebuilt, "round {round}: the ledger drifted from its rebuild");
+    }
+}
+
+/// The health and adoption KPIs of every month of 2023-2026 by segment.
+async fn health_figures(app: &TestApp) -> Value {
+    let query = "{ kpis(period: { from: \"2023-01-01\", to: \"2026-12-31\", granularity: MONTH }, groupBy: SEGMENT) { \
+        periodStart group averageHealthScore dataCompleteness onboardingCompletionRate engagementRate \
+        seatUtilization featureAdoptionRate } }";
+    app.gql(ADMIN, query, json!({})).await.data().clone()
+}
