@@ -62,18 +62,14 @@ pub async fn connect_and_migrate_with(
 /// by the batches of accounts and their records, exclusive for every other write.
 const WRITE_LOCK_KEY: i64 = 0x63_73_2d_6b_70_69;
 
-/// The advisory lock key a PostgreSQL batch holds from the start of its ledger changes to its
-/// commit ("ledger" in ASCII).
-const LEDGER_LOCK_KEY: i64 = 0x6c_65_64_67_65_72;
-
 /// Which other writers a write transaction may run beside.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WriteAccess {
     /// A batch of accounts and their records (and of costs or traffic): on PostgreSQL it runs
     /// beside other such batches. Each record it compares with its input is locked as it is
-    /// read (see `ingest::fetch_to_change`), the ledger's changes are made by one batch at a
-    /// time ([`lock_ledger`]), and a batch that loses a race for a new natural key, or a
-    /// deadlock, is run again (`ingest::retrying`).
+    /// read (see `ingest::fetch_to_change`), so are the accounts and lists of waits whose part
+    /// of the ledger it changes (see `ledger::apply`), and a batch that loses a race for a new
+    /// natural key, or a deadlock, is run again (`ingest::retrying`).
     Shared,
     /// Anything else (teams and users, whom every account's book and visibility depend on; the
     /// health model; goals; the ledger's rebuild and the health of a new day): alone.
@@ -103,17 +99,6 @@ pub async fn begin_write(db: &DatabaseConnection, access: WriteAccess) -> Result
             Ok(txn)
         }
     }
-}
-
-/// Waits until no other batch is changing the ledger, and keeps the others out until `txn`
-/// ends (PostgreSQL; SQLite's writer is alone already). The ledger's changes read what each
-/// account's records and stored parts are once the lock is held, so every batch's changes
-/// start from those of the batches committed before it.
-pub async fn lock_ledger(txn: &impl ConnectionTrait) -> Result<(), DbErr> {
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
-        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({LEDGER_LOCK_KEY})")).await?;
-    }
-    Ok(())
 }
 
 /// SQL for the exact sum of a money column (or expression).

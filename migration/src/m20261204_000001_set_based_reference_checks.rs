@@ -9,8 +9,8 @@
 //! its rows (an `AFTER ... FOR EACH STATEMENT` trigger over the statement's new rows), and a
 //! delete from `accounts` or `users` that would leave a record without its account or CSM is
 //! refused the same way, as `ON DELETE RESTRICT` did. Both raise `foreign_key_violation`. The
-//! referenced rows are not locked: rows are written by the ingest engine alone, one batch at a
-//! time (the writer slot), and nothing deletes accounts or users.
+//! referenced rows are not locked: nothing deletes accounts or users, so a row that a statement
+//! finds (committed, or written by its own batch) stays, whichever batches write beside it.
 //!
 //! The audit log records every accepted change with its actor's email; it must outlive the
 //! actor's user row rather than stop that row from ever being deleted, so its `actor_id` is

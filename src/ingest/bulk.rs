@@ -8,9 +8,9 @@
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 
 use super::{Batch, Part, UpsertResult, retrying};
-use crate::db::WriteAccess;
 use crate::accounts::AccountInput;
 use crate::adoption::UsageInput;
+use crate::db::WriteAccess;
 use crate::engagement::{AdvocacyInput, TouchpointInput};
 use crate::error::AppResult;
 use crate::org::{TeamInput, UserInput};

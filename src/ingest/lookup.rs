@@ -3,8 +3,8 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::Hash;
 
-use sea_orm::sea_query::Value;
 use sea_orm::sea_query::LockType;
+use sea_orm::sea_query::Value;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::auth::scope::Visibility;
@@ -98,7 +98,8 @@ impl Lookups {
         db: &impl ConnectionTrait,
         emails: impl IntoIterator<Item = String>,
     ) -> AppResult<Self> {
-        self.users = fetch_map::<user::Entity, String>(db, user::Column::Email, emails, |u| u.email.clone(), None).await?;
+        self.users =
+            fetch_map::<user::Entity, String>(db, user::Column::Email, emails, |u| u.email.clone(), None).await?;
         Ok(self)
     }
 

@@ -25,8 +25,7 @@ use std::collections::{HashMap, HashSet};
 
 use async_graphql::{Context, SimpleObject};
 use sea_orm::{
-    ActiveModelBehavior, ActiveModelTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
-    IntoActiveModel,
+    ActiveModelBehavior, ActiveModelTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, IntoActiveModel,
 };
 use serde::Serialize;
 

@@ -41,7 +41,7 @@ use std::ops::Index;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::Value;
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr};
 use serde::{Deserialize, Serialize};
 
 use super::health::{PERIOD_MONTHS, Records};
@@ -488,6 +488,21 @@ async fn change_waits(
         ") SELECT r.csm_key, r.segment_key, r.month, r.measure, r.waits FROM k JOIN wait_book_months r \
          ON r.csm_key = k.csm_key AND r.segment_key = k.segment_key AND r.month = k.month AND r.measure = k.measure",
     );
+    if backend == DatabaseBackend::Postgres {
+        // Beside other batches, each list is read locked until the batch ends, in key order. A
+        // list no batch has written yet is written empty first, so that there is a row to lock:
+        // two batches adding the first values of a list then take turns instead of both
+        // writing theirs alone.
+        let mut empty = Sql::new(backend);
+        empty.push("INSERT INTO wait_book_months (csm_key, segment_key, month, measure, waits) ");
+        push_rows(
+            &mut empty,
+            changes.iter().map(|(k, _)| [key(k), vec![Value::from(Vec::<u8>::new())]].concat()).collect(),
+        );
+        empty.push(" ON CONFLICT (csm_key, segment_key, month, measure) DO NOTHING");
+        txn.execute_raw(empty.statement()).await?;
+        select.push(" ORDER BY r.csm_key, r.segment_key, r.month, r.measure FOR UPDATE OF r");
+    }
     let mut lists: BTreeMap<(i64, String, MonthIndex, i32), Vec<u8>> = BTreeMap::new();
     for row in txn.query_all_raw(select.statement()).await? {
         let list_key = (

@@ -217,10 +217,17 @@ pub fn read_amount(backend: DatabaseBackend, row: &QueryResult, alias: &str) -> 
     .normalize())
 }
 
-/// Brings the ledger up to date with `changes`, inside the batch's transaction, one batch at a
-/// time (see [`crate::db::lock_ledger`]).
+/// Brings the ledger up to date with `changes`, inside the batch's transaction.
+///
+/// Batches write beside each other on PostgreSQL (`db::WriteAccess::Shared`). Each account's
+/// part of the ledger is recomputed from its records and stored parts as they are once the
+/// account is locked ([`lock_accounts`]), so a batch starts from what the batches committed
+/// before it made of the same account, and one that changes its records later recomputes it
+/// after. The rollups' rows are sums of those parts' changes, which commute; the lists of waits
+/// are read and written back under a lock each (`activity::change_waits`). Every lock is taken
+/// in key order, table by table, so batches of disjoint accounts wait for each other only for
+/// a shared rollup row or list, and never in a circle.
 pub async fn apply(txn: &impl ConnectionTrait, changes: &LedgerChanges) -> Result<(), DbErr> {
-    crate::db::lock_ledger(txn).await?;
     let renewed: Vec<i64> = changes.renewed.iter().copied().collect();
     let mut records_of = changes.records_of.clone();
     for row in rows_of(txn, "SELECT account_id FROM subscriptions WHERE id IN (", &renewed, "").await? {
@@ -229,6 +236,7 @@ pub async fn apply(txn: &impl ConnectionTrait, changes: &LedgerChanges) -> Resul
     let accounts: BTreeSet<i64> =
         changes.subscriptions_of.iter().chain(&records_of).chain(changes.moved_from.keys()).copied().collect();
     let accounts: Vec<i64> = accounts.into_iter().collect();
+    lock_accounts(txn, &accounts).await?;
     for chunk in accounts.chunks(CHUNK) {
         let books = current_books(txn, chunk).await?;
         let moves: Vec<Move> = chunk
@@ -253,6 +261,40 @@ pub async fn apply(txn: &impl ConnectionTrait, changes: &LedgerChanges) -> Resul
         activity::apply(txn, &moves, &recomputed, &records).await?;
     }
     crate::health::today::follow(txn, &records_of, &changes.created).await
+}
+
+/// The advisory lock of the whole ledger ("ledger" in ASCII): held shared by a batch that locks
+/// its accounts one by one, exclusive by one that changes more of them.
+const LEDGER_LOCK_KEY: i64 = 0x6c_65_64_67_65_72;
+/// The first key of each account's advisory lock (the second is its id).
+const ACCOUNT_LOCK_SPACE: i32 = 0x6c_65_64;
+/// The most accounts a batch locks one by one; a batch with more takes the whole ledger.
+const ACCOUNTS_LOCKED_ONE_BY_ONE: usize = 64;
+
+/// Keeps other batches from changing the ledger's part of `accounts` (sorted) until the
+/// transaction ends, on PostgreSQL (SQLite's writer is alone): each account's advisory lock, in
+/// their order, or the whole ledger's for a batch of many accounts (which keeps PostgreSQL's
+/// table of locks small). These locks are apart from the rows a batch locks before (its
+/// records and accounts, see `ingest::fetch_to_change`), and a batch holding them waits for no
+/// such row, so batches changing the ledger and batches writing records never wait for each
+/// other in a circle.
+async fn lock_accounts(txn: &impl ConnectionTrait, accounts: &[i64]) -> Result<(), DbErr> {
+    if txn.get_database_backend() != DatabaseBackend::Postgres || accounts.is_empty() {
+        return Ok(());
+    }
+    if accounts.len() > ACCOUNTS_LOCKED_ONE_BY_ONE {
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({LEDGER_LOCK_KEY})")).await?;
+        return Ok(());
+    }
+    // Ids beyond 2^31 share a lock with another account: they wait for each other, no more.
+    let keys: BTreeSet<i32> = accounts.iter().map(|id| (id & 0x7fff_ffff) as i32).collect();
+    let keys = keys.iter().map(i32::to_string).collect::<Vec<_>>().join(", ");
+    txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock_shared({LEDGER_LOCK_KEY})")).await?;
+    txn.execute_unprepared(&format!(
+        "SELECT pg_advisory_xact_lock({ACCOUNT_LOCK_SPACE}, k) FROM (SELECT unnest(ARRAY[{keys}]) AS k ORDER BY k OFFSET 0) s"
+    ))
+    .await?;
+    Ok(())
 }
 
 /// An account of a batch: the book it was in before the batch, and the one it is in now.

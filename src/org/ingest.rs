@@ -7,9 +7,11 @@ use async_graphql::{Context, InputObject, MaybeUndefined, Object};
 use sea_orm::DatabaseConnection;
 
 use super::Role;
-use crate::error::{AppError, AppResult};
 use crate::db::WriteAccess;
-use crate::ingest::{Actor, Batch, Failure, Lookups, Part, Record, UpsertResult, Writing, fetch_to_change, write_alone};
+use crate::error::{AppError, AppResult};
+use crate::ingest::{
+    Actor, Batch, Failure, Lookups, Part, Record, UpsertResult, Writing, fetch_to_change, write_alone,
+};
 use entity::{team, user};
 
 /// The roles that maintain the organisation.

@@ -146,11 +146,13 @@ impl Part for TrafficInput {
     fn write<'b>(batch: &'b mut Batch<'_>, input: &'b [Self]) -> Writing<'b> {
         Box::pin(async move {
             let months = input.iter().map(|t| month_start(t.month.0));
-            let mut existing =
-                fetch_to_change::<traffic::Entity, chrono::NaiveDate>(batch.txn(), traffic::Column::Month, months, |t| {
-                    t.month
-                })
-                .await?;
+            let mut existing = fetch_to_change::<traffic::Entity, chrono::NaiveDate>(
+                batch.txn(),
+                traffic::Column::Month,
+                months,
+                |t| t.month,
+            )
+            .await?;
             for (row, t) in input.iter().enumerate() {
                 let mut check = batch.row(row);
                 check.at_least("visitors", Some(t.visitors), 0);

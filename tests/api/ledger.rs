@@ -988,7 +988,9 @@ fn ingest_list(input_type: &str) -> &'static str {
 /// externalIds drawn from one small pool, so that the batches create the same new records,
 /// move the same records between accounts and change the same accounts at the same time; then
 /// six requests at once with new records of their own, in the same accounts, books and months
-/// as the others' (they share only the ledger's rows). Every
+/// as the others' (they share only the ledger's rows); then six with tickets of six accounts of
+/// one book, then with the same tickets answered at other times (they share only the book's
+/// lists of waits). Every
 /// request answers without an error (a batch that loses a race runs again), the counted KPIs
 /// equal their definitions over the records, and the whole ledger equals a rebuild.
 #[tokio::test]
@@ -1045,21 +1047,48 @@ async fn batches_sent_at_once_over_the_same_accounts_keep_the_ledger_exact() {
             }
             own.push(input);
         }
-        for wave in [shared, own] {
-            let mut writers = tokio::task::JoinSet::new();
-            for input in wave {
-                let app = app.clone();
-                writers.spawn(async move { app.ingest_kinds(INTEGRATION, &input).await });
-            }
-            for reply in writers.join_all().await {
-                assert!(reply.errors().is_empty(), "round {round}: {:?}", reply.errors());
-            }
+        send_at_once(&app, round, shared).await;
+        send_at_once(&app, round, own).await;
+        // Six accounts of one book, each with new tickets of its own answered in the same
+        // months: these batches share only the book's rows...
+        let book: Vec<Value> = (0..WRITERS)
+            .map(|w| json!({ "externalId": format!("ACC-{w}"), "name": format!("Account {w}"), "segment": "SMB", "csmEmail": CSMS[0] }))
+            .collect();
+        app.ingest_ok(INTEGRATION, "upsertAccounts", "AccountInput", &book).await;
+        // ... then the same tickets answered at other times, which changes nothing but the
+        // lists (no count of the book's months).
+        for answered in [9, 14] {
+            let same_book = (0..WRITERS)
+                .map(|w| {
+                    let tickets: Vec<Value> = (1..=3)
+                        .map(|month| {
+                            json!({ "externalId": format!("T-{round}-{w}-{month}"), "accountExternalId": format!("ACC-{w}"),
+                                "openedAt": format!("2024-0{month}-1{w}T08:00:00Z"),
+                                "firstResponseAt": format!("2024-0{month}-1{w}T{:02}:{w}0:00Z", answered + round) })
+                        })
+                        .collect();
+                    json!({ "tickets": tickets })
+                })
+                .collect();
+            send_at_once(&app, round, same_book).await;
         }
         assert_activity_by_definition(&app, round).await;
         let incremental = (revenue_figures(&app).await, activity_rows(&app).await, health_figures(&app).await);
         rebuild(&app).await;
         let rebuilt = (revenue_figures(&app).await, activity_rows(&app).await, health_figures(&app).await);
         assert!(incremental == rebuilt, "round {round}: the ledger drifted from its rebuild");
+    }
+}
+
+/// Sends every `ingest` input at once; each must answer without an error.
+async fn send_at_once(app: &std::sync::Arc<TestApp>, round: usize, inputs: Vec<Value>) {
+    let mut writers = tokio::task::JoinSet::new();
+    for input in inputs {
+        let app = app.clone();
+        writers.spawn(async move { app.ingest_kinds(INTEGRATION, &input).await });
+    }
+    for reply in writers.join_all().await {
+        assert!(reply.errors().is_empty(), "round {round}: {:?}", reply.errors());
     }
 }
 
