@@ -27,9 +27,10 @@ pub const FINANCE: &str = "finance@bench.example";
 
 /// Rows per ingest request.
 const BATCH: usize = 1_000;
-/// Requests of the `ingest` load under way at once unless told otherwise: two integrations
-/// pushing at the same time.
-pub const WRITERS: usize = 2;
+/// Requests of the `ingest` load under way at once unless told otherwise: four integrations
+/// (or one integration's four workers) pushing at the same time, which PostgreSQL writes side
+/// by side (`db::WriteAccess::Shared`) and SQLite one after the other.
+pub const WRITERS: usize = 4;
 
 /// How big a company, and how hard to measure.
 #[derive(Clone, Debug)]

@@ -4,7 +4,7 @@
 //!
 //! The table holds the day that the `aggregate_versions` row `health_today` names (days since
 //! 1970). The first filter on another day recomputes every account's components for that day,
-//! under the writer lock; ingest recomputes those of the accounts a batch touches, in the
+//! alone (the exclusive writer lock); ingest recomputes those of the accounts a batch touches, in the
 //! batch's transaction, so the rows are never stale. A new health model restates every status in
 //! its own transaction ([`restate`]). Statuses are computed by [`Model::score`] and
 //! [`Model::status`], as the `health` field computes them, and the filter is a look-up of the

@@ -6,7 +6,10 @@
 //!   `BAD_USER_INPUT` error per invalid row carrying `row` and `field`;
 //! - rows applied in order, so a row may reference what an earlier row of the batch wrote;
 //! - one audit-log row (who, when, what, before, after) per accepted change;
-//! - each kind's own mutation, or `ingest` (see [`bulk`]) for several kinds in one batch.
+//! - each kind's own mutation, or `ingest` (see [`bulk`]) for several kinds in one batch;
+//! - on PostgreSQL, batches of accounts and their records write beside each other, and end as
+//!   if they came one after the other (see [`WriteAccess::Shared`] and [`retrying`]); SQLite
+//!   writes one batch at a time.
 mod audit;
 mod bulk;
 mod check;
