@@ -31,7 +31,7 @@ where
     let mut rows = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(CHUNK) {
         let mut query = E::find().filter(column.is_in(chunk.iter().cloned()));
-        if let Some(lock) = lock.clone() {
+        if let Some(lock) = lock {
             query = query.order_by_asc(column).lock(lock);
         }
         rows.extend(query.all(db).await?.into_iter().map(|m| (key_of(&m), m)));

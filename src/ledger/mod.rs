@@ -266,8 +266,8 @@ pub async fn apply(txn: &impl ConnectionTrait, changes: &LedgerChanges) -> Resul
 /// The advisory lock of the whole ledger ("ledger" in ASCII): held shared by a batch that locks
 /// its accounts one by one, exclusive by one that changes more of them.
 const LEDGER_LOCK_KEY: i64 = 0x6c_65_64_67_65_72;
-/// The first key of each account's advisory lock (the second is its id).
-const ACCOUNT_LOCK_SPACE: i32 = 0x6c_65_64;
+/// The first key of each account's advisory lock ("led" in ASCII; the second is its id).
+const ACCOUNT_LOCK_SPACE: i32 = 0x6c6564;
 /// The most accounts a batch locks one by one; a batch with more takes the whole ledger.
 const ACCOUNTS_LOCKED_ONE_BY_ONE: usize = 64;
 
