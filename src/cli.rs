@@ -103,9 +103,10 @@ pub struct BenchArgs {
     /// `recordTickets`, ...) instead of every kind of a group of accounts per `ingest` request.
     #[arg(long)]
     pub per_kind: bool,
-    /// `ingest` requests under way at once during the load, as integrations pushing at once.
-    #[arg(long, default_value_t = crate::bench::WRITERS)]
-    pub writers: usize,
+    /// `ingest` requests under way at once during the load, as integrations pushing at once
+    /// (default: 4 on PostgreSQL, 2 on SQLite).
+    #[arg(long)]
+    pub writers: Option<usize>,
     /// Where the figures go as JSON.
     #[arg(long, default_value = "bench-results.json")]
     pub out: std::path::PathBuf,
@@ -245,7 +246,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
                 clients: args.clients.max(1),
                 mixed_load: Duration::from_secs(args.mixed_seconds),
                 per_kind: args.per_kind,
-                writers: args.writers,
+                writers: args.writers.unwrap_or_else(|| crate::bench::default_writers(&config.database_url)),
             };
             let report = crate::bench::run(&config.database_url, &bench).await?;
             println!("{}", report.table());

@@ -27,10 +27,13 @@ pub const FINANCE: &str = "finance@bench.example";
 
 /// Rows per ingest request.
 const BATCH: usize = 1_000;
-/// Requests of the `ingest` load under way at once unless told otherwise: four integrations
-/// (or one integration's four workers) pushing at the same time, which PostgreSQL writes side
-/// by side (`db::WriteAccess::Shared`) and SQLite one after the other.
-pub const WRITERS: usize = 4;
+/// Requests of the `ingest` load under way at once unless told otherwise. PostgreSQL writes
+/// batches side by side (`db::WriteAccess::Shared`): four, as four integrations (or one
+/// integration's four workers) pushing at the same time. SQLite writes one batch at a time:
+/// two, one writing and the next ready (more would only wait, holding their input in memory).
+pub fn default_writers(database_url: &str) -> usize {
+    if database_url.starts_with("sqlite") { 2 } else { 4 }
+}
 
 /// How big a company, and how hard to measure.
 #[derive(Clone, Debug)]
