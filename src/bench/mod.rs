@@ -77,6 +77,9 @@ pub struct ScenarioFigures {
     pub runs: usize,
     pub p50_ms: f64,
     pub p95_ms: f64,
+    /// The busy processor time of the whole machine (server, database, client) per run, in ms:
+    /// what one request costs, however many cores it spreads over.
+    pub cpu_ms: Option<f64>,
 }
 
 #[derive(Serialize, Debug)]
@@ -86,8 +89,23 @@ pub struct MixedLoad {
     pub requests: usize,
     pub errors: usize,
     pub requests_per_second: f64,
+    /// The mean latency: by Little's law, `clients / requests_per_second`.
+    pub mean_ms: f64,
     pub p50_ms: f64,
     pub p95_ms: f64,
+    pub p99_ms: f64,
+    /// The busy processor time of the whole machine per request, in ms.
+    pub cpu_ms_per_request: Option<f64>,
+    /// The latencies of each scenario's requests within the load.
+    pub by_scenario: Vec<MixedScenario>,
+}
+
+/// One scenario's requests within the mixed load.
+#[derive(Serialize, Debug)]
+pub struct MixedScenario {
+    pub name: &'static str,
+    pub requests: usize,
+    pub p50_ms: f64,
     pub p99_ms: f64,
 }
 
@@ -405,15 +423,34 @@ impl Report {
         }
         for s in &self.scenarios {
             out.push_str(&format!(
-                "| {} | p50 {:.1} ms, p95 {:.1} ms ({} runs) |\n",
-                s.name, s.p50_ms, s.p95_ms, s.runs
+                "| {} | p50 {:.1} ms, p95 {:.1} ms ({} runs){} |\n",
+                s.name,
+                s.p50_ms,
+                s.p95_ms,
+                s.runs,
+                cpu_note(s.cpu_ms)
             ));
         }
         let m = &self.mixed_load;
         out.push_str(&format!(
-            "| mixed_load | {} clients, {:.0} s: {} requests ({:.1}/s), {} errors, p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms |\n",
-            m.clients, m.seconds, m.requests, m.requests_per_second, m.errors, m.p50_ms, m.p95_ms, m.p99_ms
+            "| mixed_load | {} clients, {:.0} s: {} requests ({:.1}/s), {} errors, mean {:.1} ms, p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms{} |\n",
+            m.clients,
+            m.seconds,
+            m.requests,
+            m.requests_per_second,
+            m.errors,
+            m.mean_ms,
+            m.p50_ms,
+            m.p95_ms,
+            m.p99_ms,
+            cpu_note(m.cpu_ms_per_request)
         ));
+        for s in &m.by_scenario {
+            out.push_str(&format!(
+                "| mixed_load: {} | {} requests, p50 {:.1} ms, p99 {:.1} ms |\n",
+                s.name, s.requests, s.p50_ms, s.p99_ms
+            ));
+        }
         out.push_str(&format!(
             "| sql_floor | p50 {:.1} ms, p95 {:.1} ms; portfolio_dashboard / sql_floor = {:.2}; movements match: {} |\n",
             self.sql_floor.p50_ms, self.sql_floor.p95_ms, self.portfolio_to_floor, self.movements_match_floor
@@ -427,8 +464,19 @@ impl Report {
     }
 }
 
+/// "; the machine busy N ms a request", where the processor time was read.
+fn cpu_note(cpu_ms: Option<f64>) -> String {
+    cpu_ms.map(|ms| format!("; the machine busy {ms:.0} ms a request")).unwrap_or_default()
+}
+
 impl Stats {
     fn figures(&self, name: &'static str) -> ScenarioFigures {
-        ScenarioFigures { name, runs: self.len(), p50_ms: self.p50(), p95_ms: self.percentile(0.95) }
+        ScenarioFigures {
+            name,
+            runs: self.len(),
+            p50_ms: self.p50(),
+            p95_ms: self.percentile(0.95),
+            cpu_ms: self.cpu_ms,
+        }
     }
 }

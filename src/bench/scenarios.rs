@@ -10,23 +10,32 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use super::company::{Company, csm_email};
-use super::{ADMIN, FINANCE, INTEGRATION, MixedLoad};
+use super::{ADMIN, FINANCE, INTEGRATION, MixedLoad, MixedScenario};
 use crate::auth::jwt::JwtKeys;
 use crate::error::AppError;
 use crate::kpis::period::month_index;
 
-/// Latencies in milliseconds.
+/// Latencies in milliseconds, and what the machine's processors did meanwhile.
 #[derive(Default)]
-pub struct Stats(Vec<f64>);
+pub struct Stats {
+    latencies: Vec<f64>,
+    /// The busy processor time of the whole machine (server, database and client) per sample,
+    /// in milliseconds; `None` where `/proc/stat` is not available.
+    pub cpu_ms: Option<f64>,
+}
 
 impl Stats {
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.latencies.len()
+    }
+
+    fn push(&mut self, latency: Duration) {
+        self.latencies.push(latency.as_secs_f64() * 1000.0);
     }
 
     /// The `q` quantile (nearest rank); 0 without samples.
     pub fn percentile(&self, q: f64) -> f64 {
-        let mut sorted = self.0.clone();
+        let mut sorted = self.latencies.clone();
         sorted.sort_by(f64::total_cmp);
         let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1)) - 1;
         sorted.get(rank).copied().unwrap_or(0.0)
@@ -151,10 +160,10 @@ impl Scenario {
         ])
     }
 
-    async fn once(&self, client: &Client) -> Result<f64, AppError> {
+    async fn once(&self, client: &Client) -> Result<Duration, AppError> {
         let started = Instant::now();
         client.query(&self.user, &self.query, &self.variables).await?;
-        Ok(started.elapsed().as_secs_f64() * 1000.0)
+        Ok(started.elapsed())
     }
 
     /// `runs` timed runs after `warmup` untimed ones.
@@ -163,9 +172,11 @@ impl Scenario {
             self.once(client).await?;
         }
         let mut stats = Stats::default();
+        let busy = BusyTime::now();
         for _ in 0..runs {
-            stats.0.push(self.once(client).await?);
+            stats.push(self.once(client).await?);
         }
+        stats.cpu_ms = busy.per_sample_since(runs);
         Ok(stats)
     }
 
@@ -176,45 +187,88 @@ impl Scenario {
 
 /// `clients` concurrent clients running the scenarios in turn for `duration`.
 pub async fn mixed_load(client: &Client, scenarios: &[Scenario], clients: usize, duration: Duration) -> MixedLoad {
-    let scenarios: Arc<Vec<(String, String, Value)>> =
+    let requests: Arc<Vec<(String, String, Value)>> =
         Arc::new(scenarios.iter().map(|s| (s.user.clone(), s.query.clone(), s.variables.clone())).collect());
+    let busy = BusyTime::now();
     let started = Instant::now();
     let mut tasks = JoinSet::new();
     for n in 0..clients {
-        let (client, scenarios) = (client.clone(), scenarios.clone());
+        let (client, requests) = (client.clone(), requests.clone());
         tasks.spawn(async move {
-            let (mut latencies, mut errors) = (Vec::new(), 0);
+            // Per scenario, in `scenarios` order: its latencies, and its failed requests.
+            let mut answered: Vec<(Stats, usize)> = requests.iter().map(|_| Default::default()).collect();
             let mut turn = n;
             while started.elapsed() < duration {
-                let (user, query, variables) = &scenarios[turn % scenarios.len()];
+                let which = turn % requests.len();
+                let (user, query, variables) = &requests[which];
                 let began = Instant::now();
                 match client.query(user, query, variables).await {
-                    Ok(_) => latencies.push(began.elapsed().as_secs_f64() * 1000.0),
+                    Ok(_) => answered[which].0.push(began.elapsed()),
                     Err(e) => {
                         tracing::warn!(error = %e.detail(), "mixed load request failed");
-                        errors += 1;
+                        answered[which].1 += 1;
                     }
                 }
                 turn += 1;
             }
-            (latencies, errors)
+            answered
         });
     }
-    let (mut all, mut errors) = (Stats::default(), 0);
-    for (latencies, failed) in tasks.join_all().await {
-        all.0.extend(latencies);
-        errors += failed;
+    let mut by_scenario: Vec<(Stats, usize)> = scenarios.iter().map(|_| Default::default()).collect();
+    for answered in tasks.join_all().await {
+        for ((stats, errors), (more, failed)) in by_scenario.iter_mut().zip(answered) {
+            stats.latencies.extend(more.latencies);
+            *errors += failed;
+        }
     }
     let seconds = started.elapsed().as_secs_f64();
+    let all =
+        Stats { latencies: by_scenario.iter().flat_map(|(s, _)| s.latencies.iter().copied()).collect(), cpu_ms: None };
+    let errors: usize = by_scenario.iter().map(|(_, failed)| failed).sum();
+    let requests = all.len() + errors;
     MixedLoad {
         clients,
         seconds,
-        requests: all.len() + errors,
+        requests,
         errors,
-        requests_per_second: (all.len() + errors) as f64 / seconds,
+        requests_per_second: requests as f64 / seconds,
+        mean_ms: all.latencies.iter().sum::<f64>() / all.len().max(1) as f64,
         p50_ms: all.p50(),
         p95_ms: all.percentile(0.95),
         p99_ms: all.percentile(0.99),
+        cpu_ms_per_request: busy.per_sample_since(requests),
+        by_scenario: scenarios
+            .iter()
+            .zip(&by_scenario)
+            .map(|(scenario, (stats, errors))| MixedScenario {
+                name: scenario.name,
+                requests: stats.len() + errors,
+                p50_ms: stats.p50(),
+                p99_ms: stats.percentile(0.99),
+            })
+            .collect(),
+    }
+}
+
+/// The busy processor time of the whole machine so far (`/proc/stat`: user, nice, system, irq,
+/// softirq and steal, in USER_HZ ticks, which are hundredths of a second on Linux).
+struct BusyTime(Option<u64>);
+
+impl BusyTime {
+    fn now() -> Self {
+        let stat = std::fs::read_to_string("/proc/stat").ok();
+        let ticks = stat.as_deref().and_then(|stat| {
+            let fields: Vec<u64> =
+                stat.lines().next()?.split_whitespace().skip(1).map(str::parse).collect::<Result<_, _>>().ok()?;
+            Some([0, 1, 2, 5, 6, 7].iter().filter_map(|&i| fields.get(i)).sum())
+        });
+        BusyTime(ticks)
+    }
+
+    /// Milliseconds of busy processor time since `self`, per one of `samples`.
+    fn per_sample_since(&self, samples: usize) -> Option<f64> {
+        let (before, after) = (self.0?, BusyTime::now().0?);
+        Some(after.saturating_sub(before) as f64 * 10.0 / samples.max(1) as f64)
     }
 }
 
@@ -288,11 +342,13 @@ impl<'a> SqlFloor<'a> {
             self.rows().await?;
         }
         let mut stats = Stats::default();
+        let busy = BusyTime::now();
         for _ in 0..runs {
             let started = Instant::now();
             self.rows().await?;
-            stats.0.push(started.elapsed().as_secs_f64() * 1000.0);
+            stats.push(started.elapsed());
         }
+        stats.cpu_ms = busy.per_sample_since(runs);
         Ok(stats)
     }
 

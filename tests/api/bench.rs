@@ -32,6 +32,14 @@ async fn a_small_benchmark_completes_and_agrees_with_the_sql_floor() {
     assert!(report.scenarios.iter().all(|s| s.runs == 1 && s.p50_ms > 0.0));
     assert_eq!(report.mixed_load.errors, 0, "{report:?}");
     assert!(report.mixed_load.requests > 0);
+    let by_scenario: Vec<&str> = report.mixed_load.by_scenario.iter().map(|s| s.name).collect();
+    assert_eq!(by_scenario, names, "the mixed load's requests by scenario");
+    let answered: usize = report.mixed_load.by_scenario.iter().map(|s| s.requests).sum();
+    assert_eq!(answered, report.mixed_load.requests, "{report:?}");
+    if std::path::Path::new("/proc/stat").exists() {
+        assert!(report.scenarios.iter().all(|s| s.cpu_ms.is_some()), "the machine's processor time: {report:?}");
+        assert!(report.mixed_load.cpu_ms_per_request.is_some(), "{report:?}");
+    }
     assert!(report.movements_match_floor, "the API's movements differ from the SQL floor");
     assert!(report.table().contains("portfolio_dashboard"));
     // A second run on the same database is refused: the company is loaded once.
