@@ -89,7 +89,7 @@ pub struct MixedLoad {
     pub requests: usize,
     pub errors: usize,
     pub requests_per_second: f64,
-    /// The mean latency: by Little's law, `clients / requests_per_second`.
+    /// The mean latency, which Little's law ties to `clients / requests_per_second`.
     pub mean_ms: f64,
     pub p50_ms: f64,
     pub p95_ms: f64,

@@ -44,6 +44,11 @@ impl Stats {
     pub fn p50(&self) -> f64 {
         self.percentile(0.5)
     }
+
+    /// The mean; 0 without samples.
+    fn mean(&self) -> f64 {
+        self.latencies.iter().sum::<f64>() / self.len().max(1) as f64
+    }
 }
 
 /// An HTTP client of the server, with a token per user.
@@ -222,8 +227,8 @@ pub async fn mixed_load(client: &Client, scenarios: &[Scenario], clients: usize,
         }
     }
     let seconds = started.elapsed().as_secs_f64();
-    let all =
-        Stats { latencies: by_scenario.iter().flat_map(|(s, _)| s.latencies.iter().copied()).collect(), cpu_ms: None };
+    let latencies = by_scenario.iter().flat_map(|(s, _)| s.latencies.iter().copied()).collect();
+    let all = Stats { latencies, ..Stats::default() };
     let errors: usize = by_scenario.iter().map(|(_, failed)| failed).sum();
     let requests = all.len() + errors;
     MixedLoad {
@@ -232,7 +237,7 @@ pub async fn mixed_load(client: &Client, scenarios: &[Scenario], clients: usize,
         requests,
         errors,
         requests_per_second: requests as f64 / seconds,
-        mean_ms: all.latencies.iter().sum::<f64>() / all.len().max(1) as f64,
+        mean_ms: all.mean(),
         p50_ms: all.p50(),
         p95_ms: all.percentile(0.95),
         p99_ms: all.percentile(0.99),
