@@ -42,6 +42,14 @@ async fn a_small_benchmark_completes_and_agrees_with_the_sql_floor() {
     }
     assert!(report.movements_match_floor, "the API's movements differ from the SQL floor");
     assert!(report.table().contains("portfolio_dashboard"));
+    // Every target of the issue is checked against the run, in the table and the JSON.
+    let targets = report.targets();
+    assert_eq!(targets.len(), 12, "{targets:?}");
+    let verdict = |start: &str| targets.iter().find(|v| v.target.starts_with(start)).map(|v| v.met);
+    assert_eq!(verdict("mixed_load: no errors"), Some(true), "{targets:?}");
+    assert_eq!(verdict("peak RSS"), Some(true), "{targets:?}");
+    assert!(report.table().contains(&format!("| {} | {} |", targets[0].target, targets[0].measured)));
+    assert_eq!(report.json()["targets"].as_array().map(Vec::len), Some(12));
     // A second run on the same database is refused: the company is loaded once.
     assert!(cs_kpi::bench::run(&url, &config).await.is_err());
 }
