@@ -1,15 +1,16 @@
 //! The `cs-kpi` command line: `serve` (the default), `migrate`, `seed --demo`, `user`, `token`
-//! and `schema`. Every subcommand honours `DATABASE_URL` and `JWT_SECRET`.
+//! and `schema` (the benchmark is its own binary, `cs-kpi-bench`). Every subcommand honours `DATABASE_URL` and `JWT_SECRET`.
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder};
 
+use crate::api::org::{UserInput, upsert_user_directly};
+use crate::auth::Role;
 use crate::auth::jwt::JwtKeys;
-use crate::bench::{BenchConfig, Company};
-use crate::error::AppError;
-use crate::org::{Role, UserInput, upsert_user_directly};
+use crate::base::error::AppError;
+use crate::ingest::Batch;
 use crate::server::{AppState, Limits, router, serve};
 
 #[derive(Parser)]
@@ -78,38 +79,6 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
-    /// Load a synthetic company into DATABASE_URL (an empty database) and measure the scenarios
-    /// of the performance issue; prints a table and writes the figures as JSON.
-    Bench(BenchArgs),
-}
-
-#[derive(Args)]
-pub struct BenchArgs {
-    #[arg(long, default_value_t = 100_000)]
-    pub accounts: usize,
-    #[arg(long, default_value_t = 36)]
-    pub months: u32,
-    /// Timed runs of each scenario, after the warm-up runs.
-    #[arg(long, default_value_t = 10)]
-    pub runs: usize,
-    #[arg(long, default_value_t = 2)]
-    pub warmup: usize,
-    /// Concurrent clients of the mixed load, and its duration in seconds.
-    #[arg(long, default_value_t = 16)]
-    pub clients: usize,
-    #[arg(long, default_value_t = 30)]
-    pub mixed_seconds: u64,
-    /// Push the accounts and their records one kind per request (`upsertAccounts`,
-    /// `recordTickets`, ...) instead of every kind of a group of accounts per `ingest` request.
-    #[arg(long)]
-    pub per_kind: bool,
-    /// `ingest` requests under way at once during the load, as integrations pushing at once
-    /// (default: 4 on PostgreSQL, 2 on SQLite).
-    #[arg(long)]
-    pub writers: Option<usize>,
-    /// Where the figures go as JSON.
-    #[arg(long, default_value = "bench-results.json")]
-    pub out: std::path::PathBuf,
 }
 
 /// `serve`'s flags (also what a bare `cs-kpi` runs with).
@@ -174,11 +143,30 @@ fn user_error(e: impl std::fmt::Display) -> AppError {
     AppError::bad_input(e.to_string())
 }
 
-async fn connect(config: &Config) -> Result<DatabaseConnection, AppError> {
+/// How far a subcommand brings the database before it runs.
+#[derive(Clone, Copy)]
+enum Preparation {
+    /// Connects, nothing more (`token`).
+    Connect,
+    /// Connects and applies the migrations, so that a fresh database takes its first users
+    /// (`user`); the ledger is left for `serve` or `migrate`.
+    Migrate,
+    /// Connects, migrates and brings the ledger up to date (`serve`, `migrate`, `seed`).
+    Open,
+}
+
+async fn connect(config: &Config, preparation: Preparation) -> Result<DatabaseConnection, AppError> {
     let statement_timeout = Some(Duration::from_secs(config.statement_timeout)).filter(|t| !t.is_zero());
-    crate::db::connect_and_migrate_with(&config.database_url, statement_timeout)
-        .await
-        .map_err(|e| AppError::internal(format!("database {}: {e}", redact(&config.database_url))))
+    let url = &config.database_url;
+    let connected = match preparation {
+        Preparation::Connect => crate::base::db::connect(url, statement_timeout).await,
+        Preparation::Migrate => match crate::base::db::connect(url, statement_timeout).await {
+            Ok(db) => crate::base::db::migrate(&db).await.map(|()| db),
+            Err(e) => Err(e),
+        },
+        Preparation::Open => crate::startup::open_with(url, statement_timeout).await,
+    };
+    connected.map_err(|e| AppError::internal(format!("database {}: {e}", redact(url))))
 }
 
 /// A database URL without its password, for messages.
@@ -195,15 +183,15 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         None => run_server(&config, ServeArgs::parse_from(["serve"])).await,
         Some(Command::Serve(args)) => run_server(&config, args).await,
         Some(Command::Migrate) => {
-            connect(&config).await?;
-            println!("migrations applied");
+            connect(&config, Preparation::Open).await?;
+            println!("migrations applied; the ledger is up to date");
             Ok(())
         }
         Some(Command::Seed { demo }) => {
             if !demo {
                 return Err(AppError::bad_input("nothing to seed: pass --demo"));
             }
-            let db = connect(&config).await?;
+            let db = connect(&config, Preparation::Open).await?;
             let summary = crate::demo::seed(&db).await?;
             println!("{summary}");
             Ok(())
@@ -211,9 +199,12 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         Some(Command::User { email, name, role, team }) => {
             let role =
                 Role::from_db(&role.to_uppercase()).ok_or_else(|| user_error(format!("unknown role {role:?}")))?;
-            let db = connect(&config).await?;
-            let result =
-                upsert_user_directly(&db, UserInput { email: email.clone(), name, role, team_name: team }).await?;
+            let db = connect(&config, Preparation::Migrate).await?;
+            let result = upsert_user_directly(
+                Batch::command_line(&db, "cli user").await?,
+                UserInput { email: email.clone(), name, role, team_name: team },
+            )
+            .await?;
             let outcome = if result.created > 0 {
                 "created"
             } else if result.updated > 0 {
@@ -226,34 +217,13 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         }
         Some(Command::Token { email, ttl }) => {
             let keys = config.jwt_keys()?.ok_or_else(|| user_error("JWT_SECRET is not set"))?;
-            let db = connect(&config).await?;
+            let db = connect(&config, Preparation::Connect).await?;
             crate::auth::Caller::load(&db, &email).await.map_err(|_| user_error(format!("no user {email}")))?;
             println!("{}", keys.mint(&email, parse_ttl(&ttl)?)?);
             Ok(())
         }
         Some(Command::Schema) => {
-            print!("{}", crate::schema::sdl());
-            Ok(())
-        }
-        Some(Command::Bench(args)) => {
-            if args.months < 24 {
-                return Err(user_error("--months must be at least 24 (the dashboards cover 24 months)"));
-            }
-            let bench = BenchConfig {
-                company: Company { accounts: args.accounts, months: args.months },
-                runs: args.runs.max(1),
-                warmup: args.warmup,
-                clients: args.clients.max(1),
-                mixed_load: Duration::from_secs(args.mixed_seconds),
-                per_kind: args.per_kind,
-                writers: args.writers.unwrap_or_else(|| crate::bench::default_writers(&config.database_url)),
-            };
-            let report = crate::bench::run(&config.database_url, &bench).await?;
-            println!("{}", report.table());
-            let json = serde_json::to_string_pretty(&report.json()).map_err(AppError::internal)?;
-            std::fs::write(&args.out, json)
-                .map_err(|e| user_error(format!("cannot write {}: {e}", args.out.display())))?;
-            println!("figures written to {}", args.out.display());
+            print!("{}", crate::api::schema::sdl());
             Ok(())
         }
     }
@@ -268,7 +238,7 @@ async fn run_server(config: &Config, args: ServeArgs) -> Result<(), AppError> {
         }
         (None, false) => return Err(user_error("set JWT_SECRET or JWT_PUBLIC_KEY (or pass --dev)")),
     };
-    let db = connect(config).await?;
+    let db = connect(config, Preparation::Open).await?;
     if args.demo {
         let summary = crate::demo::seed(&db).await?;
         tracing::info!("{summary}");

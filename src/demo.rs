@@ -20,17 +20,21 @@ use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::api::engagement::{AdvocacyKind, TouchpointKind};
+use crate::api::org::{UserInput, upsert_user_directly};
+use crate::api::product::FeatureRequestStatus;
+use crate::api::revenue::CostCategory;
+use crate::api::schema::{CsKpiSchema, schema_builder};
+use crate::api::voice::FeedbackKind;
 use crate::auth::Caller;
-use crate::engagement::{AdvocacyKind, TouchpointKind};
-use crate::error::AppError;
+use crate::auth::Role;
+use crate::auth::scope::Database;
+use crate::base::calendar::first_day_of_month;
+use crate::base::error::AppError;
+use crate::base::rng::Rng;
+use crate::ingest::Batch as WriteBatch;
 use crate::ingest::{MAX_ROWS, UpsertResult};
-use crate::loaders::Loaders;
-use crate::org::{Role, UserInput, upsert_user_directly};
-use crate::product::FeatureRequestStatus;
-use crate::revenue::{CostCategory, month_start};
-use crate::rng::Rng;
-use crate::schema::{CsKpiSchema, schema_builder};
-use crate::voice::FeedbackKind;
+use crate::kpis::loaders::Loaders;
 
 /// The demo ADMIN, who pushes everything else.
 const ADMIN_EMAIL: &str = "admin@demo.example";
@@ -194,8 +198,10 @@ const COMPLAINTS: [&str; 3] = [
 pub async fn seed(db: &DatabaseConnection) -> Result<Seeded, AppError> {
     let admin =
         UserInput { email: ADMIN_EMAIL.to_owned(), name: ADMIN_NAME.to_owned(), role: Role::Admin, team_name: None };
-    let mut seeded =
-        Seeded { counts: Counts::from(upsert_user_directly(db, admin).await?), pushed: vec!["1 admin".to_owned()] };
+    let mut seeded = Seeded {
+        counts: Counts::from(upsert_user_directly(WriteBatch::command_line(db, "cli user").await?, admin).await?),
+        pushed: vec!["1 admin".to_owned()],
+    };
     let api = Api::connect(db).await?;
     for batch in company(Calendar::ending_in(Utc::now().date_naive())) {
         seeded.counts += api.push(&batch).await?;
@@ -261,7 +267,7 @@ struct Api {
 impl Api {
     async fn connect(db: &DatabaseConnection) -> Result<Api, AppError> {
         let caller = Caller::load(db, ADMIN_EMAIL).await?;
-        Ok(Api { schema: schema_builder().data(db.clone()).finish(), caller, db: db.clone() })
+        Ok(Api { schema: schema_builder().data(Database::new(db.clone())).finish(), caller, db: db.clone() })
     }
 
     /// Runs the batch's mutation over its rows, [`MAX_ROWS`] at a time; fails on the first error.
@@ -299,7 +305,7 @@ struct Calendar {
 
 impl Calendar {
     fn ending_in(today: NaiveDate) -> Calendar {
-        Calendar { first: month_start(today) - Months::new(MONTHS - 1) }
+        Calendar { first: first_day_of_month(today) - Months::new(MONTHS - 1) }
     }
 
     /// The first day of month `m`.

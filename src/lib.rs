@@ -1,26 +1,16 @@
 //! cs-kpi: the customer-success KPI service. See README.md.
-pub mod accounts;
-pub mod adoption;
+//!
+//! The layers, each importing only those listed before it:
+//! [`base`] -> [`auth`] -> [`metrics`] -> [`ledger`] -> [`ingest`] -> [`kpis`] -> [`api`] ->
+//! [`server`], [`startup`], [`demo`], [`cli`].
+pub mod api;
 pub mod auth;
-pub mod bench;
+pub mod base;
 pub mod cli;
-pub mod db;
-mod db_enum;
 pub mod demo;
-pub mod engagement;
-pub mod error;
-pub mod health;
 pub mod ingest;
 pub mod kpis;
 pub mod ledger;
-pub mod loaders;
-pub mod org;
-pub mod product;
-pub mod revenue;
-mod rng;
-pub mod scalars;
-pub mod schema;
-pub mod scorecards;
+pub mod metrics;
 pub mod server;
-pub mod support;
-pub mod voice;
+pub mod startup;

@@ -24,11 +24,12 @@ use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::api::schema::{CsKpiSchema, schema_builder};
 use crate::auth::Caller;
 use crate::auth::jwt::JwtKeys;
-use crate::error::{AppError, code, correlation_id, internal_message};
-use crate::loaders::Loaders;
-use crate::schema::{CsKpiSchema, schema_builder};
+use crate::auth::scope::Database;
+use crate::base::error::{AppError, code, correlation_id, internal_message};
+use crate::kpis::loaders::Loaders;
 
 /// What one request may cost before any of it runs.
 #[derive(Clone, Debug)]
@@ -81,7 +82,7 @@ impl AppState {
     }
 
     pub fn with_limits(db: DatabaseConnection, keys: JwtKeys, limits: Limits, dev: bool) -> Self {
-        let schema = schema_builder().data(db.clone()).finish();
+        let schema = schema_builder().data(Database::new(db.clone())).finish();
         let reads = Arc::new(Semaphore::new(limits.max_concurrent_reads.max(1)));
         AppState { db, schema, keys: Arc::new(keys), limits: Arc::new(limits), dev, reads }
     }

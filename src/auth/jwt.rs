@@ -5,7 +5,7 @@
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{AppError, AppResult};
+use crate::base::error::{AppError, AppResult};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {

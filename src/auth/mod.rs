@@ -8,8 +8,19 @@ pub mod scope;
 use async_graphql::{Context, Guard};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
-use crate::error::{AppError, AppResult};
-use crate::org::Role;
+use crate::base::db_enum::db_enum;
+use crate::base::error::{AppError, AppResult};
+
+db_enum!(
+    /// What a user may see and do (PRODUCT.md, "Roles and what each may see").
+    Role {
+        Admin => "ADMIN",
+        Manager => "MANAGER",
+        Csm => "CSM",
+        Finance => "FINANCE",
+        Integration => "INTEGRATION",
+    }
+);
 
 /// The authenticated user behind a request.
 #[derive(Clone, Debug)]

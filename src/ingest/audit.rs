@@ -5,8 +5,8 @@ use sea_orm::sea_query::{ArrayType, Value};
 use sea_orm::{ActiveValue::NotSet, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, Set};
 
 use super::{Actor, Record};
-use crate::error::{AppError, AppResult};
-use crate::kpis::sql::Sql;
+use crate::base::error::{AppError, AppResult};
+use crate::base::sql::Sql;
 use entity::audit_log;
 
 /// Audit rows inserted per statement: a `VALUES` list of 9 columns each, within both backends'

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use entity::Money;
 use rust_decimal::Decimal;
 
-use crate::error::AppError;
+use crate::base::error::AppError;
 
 /// The longest string accepted, and the longest free-text comment.
 pub const MAX_TEXT: usize = 1_000;

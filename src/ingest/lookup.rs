@@ -8,7 +8,7 @@ use sea_orm::sea_query::Value;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::auth::scope::Visibility;
-use crate::error::AppResult;
+use crate::base::error::AppResult;
 use entity::{account, team, user};
 
 const CHUNK: usize = 500;

@@ -6,18 +6,16 @@
 //!   `BAD_USER_INPUT` error per invalid row carrying `row` and `field`;
 //! - rows applied in order, so a row may reference what an earlier row of the batch wrote;
 //! - one audit-log row (who, when, what, before, after) per accepted change;
-//! - each kind's own mutation, or `ingest` (see [`bulk`]) for several kinds in one batch;
+//! - each kind's own mutation, or `ingest` for several kinds in one batch ([`Batch::part`]);
 //! - on PostgreSQL, batches of accounts and their records write beside each other, and end as
 //!   if they came one after the other (see [`WriteAccess::Shared`] and [`retrying`]); SQLite
 //!   writes one batch at a time.
 mod audit;
-mod bulk;
 mod check;
 mod lookup;
 mod pending;
 mod records;
 
-pub use bulk::IngestMutation;
 pub use check::RowCheck;
 pub use lookup::{AccountRef, Lookups, fetch_to_change, hidden_accounts};
 use pending::{INSERT_CHUNK, Pending, PendingTable};
@@ -32,11 +30,11 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use crate::auth::{Caller, caller, scope::Visibility};
-use crate::db::WriteAccess;
-use crate::error::{AppError, AppResult};
+use crate::auth::scope::{Scope, Visibility};
+use crate::auth::{Caller, Role};
+use crate::base::db::WriteAccess;
+use crate::base::error::{AppError, AppResult};
 use crate::ledger::LedgerChanges;
-use crate::org::Role;
 use audit::AuditTrail;
 
 /// The most rows one batch may carry.
@@ -93,8 +91,8 @@ macro_rules! record {
 record!(
     team,
     user,
-    account => crate::accounts::ingest::follow,
-    subscription => crate::revenue::follow,
+    account => crate::ledger::follow_account,
+    subscription => crate::ledger::follow_subscription,
     feedback => crate::ledger::follow_records,
     ticket => crate::ledger::follow_records,
     usage_record => crate::ledger::follow_records,
@@ -143,8 +141,8 @@ pub async fn retrying<T, F>(ctx: &Context<'_>, mut attempt: impl FnMut() -> F) -
 where
     F: Future<Output = Result<T, Failure>>,
 {
-    let retries = match ctx.data::<DatabaseConnection>() {
-        Ok(db) if db.get_database_backend() == DatabaseBackend::Postgres => ATTEMPTS - 1,
+    let retries = match Scope::for_writes(ctx) {
+        Ok(scope) if scope.connection().get_database_backend() == DatabaseBackend::Postgres => ATTEMPTS - 1,
         _ => 0,
     };
     let mut outcome = attempt().await;
@@ -209,19 +207,24 @@ impl<'a> Batch<'a> {
         rows: usize,
         access: WriteAccess,
     ) -> AppResult<Batch<'a>> {
-        let caller = caller(ctx)?;
+        let scope = Scope::for_writes(ctx)?;
+        let caller = scope.caller();
         for (roles, what) in writes {
             caller.require(roles, what)?;
         }
         if rows > MAX_ROWS {
             return Err(AppError::invalid(None, "input", format!("at most {MAX_ROWS} rows per batch, got {rows}")));
         }
-        let db = ctx.data::<DatabaseConnection>().map_err(|_| AppError::internal("no database in context"))?;
-        Self::start(db, Actor::User(caller), action, access).await
+        Self::start(scope.connection(), Actor::User(caller), action, access).await
     }
 
-    /// Starts a batch without a request (the command line).
-    pub async fn start(
+    /// Starts a batch of the operator at the command line (`cs-kpi user`, the demo company),
+    /// who writes alone.
+    pub async fn command_line(db: &DatabaseConnection, action: &'static str) -> AppResult<Batch<'a>> {
+        Self::start(db, Actor::CommandLine, action, WriteAccess::Exclusive).await
+    }
+
+    async fn start(
         db: &DatabaseConnection,
         actor: Actor<'a>,
         action: &'static str,
@@ -232,7 +235,7 @@ impl<'a> Batch<'a> {
             Actor::CommandLine => Visibility::All,
         };
         Ok(Batch {
-            txn: crate::db::begin_write(db, access).await?,
+            txn: crate::base::db::begin_write(db, access).await?,
             actor,
             visibility,
             result: UpsertResult::default(),

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use sea_orm::EntityTrait;
 
 use super::{AccountRef, Batch, Record, RowCheck, fetch_to_change, hidden_accounts};
-use crate::error::AppResult;
+use crate::base::error::AppResult;
 
 /// A record owned by an account, keyed by its externalId.
 pub trait AccountRecord: Record {
@@ -61,7 +61,7 @@ macro_rules! account_record_part {
     ($($input:ty => $mutation:literal, $writers:expr);+ $(;)?) => {$(
         impl $crate::ingest::Part for $input {
             const MUTATION: &'static str = $mutation;
-            const WRITERS: &'static [$crate::org::Role] = $writers;
+            const WRITERS: &'static [$crate::auth::Role] = $writers;
             fn write<'b>(
                 batch: &'b mut $crate::ingest::Batch<'_>,
                 input: &'b [Self],

@@ -8,10 +8,11 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tokio::sync::OnceCell;
 
 use super::movements::GroupKey;
-use super::period::{MonthIndex, Period};
+use super::period::Period;
 use super::scope::{KpiScope, OverBooks};
-use super::sql::count;
-use crate::error::AppResult;
+use crate::base::calendar::MonthIndex;
+use crate::base::error::AppResult;
+use crate::base::sql::count;
 use crate::ledger::activity::{ACTIVITY_COLUMNS, ActivityCounts, Counter, Wait};
 use crate::ledger::wait_list::decode_waits_into;
 
@@ -20,14 +21,14 @@ pub type PeriodCounts = HashMap<(usize, GroupKey), ActivityCounts>;
 
 pub struct Activity<'a> {
     db: &'a DatabaseConnection,
-    scope: &'a KpiScope,
+    scope: &'a KpiScope<'a>,
     periods: &'a [Period],
     counts: OnceCell<PeriodCounts>,
 }
 
 impl<'a> Activity<'a> {
-    pub fn new(db: &'a DatabaseConnection, scope: &'a KpiScope, periods: &'a [Period]) -> Self {
-        Activity { db, scope, periods, counts: OnceCell::new() }
+    pub fn new(scope: &'a KpiScope<'a>, periods: &'a [Period]) -> Self {
+        Activity { db: scope.connection(), scope, periods, counts: OnceCell::new() }
     }
 
     /// The counters of each period and group (none for a group without records in the periods).
@@ -53,7 +54,11 @@ fn periods_holding(periods: &[Period], month: MonthIndex) -> impl Iterator<Item 
 
 /// `activity_book_months` over the books of S and the months of `periods`, summed per group and
 /// month, then per period over its months.
-async fn counts_in_periods(db: &DatabaseConnection, scope: &KpiScope, periods: &[Period]) -> AppResult<PeriodCounts> {
+async fn counts_in_periods(
+    db: &DatabaseConnection,
+    scope: &KpiScope<'_>,
+    periods: &[Period],
+) -> AppResult<PeriodCounts> {
     let Some((first, last)) = month_span(periods) else { return Ok(PeriodCounts::new()) };
     let OverBooks { mut sql, join, group_key } = scope.over_books(db).await?;
     let sums = ACTIVITY_COLUMNS.iter().map(|c| format!("CAST(SUM(r.{c}) AS BIGINT) AS {c}"));
@@ -84,7 +89,7 @@ async fn counts_in_periods(db: &DatabaseConnection, scope: &KpiScope, periods: &
 /// and the books of S.
 pub async fn median_waits(
     db: &DatabaseConnection,
-    scope: &KpiScope,
+    scope: &KpiScope<'_>,
     periods: &[Period],
     wait: Wait,
 ) -> AppResult<HashMap<(usize, GroupKey), f64>> {

@@ -24,7 +24,7 @@ use super::movements::GroupKey;
 use super::period::Period;
 use super::revenue::share;
 use super::scope::KpiScope;
-use crate::error::AppResult;
+use crate::base::error::AppResult;
 use crate::ledger::activity::{Counter, EXECUTIVE_ACCOUNTS, Wait, for_period};
 
 #[derive(SimpleObject, Clone, Debug, Default)]
@@ -54,7 +54,7 @@ pub const FIRST_VALUE_FIELD: &str = "medianTimeToFirstValueDays";
 
 pub async fn adoption(
     db: &DatabaseConnection,
-    scope: &KpiScope,
+    scope: &KpiScope<'_>,
     periods: &[Period],
     month_ends: &health::MonthEnds<'_>,
     activity: &Activity<'_>,

@@ -1,7 +1,7 @@
 //! The metric catalog BI tools read (`metricCatalog`): every KPI with its unit, its formula in
 //! words (as KPIS.md states it) and the roles that may read it. Each KPI family adds its rows.
 use super::MetricDefinition;
-use crate::org::Role;
+use crate::auth::Role;
 
 /// Roles that read `kpis`, and the narrower set for the cost KPIs.
 const KPI_READERS: &[Role] = &[Role::Admin, Role::Manager, Role::Csm, Role::Finance];

@@ -7,8 +7,8 @@ use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
 
 use super::period::{Period, with_periods};
-use super::sql::{Sql, money};
-use crate::error::AppResult;
+use crate::base::error::AppResult;
+use crate::base::sql::{Sql, money};
 
 #[derive(Clone, Debug, Default)]
 pub struct PeriodCosts {

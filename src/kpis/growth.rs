@@ -27,8 +27,8 @@ use super::health;
 use super::movements::GroupKey;
 use super::period::Period;
 use super::revenue::share;
-use super::sql::count;
-use crate::error::AppResult;
+use crate::base::error::AppResult;
+use crate::base::sql::count;
 use crate::ledger::activity::{ADVOCATES, Counter, for_period};
 
 #[derive(SimpleObject, Clone, Debug, Default)]
@@ -103,7 +103,7 @@ pub async fn growth(
 
 /// Visitors per period (by position): `sum(visitors of the months in P)`.
 pub async fn visitors(db: &DatabaseConnection, periods: &[Period]) -> AppResult<HashMap<usize, i64>> {
-    let mut sql = super::sql::Sql::new(db.get_database_backend());
+    let mut sql = crate::base::sql::Sql::new(db.get_database_backend());
     sql.push("WITH ");
     super::period::with_periods(&mut sql, periods);
     sql.push(

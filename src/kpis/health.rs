@@ -12,13 +12,14 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::OnceCell;
 
 use super::movements::GroupKey;
-use super::period::{MonthIndex, Period};
+use super::period::Period;
 use super::revenue::share;
 use super::scope::{KpiScope, OverBooks};
-use super::sql::count;
-use crate::error::AppResult;
-use crate::health::model::Model;
+use crate::base::calendar::MonthIndex;
+use crate::base::error::AppResult;
+use crate::base::sql::count;
 use crate::ledger::health::{ADOPTION_COLUMNS, AdoptionCounts, COMPONENT_COLUMNS, HEALTH_UNIT, HealthDelta};
+use crate::metrics::health::model::Model;
 
 #[derive(SimpleObject, Clone, Debug, Default)]
 pub struct HealthKpis {
@@ -82,7 +83,7 @@ type Changes = BTreeMap<MonthIndex, HealthDelta>;
 /// (health, adoption, growth), whichever asks first.
 pub struct MonthEnds<'a> {
     db: &'a DatabaseConnection,
-    scope: &'a KpiScope,
+    scope: &'a KpiScope<'a>,
     periods: &'a [Period],
     columns: MonthEndColumns,
     changes: OnceCell<Vec<((GroupKey, i32), Changes)>>,
@@ -101,7 +102,7 @@ pub struct MonthEndColumns {
 impl<'a> MonthEnds<'a> {
     pub fn new(
         db: &'a DatabaseConnection,
-        scope: &'a KpiScope,
+        scope: &'a KpiScope<'a>,
         periods: &'a [Period],
         columns: MonthEndColumns,
     ) -> Self {
@@ -120,7 +121,7 @@ impl<'a> MonthEnds<'a> {
 /// integers, exact in any order).
 async fn month_end_changes(
     db: &DatabaseConnection,
-    scope: &KpiScope,
+    scope: &KpiScope<'_>,
     periods: &[Period],
     columns: MonthEndColumns,
 ) -> AppResult<Vec<((GroupKey, i32), Changes)>> {
@@ -141,7 +142,7 @@ async fn month_end_changes(
         .bind(latest)
         .push(&format!(" GROUP BY {group_key}, r.pattern, period_end"));
     let mut changes: HashMap<(GroupKey, i32), Changes> = HashMap::new();
-    for row in super::sql::query_grouped(db, sql.statement()).await? {
+    for row in crate::base::sql::query_grouped(db, sql.statement()).await? {
         let mut delta = HealthDelta { accounts: count(&row, "accounts")?, ..HealthDelta::default() };
         for (sum, column) in delta.sums.iter_mut().zip(components) {
             *sum = count(&row, column)?;

@@ -1,38 +1,37 @@
-//! KPI snapshots per period (and group), the MRR movements behind them, and the metric catalog
-//! (KPIS.md). Each family of KPIs is computed only when the query selects one of its fields.
-pub(crate) mod activity;
+//! Layer 6, the KPI reads (KPIS.md): snapshots per period (and group) from set-based SQL over
+//! the ledger, the MRR movements behind them, and the metric catalog. One file per KPI family;
+//! each family is computed only when the query selects one of its fields.
+pub mod activity;
 mod adoption;
-mod catalog;
+pub mod catalog;
 mod costs;
+pub mod goals;
 mod growth;
 mod health;
-pub(crate) mod movements;
-pub(crate) mod period;
+pub mod loaders;
+pub mod movements;
+pub mod period;
 mod ratio;
 mod renewals;
-pub(crate) mod requests;
+pub mod requests;
 mod revenue;
-pub(crate) mod scope;
-pub(crate) mod sql;
+pub mod scope;
 mod support;
 mod voice;
 
 use std::collections::HashMap;
 
-use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, SimpleObject};
 
-use crate::accounts::Account;
-use crate::db_enum::db_enum;
-use crate::error::{AppError, AppResult};
-use crate::loaders::database;
-use crate::org::Role;
-use crate::scalars::{Date, Decimal};
+use crate::auth::Role;
+use crate::base::error::AppResult;
+use crate::base::scalars::Date;
+use crate::metrics::health::model::Model;
 use activity::Activity;
 use adoption::AdoptionKpis;
 use growth::GrowthKpis;
 use health::HealthKpis;
 use movements::{CohortWindow, GroupKey};
-use period::{month_start, periods};
 use revenue::{CostKpis, GroupData, RenewalKpis, RevenueKpis};
 use scope::KpiScope;
 use support::SupportKpis;
@@ -59,17 +58,6 @@ pub enum Dimension {
     Team,
 }
 
-db_enum!(
-    /// The kind of an MRR movement (KPIS.md, section 1).
-    MovementKind {
-        New => "NEW",
-        Expansion => "EXPANSION",
-        Contraction => "CONTRACTION",
-        Churn => "CHURN",
-        Reactivation => "REACTIVATION",
-    }
-);
-
 #[derive(InputObject, Clone, Copy, Debug)]
 pub struct PeriodInput {
     /// Any day of the first period wanted.
@@ -86,17 +74,6 @@ pub struct ScopeInput {
     pub csm_id: Option<ID>,
     pub team_id: Option<ID>,
     pub segment: Option<String>,
-}
-
-#[derive(SimpleObject, Clone, Debug)]
-pub struct MrrMovement {
-    pub account: Account,
-    /// The first day of the month.
-    pub month: Date,
-    pub kind: MovementKind,
-    pub amount: Decimal,
-    pub mrr_before: Decimal,
-    pub mrr_after: Decimal,
 }
 
 /// One period's (and group's) KPIs; see KPIS.md for every definition.
@@ -134,7 +111,7 @@ pub struct MetricDefinition {
 }
 
 /// The KPI families a `kpis` selection asks for.
-pub(crate) struct Families {
+pub struct Families {
     revenue: bool,
     renewals: bool,
     costs: bool,
@@ -155,7 +132,7 @@ pub(crate) struct Families {
 impl Families {
     /// Every family a CSM scorecard shows (all but the portfolio-only costs; of the support
     /// medians, first response only).
-    pub(crate) fn scorecard() -> Families {
+    pub fn scorecard() -> Families {
         Families {
             revenue: true,
             renewals: true,
@@ -172,7 +149,8 @@ impl Families {
         }
     }
 
-    fn selected(ctx: &Context<'_>) -> Families {
+    /// The families the fields selected below `ctx` ask for.
+    pub fn selected(ctx: &Context<'_>) -> Families {
         let look = ctx.look_ahead();
         let any = |fields: &[&str]| fields.iter().any(|f| look.field(f).exists());
         let costs = any(&[
@@ -202,38 +180,25 @@ impl Families {
 }
 
 /// Orders group keys: segments by name, CSM and team ids by number; the `null` group last.
-fn sort_groups(groups: &mut [GroupKey]) {
+pub fn sort_groups(groups: &mut [GroupKey]) {
     groups.sort_by_key(|g| match g {
         None => (1, 0, String::new()),
         Some(key) => (0, key.parse::<i64>().unwrap_or(i64::MAX), key.clone()),
     });
 }
 
-async fn snapshots(
-    ctx: &Context<'_>,
-    period: PeriodInput,
-    scope: Option<ScopeInput>,
-    group_by: Option<Dimension>,
-) -> AppResult<Vec<KpiSnapshot>> {
-    let periods = periods(&period)?;
-    let scope = KpiScope::resolve(ctx, scope, group_by).await?;
-    let db = database(ctx)?;
-    let mut groups = scope.group_keys(db).await?;
-    sort_groups(&mut groups);
-    compute(ctx, &periods, &scope, &groups, &Families::selected(ctx), &Activity::new(db, &scope, &periods)).await
-}
-
 /// The snapshots of `families` for every period and group of `scope`, period by period
 /// (`activity`: the ledger's activity counters of those periods and that scope).
-pub(crate) async fn compute(
-    ctx: &Context<'_>,
+/// (`health_model`: the model in force, awaited only for the health family).
+pub async fn compute(
     periods: &[period::Period],
-    scope: &KpiScope,
+    scope: &KpiScope<'_>,
     groups: &[GroupKey],
     families: &Families,
     activity: &Activity<'_>,
+    health_model: impl Future<Output = AppResult<Model>>,
 ) -> AppResult<Vec<KpiSnapshot>> {
-    let db = database(ctx)?;
+    let db = scope.connection();
     let (first, last) = (periods[0].first, periods[periods.len() - 1].last);
 
     // The families are independent: their statements run at once, each on its own connection.
@@ -273,7 +238,7 @@ pub(crate) async fn compute(
     let visitors = when(families.growth && scope.whole_portfolio, growth::visitors(db, periods));
     let health = async {
         match families.health {
-            true => health::health(&month_ends, &crate::health::request_model(ctx).await?).await,
+            true => health::health(&month_ends, &health_model.await?).await,
             false => Ok(HashMap::new()),
         }
     };
@@ -323,76 +288,4 @@ pub(crate) async fn compute(
 /// `family`'s figures when `wanted`, else none (without running its queries).
 async fn when<K, V>(wanted: bool, family: impl Future<Output = AppResult<HashMap<K, V>>>) -> AppResult<HashMap<K, V>> {
     if wanted { family.await } else { Ok(HashMap::new()) }
-}
-
-async fn movements_of(
-    ctx: &Context<'_>,
-    period: PeriodInput,
-    scope: Option<ScopeInput>,
-) -> AppResult<Vec<MrrMovement>> {
-    let periods = periods(&period)?;
-    let scope = KpiScope::resolve(ctx, scope, None).await?;
-    let db = database(ctx)?;
-    let shown = periods[0].first..=periods[periods.len() - 1].last;
-    let rows = movements::account_movements(db, &scope, shown).await?;
-    let ids: Vec<i64> = rows.iter().map(|r| r.account_id).collect();
-    let accounts = crate::loaders::loaders(ctx)?.accounts.load_many(ids).await?;
-    rows.into_iter()
-        .map(|r| {
-            let account = accounts
-                .get(&r.account_id)
-                .cloned()
-                .ok_or_else(|| AppError::internal("movement of an unknown account"))?;
-            let (kind, amount) = match r.kind.as_str() {
-                "NEW" => (MovementKind::New, r.after),
-                "REACTIVATION" => (MovementKind::Reactivation, r.after),
-                "EXPANSION" => (MovementKind::Expansion, r.after - r.before),
-                "CONTRACTION" => (MovementKind::Contraction, r.before - r.after),
-                "CHURN" => (MovementKind::Churn, r.before),
-                other => return Err(AppError::internal(format!("unknown movement {other}"))),
-            };
-            Ok(MrrMovement {
-                account: Account(account),
-                month: Date(month_start(r.month)),
-                kind,
-                amount: Decimal(amount),
-                mrr_before: Decimal(r.before),
-                mrr_after: Decimal(r.after),
-            })
-        })
-        .collect()
-}
-
-#[derive(Default)]
-pub struct KpiQuery;
-
-#[Object]
-impl KpiQuery {
-    /// One row per period (and per group when groupBy is given), oldest first.
-    #[graphql(complexity = "crate::schema::cost::report(child_complexity)")]
-    async fn kpis(
-        &self,
-        ctx: &Context<'_>,
-        period: PeriodInput,
-        scope: Option<ScopeInput>,
-        group_by: Option<Dimension>,
-    ) -> async_graphql::Result<Vec<KpiSnapshot>> {
-        Ok(snapshots(ctx, period, scope, group_by).await?)
-    }
-
-    /// Each account's movement per month in the period: the drill-down behind the MRR KPIs.
-    #[graphql(complexity = "crate::schema::cost::report(child_complexity)")]
-    async fn mrr_movements(
-        &self,
-        ctx: &Context<'_>,
-        period: PeriodInput,
-        scope: Option<ScopeInput>,
-    ) -> async_graphql::Result<Vec<MrrMovement>> {
-        Ok(movements_of(ctx, period, scope).await?)
-    }
-
-    /// Every KPI: name, unit, formula, and which roles may read it.
-    async fn metric_catalog(&self) -> Vec<MetricDefinition> {
-        catalog::metrics()
-    }
 }

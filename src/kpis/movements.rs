@@ -19,10 +19,10 @@ use std::ops::RangeInclusive;
 use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
 
-use super::period::MonthIndex;
 use super::scope::{KpiScope, OverBooks};
-use super::sql::{Sql, count};
-use crate::error::{AppError, AppResult};
+use crate::base::calendar::MonthIndex;
+use crate::base::error::{AppError, AppResult};
+use crate::base::sql::{Sql, count};
 use crate::ledger::series::COHORT_WINDOWS;
 use crate::ledger::{read_amount, select_amount};
 
@@ -37,7 +37,7 @@ pub type GroupKey = Option<String>;
 /// months before `months` summed into one in SQL).
 pub async fn month_totals(
     db: &DatabaseConnection,
-    scope: &KpiScope,
+    scope: &KpiScope<'_>,
     months: RangeInclusive<MonthIndex>,
 ) -> AppResult<HashMap<(GroupKey, MonthIndex), MonthTotals>> {
     let backend = db.get_database_backend();
@@ -137,7 +137,7 @@ pub struct CohortWindow {
 /// (its months summed in SQL into the opening month that follows them, per window length).
 pub async fn cohorts(
     db: &DatabaseConnection,
-    scope: &KpiScope,
+    scope: &KpiScope<'_>,
     windows: &[CohortWindow],
 ) -> AppResult<HashMap<(usize, GroupKey), Cohort>> {
     if windows.iter().any(|w| !COHORT_WINDOWS.contains(&(w.last - w.opening))) {
@@ -168,7 +168,7 @@ pub async fn cohorts(
     sql.push(&format!(" END AS opening_month FROM mrr_book_cohorts r {join} WHERE r.month <= "))
         .bind(latest)
         .push(&format!(" GROUP BY {group_key}, r.window_months, opening_month"));
-    let rows = super::sql::query_grouped(db, sql.statement()).await?;
+    let rows = crate::base::sql::query_grouped(db, sql.statement()).await?;
     let mut changes: HashMap<(GroupKey, i32), BTreeMap<MonthIndex, Cohort>> = HashMap::new();
     for row in &rows {
         let change = Cohort {
@@ -234,10 +234,10 @@ pub struct AccountMovement {
 
 /// Every movement of the accounts of S in the months `shown`, by month then externalId.
 pub async fn account_movements(
-    db: &DatabaseConnection,
-    scope: &KpiScope,
+    scope: &KpiScope<'_>,
     shown: RangeInclusive<MonthIndex>,
 ) -> AppResult<Vec<AccountMovement>> {
+    let db = scope.connection();
     let backend = db.get_database_backend();
     let mut sql = Sql::new(backend);
     sql.push(&format!(

@@ -1,31 +1,15 @@
 //! Calendar periods (KPIS.md, "Conventions"): a month, quarter or year; `start(P)`, `end(P)`.
-use chrono::{Datelike, NaiveDate, NaiveTime};
+use chrono::{NaiveDate, NaiveTime};
 use sea_orm::Value;
 
-use super::sql::Sql;
+use crate::base::calendar::{MonthIndex, month_end, month_index, month_start};
+use crate::base::sql::Sql;
 
 use super::{Granularity, PeriodInput};
-use crate::error::{AppError, AppResult};
+use crate::base::error::{AppError, AppResult};
 
 /// The most periods one request may ask for.
 pub const MAX_PERIODS: usize = 120;
-
-/// A month as a running index (`year * 12 + month - 1`), so that `M-1` and `M-12` are arithmetic.
-pub type MonthIndex = i32;
-
-pub fn month_index(date: NaiveDate) -> MonthIndex {
-    date.year() * 12 + date.month0() as i32
-}
-
-/// The first day of a month index.
-pub fn month_start(index: MonthIndex) -> NaiveDate {
-    NaiveDate::from_ymd_opt(index.div_euclid(12), index.rem_euclid(12) as u32 + 1, 1).unwrap_or(NaiveDate::MIN)
-}
-
-/// The last day of a month index.
-pub fn month_end(index: MonthIndex) -> NaiveDate {
-    month_start(index + 1).pred_opt().unwrap_or(NaiveDate::MIN)
-}
 
 /// One calendar period: its months `first..=last`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 
 use super::activity::Activity;
 use super::movements::GroupKey;
-use crate::error::AppResult;
+use crate::base::error::AppResult;
 use crate::ledger::activity::{ActivityCounts, Counter, renewal_mrr};
 
 #[derive(Clone, Debug, Default)]

@@ -6,11 +6,11 @@
 //! the start of the first period to the end of the last period that the PeriodInput names.
 use chrono::{NaiveDate, NaiveTime};
 use rust_decimal::Decimal;
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::ConnectionTrait;
 
 use super::scope::KpiScope;
-use super::sql::{Sql, count, money};
-use crate::error::AppResult;
+use crate::base::error::AppResult;
+use crate::base::sql::{Sql, count, money};
 
 pub struct RequestGroup {
     pub title: String,
@@ -22,12 +22,12 @@ pub struct RequestGroup {
 
 /// The ranked groups of requests made from `start` to `end` (both days included).
 pub async fn ranked(
-    db: &DatabaseConnection,
-    scope: &KpiScope,
+    scope: &KpiScope<'_>,
     start: NaiveDate,
     end: NaiveDate,
     first: usize,
 ) -> AppResult<Vec<RequestGroup>> {
+    let db = scope.connection();
     let backend = db.get_database_backend();
     let mut sql = Sql::new(backend);
     let (from, until) =

@@ -8,12 +8,13 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 use super::costs::PeriodCosts;
 use super::movements::{Cohort, GroupKey, MonthTotals};
-use super::period::{MonthIndex, Period};
+use super::period::Period;
 use super::ratio::Ratio;
 use super::renewals::Renewals;
+use crate::auth::Role;
 use crate::auth::RoleGuard;
-use crate::org::Role;
-use crate::scalars::Decimal as Money;
+use crate::base::calendar::MonthIndex;
+use crate::base::scalars::Decimal as Money;
 
 /// `grossMargin` of the LTV and CAC payback formulas (KPIS.md: "a setting, default 1.0").
 pub const GROSS_MARGIN: Decimal = Decimal::ONE;

@@ -1,18 +1,70 @@
 //! The set of accounts S a KPI query covers (KPIS.md, "Conventions"): the caller's visible
 //! accounts, narrowed by `ScopeInput`, and split into groups by `groupBy`.
-use async_graphql::Context;
-use sea_orm::sea_query::{Query, SelectStatement, Value};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use async_graphql::{ID, InputObject};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query, SelectStatement, Value};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DatabaseConnection};
 use tokio::sync::OnceCell;
 
 use super::movements::GroupKey;
-use super::sql::Sql;
 use super::{Dimension, ScopeInput};
-use crate::accounts::AccountFilter;
-use crate::auth::{caller, scope::Visibility};
-use crate::error::AppResult;
-use crate::ledger::BOOK_KEY_SQL;
-use entity::account;
+use crate::auth::scope::Scope;
+use crate::base::error::{AppError, AppResult};
+use crate::base::sql::Sql;
+use crate::ledger::{BOOK_KEY_SQL, today};
+use crate::metrics::health::HealthStatus;
+use entity::{account, user};
+
+#[derive(InputObject, Default)]
+pub struct AccountFilter {
+    pub segment: Option<String>,
+    pub csm_id: Option<ID>,
+    pub team_id: Option<ID>,
+    pub health_status: Option<HealthStatus>,
+    /// Case-insensitive substring of the name.
+    pub search: Option<String>,
+}
+
+/// Parses an id argument that must name a record.
+fn id_argument(id: &ID, field: &str) -> AppResult<i64> {
+    id.parse::<i64>().ok().ok_or_else(|| AppError::invalid(None, field, format!("{field}: not a valid id")))
+}
+
+impl AccountFilter {
+    /// The filter as a condition on `accounts`, to narrow the caller's visible accounts, after
+    /// checking that it names no CSM or team outside them (`FORBIDDEN`).
+    pub async fn condition(&self, reader: &Scope<'_>) -> AppResult<Condition> {
+        let mut condition = Condition::all();
+        if let Some(segment) = &self.segment {
+            condition = condition.add(account::Column::Segment.eq(segment.as_str()));
+        }
+        if let Some(csm) = &self.csm_id {
+            let csm = id_argument(csm, "csmId")?;
+            reader.check_csm(csm).await?;
+            condition = condition.add(account::Column::CsmId.eq(csm));
+        }
+        if let Some(team) = &self.team_id {
+            let team = id_argument(team, "teamId")?;
+            reader.check_team(team).await?;
+            let members = Query::select()
+                .column(user::Column::Id)
+                .from(user::Entity)
+                .and_where(user::Column::TeamId.eq(team))
+                .to_owned();
+            condition = condition.add(account::Column::CsmId.in_subquery(members));
+        }
+        if let Some(search) = &self.search {
+            let escaped = search.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            let name = Expr::expr(Func::lower(Expr::col((account::Entity, account::Column::Name))));
+            condition = condition.add(name.like(LikeExpr::new(format!("%{escaped}%")).escape('\\')));
+        }
+        if let Some(status) = self.health_status {
+            // The health of the day, brought up to today first, under the model in force.
+            today::ensure(reader.connection(), chrono::Utc::now().date_naive()).await?;
+            condition = condition.add(account::Column::Id.in_subquery(today::with_status(status)));
+        }
+        Ok(condition)
+    }
+}
 
 /// The join of a rollup table `r` with the books of S (see [`KpiScope::over_books`]).
 const JOIN_BOOKS: &str = "JOIN scope_books b ON b.csm_key = r.csm_key AND b.segment_key = r.segment_key";
@@ -25,7 +77,10 @@ pub struct OverBooks {
     pub group_key: &'static str,
 }
 
-pub struct KpiScope {
+/// The accounts S of one KPI request, and the connection its statements run on. Built only
+/// from the caller's [`Scope`], so S never holds an account the caller does not see.
+pub struct KpiScope<'a> {
+    db: &'a DatabaseConnection,
     /// `SELECT id FROM accounts WHERE ...`: the accounts of S.
     pub accounts: SelectStatement,
     pub group_by: Option<Dimension>,
@@ -44,15 +99,15 @@ struct ScopeBook {
     group_key: GroupKey,
 }
 
-impl KpiScope {
+impl<'a> KpiScope<'a> {
     /// Resolves the scope for the caller; `FORBIDDEN` when it names a CSM or team outside the
     /// caller's visibility (the same checks as the `accounts` filter).
     pub async fn resolve(
-        ctx: &Context<'_>,
+        reader: &Scope<'a>,
         scope: Option<ScopeInput>,
         group_by: Option<Dimension>,
-    ) -> AppResult<KpiScope> {
-        let visibility = Visibility::for_reads(caller(ctx)?)?;
+    ) -> AppResult<KpiScope<'a>> {
+        let visibility = reader.visibility();
         let scope = scope.unwrap_or_default();
         let narrowed = scope.csm_id.is_some() || scope.team_id.is_some() || scope.segment.is_some();
         let filter = AccountFilter {
@@ -61,11 +116,15 @@ impl KpiScope {
             team_id: scope.team_id,
             ..AccountFilter::default()
         };
-        let condition = filter.condition(ctx, visibility).await?;
-        let accounts =
-            Query::select().column(account::Column::Id).from(account::Entity).cond_where(condition).to_owned();
+        let condition = filter.condition(reader).await?;
+        let accounts = Query::select()
+            .column(account::Column::Id)
+            .from(account::Entity)
+            .cond_where(visibility.accounts().add(condition))
+            .to_owned();
         let all_books = visibility.sees_everything() && !narrowed;
         Ok(KpiScope {
+            db: reader.connection(),
             accounts,
             group_by,
             whole_portfolio: all_books && group_by.is_none(),
@@ -74,15 +133,17 @@ impl KpiScope {
         })
     }
 
-    /// The books of `csms`, one group per CSM (the scope of CSM scorecards); `every_csm` when
-    /// they are all the CSMs and the caller sees every account.
-    pub fn books(csms: &[i64], every_csm: bool) -> KpiScope {
+    /// The visible accounts of `csms`, one group per CSM (the scope of CSM scorecards);
+    /// `every_csm` when they are all the CSMs and the caller sees every account.
+    pub fn of_csms(reader: &Scope<'a>, csms: &[i64], every_csm: bool) -> KpiScope<'a> {
         let accounts = Query::select()
             .column(account::Column::Id)
             .from(account::Entity)
-            .and_where(sea_orm::ColumnTrait::is_in(&account::Column::CsmId, csms.iter().copied()))
+            .cond_where(reader.visibility().accounts())
+            .and_where(account::Column::CsmId.is_in(csms.iter().copied()))
             .to_owned();
         KpiScope {
+            db: reader.connection(),
             accounts,
             group_by: Some(Dimension::Csm),
             whole_portfolio: false,
@@ -141,12 +202,17 @@ impl KpiScope {
         Ok(books)
     }
 
+    /// The connection the statements over S run on.
+    pub fn connection(&self) -> &'a DatabaseConnection {
+        self.db
+    }
+
     /// The distinct groups of S (one, `None`, without `groupBy`, even when S is empty).
-    pub async fn group_keys(&self, db: &DatabaseConnection) -> AppResult<Vec<GroupKey>> {
+    pub async fn group_keys(&self) -> AppResult<Vec<GroupKey>> {
         if self.group_by.is_none() {
             return Ok(vec![None]);
         }
-        let mut groups: Vec<GroupKey> = self.ledger_books(db).await?.iter().map(|b| b.group_key.clone()).collect();
+        let mut groups: Vec<GroupKey> = self.ledger_books(self.db).await?.iter().map(|b| b.group_key.clone()).collect();
         groups.sort();
         groups.dedup();
         Ok(groups)

@@ -22,7 +22,7 @@ use super::movements::GroupKey;
 use super::period::Period;
 use super::revenue::share;
 use super::scope::KpiScope;
-use crate::error::AppResult;
+use crate::base::error::AppResult;
 use crate::ledger::activity::{Counter, Wait};
 
 #[derive(SimpleObject, Clone, Debug, Default)]
@@ -45,7 +45,7 @@ const MICROS_PER_HOUR: f64 = 3_600_000_000.0;
 /// `null`).
 pub async fn support(
     db: &DatabaseConnection,
-    scope: &KpiScope,
+    scope: &KpiScope<'_>,
     periods: &[Period],
     activity: &Activity<'_>,
     medians: [bool; 2],

@@ -14,7 +14,7 @@ use async_graphql::SimpleObject;
 use super::activity::Activity;
 use super::movements::GroupKey;
 use super::revenue::share;
-use crate::error::AppResult;
+use crate::base::error::AppResult;
 use crate::ledger::activity::{ActivityCounts, Counter};
 
 #[derive(SimpleObject, Clone, Debug, Default)]

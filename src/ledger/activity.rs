@@ -50,8 +50,8 @@ use super::{
     Book, Move, Sum, add_to, changed_parts, push_rows, rows_per_statement, store_json, stored_accounts, stored_json,
     upsert,
 };
-use crate::kpis::period::{MonthIndex, month_index};
-use crate::kpis::sql::Sql;
+use crate::base::calendar::{MonthIndex, month_index};
+use crate::base::sql::Sql;
 
 /// A counter of [`ActivityCounts`]; its column of `activity_book_months` is the one of
 /// [`ACTIVITY_COLUMNS`] at its position.

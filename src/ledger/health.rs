@@ -1,7 +1,7 @@
 //! One account's health and adoption at every month end, as change points (pure functions), for
 //! the KPIs of periods that look at the accounts active at the end of P (KPIS.md, sections 5, 6
 //! and 8): the six health components on `end(M)` of an account active then (`MRR(a, end(M)) > 0`),
-//! exactly as `crate::health::score` computes them on the fly, and its [`Adoption`].
+//! exactly as `crate::metrics::health::score` computes them on the fly, and its [`Adoption`].
 //!
 //! Every component looks at a window of whole days ending on `d`, so its value at month ends
 //! changes only in the months where a record's day, or that day plus the window, falls: the
@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use super::series::Term;
 use super::{Book, Move, Sum, add_to, changed_parts, rows_per_statement, store_json, stored_accounts, stored_json};
-use crate::health::score::Components;
-use crate::kpis::period::{MonthIndex, month_end, month_index};
+use crate::base::calendar::{MonthIndex, month_end, month_index};
+use crate::metrics::health::score::Components;
 use entity::{account, advocacy, feature_request, feedback, ticket, touchpoint, usage_record};
 
 /// Everything an account's month-end state (and its activity, `super::activity`) is computed from.

@@ -20,6 +20,7 @@ pub mod activity;
 pub mod health;
 mod mrr;
 pub mod series;
+pub mod today;
 pub mod wait_list;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,7 +31,7 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTran
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::kpis::sql::{Sql, count};
+use crate::base::sql::{Sql, count};
 
 /// The version of the aggregates this code writes; a database holding another is brought to it
 /// at start ([`ensure_built`]; 6: the lists of waits in `wait_list`'s compact form).
@@ -171,6 +172,53 @@ pub fn follow_records<R: AccountRecord>(before: Option<&R>, after: &R, ledger: &
     }
 }
 
+/// A new account has a health (support and engagement are always present); an account that
+/// changes CSM or segment moves to another book of the ledger; one whose onboarding completes on
+/// another day changes its month-end adoption, one whose signup or activation its signup
+/// counters, and one whose start or first value its time to first value. A referred account
+/// counts with its referrer: a change of its referrer, start or signup changes the referral
+/// counters of its old and new referrer.
+pub fn follow_account(
+    before: Option<&entity::account::Model>,
+    after: &entity::account::Model,
+    ledger: &mut LedgerChanges,
+) {
+    let referral = |a: &entity::account::Model| (a.referred_by_id, a.started_on, a.signed_up_on);
+    if before.map(referral) != Some(referral(after)) {
+        for referrer in [before.and_then(|b| b.referred_by_id), after.referred_by_id].into_iter().flatten() {
+            ledger.records_changed(referrer);
+        }
+    }
+    let Some(before) = before else {
+        ledger.account_created(after.id);
+        return;
+    };
+    if (before.csm_id, &before.segment) != (after.csm_id, &after.segment) {
+        ledger.account_moved(before.id, Book::of(before.csm_id, before.segment.as_deref()));
+    }
+    let dates = |a: &entity::account::Model| {
+        (a.onboarding_completed_on, a.signed_up_on, a.activated_on, a.started_on, a.first_value_on)
+    };
+    if dates(before) != dates(after) {
+        ledger.records_changed(after.id);
+    }
+}
+
+/// A subscription written over `before` changes the MRR of its account (and of its old one), and
+/// the renewals of the subscription it renews (and of the one it renewed).
+pub fn follow_subscription(
+    before: Option<&entity::subscription::Model>,
+    after: &entity::subscription::Model,
+    ledger: &mut LedgerChanges,
+) {
+    for subscription in before.into_iter().chain([after]) {
+        ledger.subscriptions_changed(subscription.account_id);
+        if let Some(renewed) = subscription.renews_id {
+            ledger.renewal_changed(renewed);
+        }
+    }
+}
+
 /// An amount's stored values: one `NUMERIC` in PostgreSQL, the two integers in SQLite.
 pub(super) fn amount(backend: DatabaseBackend, value: Decimal) -> Result<Vec<Value>, DbErr> {
     match backend {
@@ -260,7 +308,7 @@ pub async fn apply(txn: &impl ConnectionTrait, changes: &LedgerChanges) -> Resul
         health::apply(txn, &moves, &recomputed, &records).await?;
         activity::apply(txn, &moves, &recomputed, &records).await?;
     }
-    crate::health::today::follow(txn, &records_of, &changes.created).await
+    crate::ledger::today::follow(txn, &records_of, &changes.created).await
 }
 
 /// The advisory lock of the whole ledger ("ledger" in ASCII): held shared by a batch that locks
@@ -502,13 +550,16 @@ async fn current_books(txn: &impl ConnectionTrait, accounts: &[i64]) -> Result<B
 /// where a rebuild takes minutes); else (a database from before the ledger existed, or from an
 /// older formula) rebuilds it from the records.
 pub async fn ensure_built(db: &DatabaseConnection) -> Result<(), DbErr> {
-    let txn = crate::db::begin_write(db, crate::db::WriteAccess::Exclusive).await?;
+    let txn = crate::base::db::begin_write(db, crate::base::db::WriteAccess::Exclusive).await?;
     let backend = txn.get_database_backend();
     let mut sql = Sql::new(backend);
     sql.push("SELECT version FROM aggregate_versions WHERE name = ").bind(NAME);
     let version = txn.query_one_raw(sql.statement()).await?.map(|r| count(&r, "version")).transpose()?;
     match version {
-        Some(version) if version == i64::from(VERSION) => return txn.commit().await,
+        Some(version) if version == i64::from(VERSION) => {
+            tracing::debug!(version, "the ledger is up to date");
+            return txn.commit().await;
+        }
         Some(5) => {
             tracing::info!(from = 5, to = VERSION, "re-encoding the ledger's lists of waits");
             activity::reencode_wait_lists(&txn).await?;
@@ -525,7 +576,9 @@ pub async fn ensure_built(db: &DatabaseConnection) -> Result<(), DbErr> {
     mark.push("INSERT INTO aggregate_versions (name, version) VALUES (").bind(NAME).push(", ").bind(VERSION).push(")");
     txn.execute_raw(mark.statement()).await?;
     txn.commit().await?;
-    compact(db).await
+    compact(db).await?;
+    tracing::info!(version = VERSION, "the ledger is up to date");
+    Ok(())
 }
 
 /// The ledger's tables.
@@ -548,23 +601,48 @@ const TABLES: [&str; 8] = [
 /// table at 100,000 accounts) runs before the server answers anyone; SQLite updates in place.
 async fn compact(db: &DatabaseConnection) -> Result<(), DbErr> {
     if db.get_database_backend() == DatabaseBackend::Postgres {
-        tracing::info!("compacting the ledger's tables");
-        for table in TABLES {
+        for (i, table) in TABLES.iter().enumerate() {
+            tracing::info!(table, "compacting the ledger's tables: {} of {}", i + 1, TABLES.len());
             db.execute_unprepared(&format!("VACUUM (FULL, ANALYZE) {table}")).await?;
         }
     }
     Ok(())
 }
 
-/// Empties the ledger's tables and computes them again from every account's records.
+/// Accounts a rebuild computes at a time: it logs its progress after each group (a rebuild of
+/// 100,000 accounts takes minutes, and one that prints nothing looks like a hang).
+const REBUILD_GROUP: usize = 5_000;
+
+/// Empties the ledger's tables and computes them again from every account's records, a group
+/// of accounts at a time (each group adds its accounts to the books, as a batch of ingest does).
 async fn rebuild(txn: &DatabaseTransaction) -> Result<(), DbErr> {
     for table in TABLES {
         txn.execute_unprepared(&format!("DELETE FROM {table}")).await?;
     }
     let all = sea_orm::Statement::from_string(txn.get_database_backend(), "SELECT id FROM accounts ORDER BY id");
-    let mut changes = LedgerChanges::default();
-    for row in &txn.query_all_raw(all).await? {
-        changes.subscriptions_changed(row.try_get("", "id")?);
+    let ids =
+        txn.query_all_raw(all).await?.iter().map(|row| row.try_get::<i64>("", "id")).collect::<Result<Vec<_>, _>>()?;
+    let started = std::time::Instant::now();
+    let progress = |done: usize| {
+        let seconds = started.elapsed().as_secs();
+        tracing::info!(
+            accounts = done,
+            of = ids.len(),
+            seconds,
+            "rebuilding the ledger: {done} of {} accounts",
+            ids.len()
+        );
+    };
+    progress(0);
+    let mut done = 0;
+    for group in ids.chunks(REBUILD_GROUP) {
+        let mut changes = LedgerChanges::default();
+        for id in group {
+            changes.subscriptions_changed(*id);
+        }
+        apply(txn, &changes).await?;
+        done += group.len();
+        progress(done);
     }
-    apply(txn, &changes).await
+    Ok(())
 }

@@ -10,9 +10,9 @@ use super::{
     Book, Move, Sum, add_to, amount, column_names, in_list, read_amount, rows_of, rows_per_statement, select_amount,
     stored_accounts,
 };
-use crate::kpis::MovementKind;
-use crate::kpis::period::MonthIndex;
-use crate::kpis::sql::Sql;
+use crate::base::calendar::MonthIndex;
+use crate::base::sql::Sql;
+use crate::metrics::MovementKind;
 
 /// Follows `moves` (whose subscriptions changed when in `recompute`, now `terms`) in the MRR
 /// tables.

@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::kpis::MovementKind;
-use crate::kpis::period::{MonthIndex, month_index};
+use crate::base::calendar::{MonthIndex, month_index};
+use crate::metrics::MovementKind;
 
 /// A subscription, as MRR sees it.
 #[derive(Clone, Debug)]
@@ -221,7 +221,7 @@ mod tests {
 
     /// `MRR(a, M)` straight from KPIS.md's definition.
     fn mrr_by_definition(terms: &[Term], month: MonthIndex) -> Decimal {
-        let end = crate::kpis::period::month_end(month);
+        let end = crate::base::calendar::month_end(month);
         terms.iter().filter(|t| t.start <= end && t.end.is_none_or(|e| end < e)).map(|t| t.mrr).sum()
     }
 
@@ -242,11 +242,11 @@ mod tests {
     fn term() -> impl Strategy<Value = Term> {
         (0_i64..5, 0_i32..30, proptest::option::of(1_i32..20), 1_u32..28).prop_map(|(mrr, start, length, d)| {
             let start_month = month_index(day(2024, 1, 1)) + start;
-            let start = crate::kpis::period::month_start(start_month).with_day0(d).unwrap_or_default();
+            let start = crate::base::calendar::month_start(start_month).with_day0(d).unwrap_or_default();
             Term {
                 mrr: Decimal::new(mrr * 2550, 2),
                 start,
-                end: length.map(|l| crate::kpis::period::month_start(start_month + l).with_day0(d / 2).unwrap()),
+                end: length.map(|l| crate::base::calendar::month_start(start_month + l).with_day0(d / 2).unwrap()),
             }
         })
     }

@@ -1,5 +1,5 @@
 //! Voice, support and adoption KPIs (KPIS.md, sections 3 to 5) on hand-made edge cases.
-use cs_kpi::org::Role;
+use cs_kpi::auth::Role;
 use serde_json::{Value, json};
 
 use crate::helpers::{ADMIN, INTEGRATION, TestApp};

@@ -1,7 +1,7 @@
 //! Authentication: only a valid token of a known user gets through; everything else is a 401
 //! with `UNAUTHENTICATED` and nothing more.
+use cs_kpi::auth::Role;
 use cs_kpi::auth::jwt::JwtKeys;
-use cs_kpi::org::Role;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 

@@ -89,7 +89,7 @@ async fn queries_beyond_the_concurrent_reads_wait_their_turn() {
     let keys = cs_kpi::auth::jwt::JwtKeys::hs256(crate::helpers::SECRET.as_bytes(), None, None).expect("keys");
     let limits = cs_kpi::server::Limits { max_concurrent_reads: 1, ..Default::default() };
     let app = TestApp::spawn_configured(keys, limits, false).await;
-    app.user(ADMIN, cs_kpi::org::Role::Admin, None).await;
+    app.user(ADMIN, cs_kpi::auth::Role::Admin, None).await;
     if app.db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
         return;
     }

@@ -1,6 +1,6 @@
 //! The demo company loads through the mutations, replays unchanged, and every role's demo user
 //! can sign in.
-use cs_kpi::org::Role;
+use cs_kpi::auth::Role;
 use sea_orm::{EntityTrait, QueryOrder};
 use serde_json::json;
 

@@ -46,8 +46,8 @@ async fn a_query_over_its_time_limit_is_cut_short_and_a_write_is_not() {
     let keys = JwtKeys::hs256(SECRET.as_bytes(), None, None).expect("keys");
     let limits = Limits { request_timeout: Duration::from_millis(1), ..Limits::default() };
     let app = TestApp::spawn_configured(keys, limits, false).await;
-    app.user(ADMIN, cs_kpi::org::Role::Admin, None).await;
-    app.user(INTEGRATION, cs_kpi::org::Role::Integration, None).await;
+    app.user(ADMIN, cs_kpi::auth::Role::Admin, None).await;
+    app.user(INTEGRATION, cs_kpi::auth::Role::Integration, None).await;
 
     let reply = app.gql(ADMIN, EVERY_FAMILY, json!({})).await;
     assert_eq!(reply.codes(), vec!["QUERY_TOO_COMPLEX"], "{}", reply.body);
@@ -77,9 +77,9 @@ async fn postgres_cancels_statements_over_the_statement_timeout() {
     assert_eq!(timeout, "30s");
 
     let url = crate::helpers::fresh_database_url().await;
-    let db = cs_kpi::db::connect_and_migrate_with(&url, Some(Duration::from_millis(200))).await.expect("connect");
+    let db = cs_kpi::startup::open_with(&url, Some(Duration::from_millis(200))).await.expect("connect");
     let error = db.execute_unprepared("SELECT pg_sleep(2)").await.expect_err("cancelled");
-    let error = cs_kpi::error::AppError::from(error);
+    let error = cs_kpi::base::error::AppError::from(error);
     assert_eq!(error.code(), "QUERY_TOO_COMPLEX", "{}", error.detail());
     assert!(!error.message().contains("pg_sleep"));
     app.assert_still_answers(ADMIN).await;

@@ -3,8 +3,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use cs_kpi::api::org::{UserInput, upsert_user_directly};
+use cs_kpi::auth::Role;
 use cs_kpi::auth::jwt::JwtKeys;
-use cs_kpi::org::{Role, UserInput, upsert_user_directly};
+use cs_kpi::ingest::Batch;
 use cs_kpi::server::{AppState, Limits, router};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
@@ -43,7 +45,7 @@ pub async fn fresh_database_url() -> String {
 }
 
 async fn fresh_database() -> DatabaseConnection {
-    cs_kpi::db::connect_and_migrate(&fresh_database_url().await).await.expect("connect and migrate")
+    cs_kpi::startup::open(&fresh_database_url().await).await.expect("connect and migrate")
 }
 
 fn rand_suffix() -> u32 {
@@ -113,7 +115,9 @@ impl TestApp {
     pub async fn user(&self, email: &str, role: Role, team: Option<&str>) {
         let input =
             UserInput { email: email.into(), name: format!("User {email}"), role, team_name: team.map(str::to_owned) };
-        upsert_user_directly(&self.db, input).await.unwrap_or_else(|e| panic!("create {email}: {}", e.detail()));
+        upsert_user_directly(Batch::command_line(&self.db, "cli user").await.expect("a batch"), input)
+            .await
+            .unwrap_or_else(|e| panic!("create {email}: {}", e.detail()));
     }
 
     /// How many SQL statements the app has run so far.
@@ -283,7 +287,9 @@ impl TestApp {
                 role: Role::from_db(user["role"].as_str().unwrap_or_default()).expect("role"),
                 team_name: None,
             };
-            upsert_user_directly(&app.db, input).await.unwrap_or_else(|e| panic!("{}", e.detail()));
+            upsert_user_directly(Batch::command_line(&app.db, "cli user").await.expect("a batch"), input)
+                .await
+                .unwrap_or_else(|e| panic!("{}", e.detail()));
         }
         app
     }

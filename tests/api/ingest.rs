@@ -1,6 +1,6 @@
 //! Ingest (PRODUCT.md, "Writing data"): upserts by natural key, atomic batches with one error
 //! per invalid row, references to earlier rows, roles, and the audit log.
-use cs_kpi::org::Role;
+use cs_kpi::auth::Role;
 use sea_orm::{QueryOrder, QuerySelect};
 use serde_json::{Value, json};
 

@@ -4,7 +4,7 @@ use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::helpers::{ADMIN, INTEGRATION, TestApp};
-use cs_kpi::org::Role;
+use cs_kpi::auth::Role;
 
 /// The revenue KPIs of 2023-2026 by month, quarter and year, whole and grouped by every
 /// dimension: every figure the ledger feeds.

@@ -184,7 +184,7 @@ async fn a_body_that_trickles_in_is_cut_off_at_the_request_timeout() {
     let limits =
         cs_kpi::server::Limits { request_timeout: std::time::Duration::from_millis(300), ..Default::default() };
     let app = TestApp::spawn_configured(keys, limits, false).await;
-    app.user(ADMIN, cs_kpi::org::Role::Admin, None).await;
+    app.user(ADMIN, cs_kpi::auth::Role::Admin, None).await;
     let (address, token) = (app.url("").trim_start_matches("http://").to_owned(), app.token(ADMIN));
     let response = tokio::task::spawn_blocking(move || {
         let mut stream = std::net::TcpStream::connect(&address).expect("connect");

@@ -4,7 +4,7 @@
 mod accounts;
 mod activity;
 mod auth;
-mod bench;
+mod cli;
 mod concurrency;
 mod demo;
 mod errors;
@@ -13,6 +13,7 @@ mod health;
 mod helpers;
 mod ingest;
 mod kpis;
+mod layers;
 mod ledger;
 mod limits;
 mod properties;

@@ -5,7 +5,7 @@ use sea_orm::{ConnectionTrait, DbErr, SqlErr};
 use serde_json::json;
 
 use crate::helpers::{ADMIN, INTEGRATION, TestApp};
-use cs_kpi::org::Role;
+use cs_kpi::auth::Role;
 
 /// The number `sql` selects as `v`.
 async fn number(app: &TestApp, sql: &str) -> i64 {

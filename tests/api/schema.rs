@@ -13,7 +13,7 @@ fn read(relative: &str) -> String {
 #[test]
 fn checked_in_schema_is_generated_from_the_code() {
     assert!(
-        read("schema.graphql") == cs_kpi::schema::sdl(),
+        read("schema.graphql") == cs_kpi::api::schema::sdl(),
         "schema.graphql is stale: regenerate it with `cargo run -- schema > schema.graphql`"
     );
 }
@@ -72,7 +72,7 @@ fn signatures(sdl: &str) -> BTreeMap<String, String> {
 
 #[test]
 fn schema_contains_the_product_contract() {
-    let schema = signatures(&cs_kpi::schema::sdl());
+    let schema = signatures(&cs_kpi::api::schema::sdl());
     let contract = signatures(&read("tests/contract.graphql"));
     let problems: Vec<String> = contract
         .iter()

@@ -5,7 +5,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cs_kpi::org::{Role, UserInput, upsert_user_directly};
+use cs_kpi::api::org::{UserInput, upsert_user_directly};
+use cs_kpi::auth::Role;
+use cs_kpi::ingest::Batch;
 use serde_json::json;
 
 use crate::helpers::{ADMIN, SECRET};
@@ -47,9 +49,11 @@ fn partial_request(address: SocketAddr, token: &str, body: &str, sent: usize) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_flight_requests_within_the_grace_period() {
     let url = crate::helpers::fresh_database_url().await;
-    let db = cs_kpi::db::connect_and_migrate(&url).await.expect("database");
+    let db = cs_kpi::startup::open(&url).await.expect("database");
     let admin = UserInput { email: ADMIN.into(), name: "Admin".into(), role: Role::Admin, team_name: None };
-    upsert_user_directly(&db, admin).await.unwrap_or_else(|e| panic!("{}", e.detail()));
+    upsert_user_directly(Batch::command_line(&db, "cli user").await.expect("a batch"), admin)
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.detail()));
     db.close().await.expect("close");
 
     let address: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("address");
