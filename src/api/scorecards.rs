@@ -20,7 +20,7 @@ use crate::kpis::goals::{Goal, GoalInput, GoalMetric, goals_of, replace_goals};
 use crate::kpis::period::periods;
 use crate::kpis::scope::KpiScope;
 use crate::kpis::{Families, KpiSnapshot, PeriodInput, compute};
-use crate::ledger::activity::Counter;
+use crate::metrics::activity::Counter;
 use entity::user;
 
 #[derive(SimpleObject, Clone, Debug)]

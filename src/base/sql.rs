@@ -1,9 +1,12 @@
-//! A raw SQL statement written once for both backends: `?` placeholders (rewritten to `$n` for
-//! PostgreSQL), values bound in order, and the spellings that differ between the dialects.
+//! A statement of hand-written analytic SQL, built once for both backends: text appended as it
+//! is, every value bound through the builder, which writes its placeholder (`?` for SQLite, `$n`
+//! for PostgreSQL) as it binds it, so no text is ever searched for placeholders; sub-selects
+//! built with sea-query write into the same builder ([`SqlWriter`]). Also the spellings that
+//! differ between the dialects.
 use std::fmt::Write;
 
 use rust_decimal::Decimal;
-use sea_orm::sea_query::{SelectStatement, SqliteQueryBuilder, Value};
+use sea_orm::sea_query::{QueryBuilder, SelectStatement, SqlWriter, SqliteQueryBuilder, Value};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, QueryResult, Statement, TransactionTrait};
 
 pub struct Sql {
@@ -17,25 +20,33 @@ impl Sql {
         Sql { backend, text: String::new(), values: Vec::new() }
     }
 
-    /// Appends SQL text (with `?` for each value bound next).
+    /// Appends SQL text as it is: values go through [`bind`](Self::bind), never into the text.
     pub fn push(&mut self, text: &str) -> &mut Self {
         self.text.push_str(text);
         self
     }
 
-    /// Appends a placeholder bound to `value`.
+    /// Appends the placeholder of `value`, bound to it.
     pub fn bind(&mut self, value: impl Into<Value>) -> &mut Self {
-        self.text.push('?');
-        self.values.push(value.into());
+        self.push_value(value.into());
         self
     }
 
-    /// Appends a sub-select built with sea-query (such as the caller's visible accounts).
+    /// The next value's placeholder: `?` for SQLite, `$n` (its position) for PostgreSQL.
+    fn push_value(&mut self, value: Value) {
+        self.values.push(value);
+        match self.backend {
+            // Writing into a String cannot fail.
+            DatabaseBackend::Postgres => _ = write!(self.text, "${}", self.values.len()),
+            _ => self.text.push('?'),
+        }
+    }
+
+    /// Appends a sub-select built with sea-query (such as the caller's visible accounts): its
+    /// text as SQLite's builder writes it (double-quoted names, which suit both backends), and
+    /// its values bound through this builder.
     pub fn select(&mut self, select: &SelectStatement) -> &mut Self {
-        // SQLite's builder writes `?` placeholders and double-quoted names, which suit both.
-        let (text, values) = select.build(SqliteQueryBuilder);
-        self.text.push_str(&text);
-        self.values.extend(values.0);
+        select.build_collect_into(SqliteQueryBuilder, self);
         self
     }
 
@@ -70,21 +81,31 @@ impl Sql {
 
     /// The statement, its values moved into it (a ledger statement binds arrays of thousands).
     pub fn statement(self) -> Statement {
-        let text = match self.backend {
-            DatabaseBackend::Postgres => {
-                let mut numbered = String::with_capacity(self.text.len() + self.values.len() * 4);
-                for (n, part) in self.text.split('?').enumerate() {
-                    if n > 0 {
-                        // Writing into a String cannot fail.
-                        let _ = write!(numbered, "${n}");
-                    }
-                    numbered.push_str(part);
-                }
-                numbered
-            }
-            _ => self.text,
-        };
-        Statement::from_sql_and_values(self.backend, text, self.values)
+        Statement::from_sql_and_values(self.backend, self.text, self.values)
+    }
+}
+
+/// sea-query writes a sub-select's text and hands over its values one by one.
+impl Write for Sql {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        self.text.push_str(text);
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for Sql {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl SqlWriter for Sql {
+    fn push_param<T: QueryBuilder>(&mut self, value: Value, _: &T) {
+        self.push_value(value);
+    }
+
+    fn as_writer(&mut self) -> &mut dyn Write {
+        self
     }
 }
 
@@ -149,5 +170,45 @@ impl Sql {
 
     pub fn backend(&self) -> DatabaseBackend {
         self.backend
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+
+    use super::*;
+
+    /// Binds a value, a sub-select with two values, another value, and text holding a `?` of
+    /// its own (PostgreSQL's JSON operator), which is not a placeholder.
+    fn statement(backend: DatabaseBackend) -> Statement {
+        let accounts = Query::select()
+            .column(Alias::new("id"))
+            .from(Alias::new("accounts"))
+            .and_where(Expr::col(Alias::new("csm_id")).eq(7))
+            .and_where(Expr::col(Alias::new("segment")).eq("Enterprise"))
+            .to_owned();
+        let mut sql = Sql::new(backend);
+        sql.push("SELECT ").bind(1).push(" FROM (").select(&accounts).push(") a WHERE a.id > ").bind(2);
+        sql.push(" AND '{}'::jsonb ? 'key'");
+        sql.statement()
+    }
+
+    #[test]
+    fn placeholders_are_numbered_as_values_are_bound() {
+        let postgres = statement(DatabaseBackend::Postgres);
+        assert_eq!(
+            postgres.sql,
+            r#"SELECT $1 FROM (SELECT "id" FROM "accounts" WHERE "csm_id" = $2 AND "segment" = $3) a WHERE a.id > $4 AND '{}'::jsonb ? 'key'"#
+        );
+        let sqlite = statement(DatabaseBackend::Sqlite);
+        assert_eq!(
+            sqlite.sql,
+            r#"SELECT ? FROM (SELECT "id" FROM "accounts" WHERE "csm_id" = ? AND "segment" = ?) a WHERE a.id > ? AND '{}'::jsonb ? 'key'"#
+        );
+        let values = |s: &Statement| s.values.clone().map(|v| v.0).unwrap_or_default();
+        let expected: Vec<Value> = vec![1.into(), 7.into(), "Enterprise".into(), 2.into()];
+        assert_eq!(values(&postgres), expected);
+        assert_eq!(values(&sqlite), expected);
     }
 }

@@ -13,8 +13,9 @@ use super::scope::{KpiScope, OverBooks};
 use crate::base::calendar::MonthIndex;
 use crate::base::error::AppResult;
 use crate::base::sql::count;
-use crate::ledger::activity::{ACTIVITY_COLUMNS, ActivityCounts, Counter, Wait};
+use crate::ledger::activity::Wait;
 use crate::ledger::wait_list::decode_waits_into;
+use crate::metrics::activity::{ACTIVITY_COLUMNS, ActivityCounts, Counter};
 
 /// The counters per period (by position) and group.
 pub type PeriodCounts = HashMap<(usize, GroupKey), ActivityCounts>;
@@ -29,6 +30,11 @@ pub struct Activity<'a> {
 impl<'a> Activity<'a> {
     pub fn new(scope: &'a KpiScope<'a>, periods: &'a [Period]) -> Self {
         Activity { db: scope.connection(), scope, periods, counts: OnceCell::new() }
+    }
+
+    /// `kpis` of the counters of each period and group.
+    pub async fn each<K>(&self, kpis: impl Fn(&ActivityCounts) -> K) -> AppResult<HashMap<(usize, GroupKey), K>> {
+        Ok(self.counts().await?.iter().map(|(key, counts)| (key.clone(), kpis(counts))).collect())
     }
 
     /// The counters of each period and group (none for a group without records in the periods).

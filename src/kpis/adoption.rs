@@ -22,10 +22,11 @@ use super::activity::{Activity, median_waits};
 use super::health;
 use super::movements::GroupKey;
 use super::period::Period;
-use super::revenue::share;
 use super::scope::KpiScope;
 use crate::base::error::AppResult;
-use crate::ledger::activity::{Counter, EXECUTIVE_ACCOUNTS, Wait, for_period};
+use crate::ledger::activity::{EXECUTIVE_ACCOUNTS, Wait, for_period};
+use crate::metrics::activity::Counter;
+use crate::metrics::share;
 
 #[derive(SimpleObject, Clone, Debug, Default)]
 pub struct AdoptionKpis {

@@ -2,13 +2,10 @@
 //! words (as KPIS.md states it) and the roles that may read it. Each KPI family adds its rows.
 use super::MetricDefinition;
 use crate::auth::Role;
+use crate::metrics::catalog::{Entry, KPI_READERS};
 
-/// Roles that read `kpis`, and the narrower set for the cost KPIs.
-const KPI_READERS: &[Role] = &[Role::Admin, Role::Manager, Role::Csm, Role::Finance];
+/// The narrower set of readers of the cost KPIs.
 const COST_READERS: &[Role] = super::revenue::COST_READERS;
-
-/// (name, unit, description, formula, roles)
-type Entry = (&'static str, &'static str, &'static str, &'static str, &'static [Role]);
 
 const REVENUE: &[Entry] = &[
     (
@@ -223,41 +220,6 @@ const COSTS: &[Entry] = &[
 ];
 
 const ACTIVITY: &[Entry] = &[
-    (
-        "nps",
-        "score",
-        "Net Promoter Score (-100 to 100)",
-        "100 * (promoters - detractors) / responses over NPS responses with respondedAt in P; promoter: 9-10, detractor: 0-6",
-        KPI_READERS,
-    ),
-    (
-        "npsResponses",
-        "count",
-        "NPS responses in the period",
-        "number of NPS responses with respondedAt in P",
-        KPI_READERS,
-    ),
-    (
-        "csat",
-        "ratio",
-        "Customer satisfaction: share of satisfied responses",
-        "share of CSAT responses (1-5) with respondedAt in P scoring 4 or 5",
-        KPI_READERS,
-    ),
-    (
-        "csatAverage",
-        "score",
-        "Mean CSAT score (1-5)",
-        "mean score of CSAT responses with respondedAt in P",
-        KPI_READERS,
-    ),
-    (
-        "ces",
-        "score",
-        "Customer effort score (1-7; higher = easier)",
-        "mean score of CES responses with respondedAt in P",
-        KPI_READERS,
-    ),
     ("ticketsOpened", "count", "Support tickets opened", "tickets with openedAt in P", KPI_READERS),
     (
         "firstContactResolutionRate",
@@ -461,6 +423,7 @@ pub fn metrics() -> Vec<MetricDefinition> {
     REVENUE
         .iter()
         .chain(COSTS)
+        .chain(crate::metrics::voice::CATALOG)
         .chain(ACTIVITY)
         .chain(GROWTH)
         .chain(HEALTH_AND_SCORECARDS)

@@ -26,10 +26,11 @@ use super::activity::Activity;
 use super::health;
 use super::movements::GroupKey;
 use super::period::Period;
-use super::revenue::share;
 use crate::base::error::AppResult;
 use crate::base::sql::count;
-use crate::ledger::activity::{ADVOCATES, Counter, for_period};
+use crate::ledger::activity::{ADVOCATES, for_period};
+use crate::metrics::activity::Counter;
+use crate::metrics::share;
 
 #[derive(SimpleObject, Clone, Debug, Default)]
 pub struct GrowthKpis {

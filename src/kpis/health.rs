@@ -13,13 +13,13 @@ use tokio::sync::OnceCell;
 
 use super::movements::GroupKey;
 use super::period::Period;
-use super::revenue::share;
 use super::scope::{KpiScope, OverBooks};
 use crate::base::calendar::MonthIndex;
 use crate::base::error::AppResult;
 use crate::base::sql::count;
 use crate::ledger::health::{ADOPTION_COLUMNS, AdoptionCounts, COMPONENT_COLUMNS, HEALTH_UNIT, HealthDelta};
 use crate::metrics::health::model::Model;
+use crate::metrics::share;
 
 #[derive(SimpleObject, Clone, Debug, Default)]
 pub struct HealthKpis {

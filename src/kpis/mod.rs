@@ -17,7 +17,6 @@ pub mod requests;
 mod revenue;
 pub mod scope;
 mod support;
-mod voice;
 
 use std::collections::HashMap;
 
@@ -27,6 +26,8 @@ use crate::auth::Role;
 use crate::base::error::AppResult;
 use crate::base::scalars::Date;
 use crate::metrics::health::model::Model;
+use crate::metrics::share;
+use crate::metrics::voice::{self, VoiceKpis};
 use activity::Activity;
 use adoption::AdoptionKpis;
 use growth::GrowthKpis;
@@ -35,7 +36,6 @@ use movements::{CohortWindow, GroupKey};
 use revenue::{CostKpis, GroupData, RenewalKpis, RevenueKpis};
 use scope::KpiScope;
 use support::SupportKpis;
-use voice::VoiceKpis;
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Granularity {
@@ -228,7 +228,7 @@ pub async fn compute(
     let costs = when(families.costs && scope.whole_portfolio, costs::costs(db, periods));
     // Voice, support, adoption and growth read the ledger's activity counters once between them
     // (and with the caller); health, adoption and growth its month-end figures.
-    let voice = when(families.voice, voice::voice(activity));
+    let voice = when(families.voice, activity.each(VoiceKpis::of));
     let support = when(families.support, support::support(db, scope, periods, activity, families.support_medians));
     let columns = health::MonthEndColumns { components: families.health, adoption: families.month_end_adoption };
     let month_ends = health::MonthEnds::new(db, scope, periods, columns);
@@ -272,10 +272,10 @@ pub async fn compute(
                 health: health.get(&(i, group.clone())).cloned().unwrap_or_default(),
                 growth: {
                     let (mut kpis, referred) = growth.get(&(i, group.clone())).cloned().unwrap_or_default();
-                    kpis.viral_coefficient = revenue::share(referred, data.opening_customers(*p));
+                    kpis.viral_coefficient = share(referred, data.opening_customers(*p));
                     kpis.visitor_conversion_rate = scope
                         .whole_portfolio
-                        .then(|| revenue::share(i64::from(kpis.signups), visitors.get(&i).copied().unwrap_or(0)))
+                        .then(|| share(i64::from(kpis.signups), visitors.get(&i).copied().unwrap_or(0)))
                         .flatten();
                     kpis
                 },

@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use super::activity::Activity;
 use super::movements::GroupKey;
 use crate::base::error::AppResult;
-use crate::ledger::activity::{ActivityCounts, Counter, renewal_mrr};
+use crate::metrics::activity::{ActivityCounts, Counter, renewal_mrr};
 
 #[derive(Clone, Debug, Default)]
 pub struct Renewals {

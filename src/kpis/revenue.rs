@@ -15,6 +15,7 @@ use crate::auth::Role;
 use crate::auth::RoleGuard;
 use crate::base::calendar::MonthIndex;
 use crate::base::scalars::Decimal as Money;
+use crate::metrics::share;
 
 /// `grossMargin` of the LTV and CAC payback formulas (KPIS.md: "a setting, default 1.0").
 pub const GROSS_MARGIN: Decimal = Decimal::ONE;
@@ -25,11 +26,6 @@ pub const LTV_WINDOW_MONTHS: i32 = 6;
 /// `a / b` as a ratio; `null` when `b = 0`.
 fn ratio(a: Decimal, b: Decimal) -> Option<f64> {
     a.checked_div(b).and_then(|q| q.to_f64())
-}
-
-/// `part / whole` for counts; `null` when `whole = 0`.
-pub fn share(part: i64, whole: i64) -> Option<f64> {
-    (whole != 0).then(|| part as f64 / whole as f64)
 }
 
 /// Money that is a quotient: computed exactly, shown rounded half-to-even to the cent.

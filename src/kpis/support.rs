@@ -20,10 +20,11 @@ use sea_orm::DatabaseConnection;
 use super::activity::{Activity, median_waits};
 use super::movements::GroupKey;
 use super::period::Period;
-use super::revenue::share;
 use super::scope::KpiScope;
 use crate::base::error::AppResult;
-use crate::ledger::activity::{Counter, Wait};
+use crate::ledger::activity::Wait;
+use crate::metrics::activity::Counter;
+use crate::metrics::share;
 
 #[derive(SimpleObject, Clone, Debug, Default)]
 pub struct SupportKpis {

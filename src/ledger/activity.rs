@@ -36,7 +36,6 @@
 //! value, sorted (`wait_book_months`, in the compact form of `super::wait_list`); a period's
 //! median is taken over the lists of its months.
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::Index;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -52,48 +51,8 @@ use super::{
 };
 use crate::base::calendar::{MonthIndex, month_index};
 use crate::base::sql::Sql;
-
-/// A counter of [`ActivityCounts`]; its column of `activity_book_months` is the one of
-/// [`ACTIVITY_COLUMNS`] at its position.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Counter {
-    TicketsOpened,
-    TicketsResolved,
-    FirstContactResolutions,
-    NpsResponses,
-    NpsPromoters,
-    NpsDetractors,
-    CsatResponses,
-    CsatSatisfied,
-    CsatScoreSum,
-    CesResponses,
-    CesScoreSum,
-    Logins,
-    LoginActiveUsers,
-    SessionMinutes,
-    SessionLogins,
-    Touchpoints,
-    AdvocacyActivities,
-    FeatureRequestsOpened,
-    FeatureRequestsShipped,
-    Signups,
-    SignupsActivated,
-    SignupsConverted,
-    Referrals,
-    ReferredSignups,
-    ExecutiveAccounts1,
-    ExecutiveAccounts3,
-    ExecutiveAccounts12,
-    Advocates1,
-    Advocates3,
-    Advocates12,
-    RenewalsDue,
-    RenewalsRenewed,
-    RenewalsDueMrr,
-    RenewalsRenewalMrr,
-    RenewalsDueMrrWhole,
-    RenewalsRenewalMrrWhole,
-}
+use crate::metrics::activity::{ACTIVITY_COLUMNS, ActivityCounts, Counter};
+use crate::metrics::voice;
 
 /// The accounts with a touchpoint `withExecutive` in a period of [`PERIOD_MONTHS`] months.
 pub const EXECUTIVE_ACCOUNTS: [Counter; 3] =
@@ -105,112 +64,6 @@ pub const ADVOCATES: [Counter; 3] = [Counter::Advocates1, Counter::Advocates3, C
 /// The counter of `counters` ([`EXECUTIVE_ACCOUNTS`], [`ADVOCATES`]) for a period of `months` months.
 pub fn for_period(counters: [Counter; 3], months: i32) -> Option<Counter> {
     PERIOD_MONTHS.iter().position(|m| *m == months).map(|i| counters[i])
-}
-
-/// The columns of `activity_book_months`, in [`Counter`] order.
-pub const ACTIVITY_COLUMNS: [&str; 36] = [
-    "tickets_opened",
-    "tickets_resolved",
-    "first_contact_resolutions",
-    "nps_responses",
-    "nps_promoters",
-    "nps_detractors",
-    "csat_responses",
-    "csat_satisfied",
-    "csat_score_sum",
-    "ces_responses",
-    "ces_score_sum",
-    "logins",
-    "login_active_users",
-    "session_minutes",
-    "session_logins",
-    "touchpoints",
-    "advocacy_activities",
-    "feature_requests_opened",
-    "feature_requests_shipped",
-    "signups",
-    "signups_activated",
-    "signups_converted",
-    "referrals",
-    "referred_signups",
-    "executive_accounts_1",
-    "executive_accounts_3",
-    "executive_accounts_12",
-    "advocates_1",
-    "advocates_3",
-    "advocates_12",
-    "renewals_due",
-    "renewals_renewed",
-    "renewals_due_mrr",
-    "renewals_renewal_mrr",
-    "renewals_due_mrr_whole",
-    "renewals_renewal_mrr_whole",
-];
-
-/// The counters an account's months were stored with before the renewal MRR's whole units: such
-/// a list holds that MRR in 1/10000 units alone (and none whole), which reads the same.
-const COUNTERS_BEFORE_WHOLE_MRR: usize = 34;
-
-/// The counters of one month (of an account, or summed over accounts and months); stored as a
-/// JSON list (serde's arrays stop at 32 elements).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(into = "Vec<i64>", try_from = "Vec<i64>")]
-pub struct ActivityCounts(pub [i64; ACTIVITY_COLUMNS.len()]);
-
-impl Default for ActivityCounts {
-    fn default() -> Self {
-        ActivityCounts([0; ACTIVITY_COLUMNS.len()])
-    }
-}
-
-impl From<ActivityCounts> for Vec<i64> {
-    fn from(counts: ActivityCounts) -> Vec<i64> {
-        counts.0.to_vec()
-    }
-}
-
-impl TryFrom<Vec<i64>> for ActivityCounts {
-    type Error = String;
-
-    fn try_from(mut values: Vec<i64>) -> Result<Self, String> {
-        let found = values.len();
-        if found == COUNTERS_BEFORE_WHOLE_MRR {
-            values.resize(ACTIVITY_COLUMNS.len(), 0);
-        }
-        values.try_into().map(ActivityCounts).map_err(|_| format!("{found} counters, not {}", ACTIVITY_COLUMNS.len()))
-    }
-}
-
-impl Index<Counter> for ActivityCounts {
-    type Output = i64;
-
-    fn index(&self, counter: Counter) -> &i64 {
-        &self.0[counter as usize]
-    }
-}
-
-impl ActivityCounts {
-    fn bump(&mut self, counter: Counter, by: i64) {
-        self.0[counter as usize] += by;
-    }
-
-    /// Adds `amount` to a pair of money counters: its whole units, and the rest in 1/10000 units.
-    fn add_money(&mut self, [whole, rest]: [Counter; 2], amount: Decimal) {
-        let [units, tenth_thousandths] = money_parts(amount);
-        self.bump(whole, units);
-        self.bump(rest, tenth_thousandths);
-    }
-
-    /// Adds `other` (`sign` 1) or takes it away (-1).
-    pub fn merge(&mut self, other: &ActivityCounts, sign: i64) {
-        for (value, other) in self.0.iter_mut().zip(other.0) {
-            *value += sign * other;
-        }
-    }
-
-    fn is_zero(&self) -> bool {
-        self.0.iter().all(|v| *v == 0)
-    }
 }
 
 /// A wait that a median takes, its unit, and the month it belongs to.
@@ -275,21 +128,6 @@ fn count_signup(out: &mut ActivityMonths, records: &Records) {
     counts.bump(Counter::SignupsConverted, i64::from(converted));
 }
 
-/// `amount` as its whole units and the rest in 1/10000 units (money has 4 decimals and at most
-/// 15 integer digits, so both fit).
-fn money_parts(amount: Decimal) -> [i64; 2] {
-    let mut units = amount;
-    units.rescale(entity::money::MONEY_SCALE);
-    let scale = 10_i128.pow(entity::money::MONEY_SCALE);
-    let (whole, rest) = (units.mantissa() / scale, units.mantissa() % scale);
-    [i64::try_from(whole).unwrap_or(i64::MAX), rest as i64]
-}
-
-/// The renewal MRR as summed by its two counters (`whole` units, `rest` in 1/10000 units).
-pub fn renewal_mrr(whole: i64, rest: i64) -> Decimal {
-    (Decimal::from(whole) + Decimal::new(rest, entity::money::MONEY_SCALE)).normalize()
-}
-
 /// The account's renewal counters, in the month of each due subscription's last active day.
 fn count_renewals(out: &mut ActivityMonths, records: &Records) {
     for due in &records.dues {
@@ -320,27 +158,10 @@ pub fn months(records: &Records) -> ActivityMonths {
             month.waits[Wait::Resolution as usize].push(micros(resolved, t.opened_at));
         }
     }
-    let mut count = |at: DateTime<Utc>, counter: Counter, by: i64| month(&mut out, at).counts.bump(counter, by);
     for f in &records.feedback {
-        let score = i64::from(f.score);
-        let counters: &[(Counter, i64)] = match f.kind.as_str() {
-            "NPS" => &[
-                (Counter::NpsResponses, 1),
-                (Counter::NpsPromoters, i64::from(score >= 9)),
-                (Counter::NpsDetractors, i64::from(score <= 6)),
-            ],
-            "CSAT" => &[
-                (Counter::CsatResponses, 1),
-                (Counter::CsatSatisfied, i64::from(score >= 4)),
-                (Counter::CsatScoreSum, score),
-            ],
-            "CES" => &[(Counter::CesResponses, 1), (Counter::CesScoreSum, score)],
-            _ => &[],
-        };
-        for (counter, by) in counters {
-            count(f.responded_at, *counter, *by);
-        }
+        voice::count_response(&mut month(&mut out, f.responded_at).counts, &f.kind, i64::from(f.score));
     }
+    let mut count = |at: DateTime<Utc>, counter: Counter, by: i64| month(&mut out, at).counts.bump(counter, by);
     for p in &records.touchpoints {
         count(p.occurred_at, Counter::Touchpoints, 1);
     }
@@ -595,32 +416,5 @@ pub(super) async fn reencode_wait_lists(txn: &impl ConnectionTrait) -> Result<()
         if last_page {
             return Ok(());
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn money_splits_exactly_into_whole_units_and_the_rest() {
-        let largest = Decimal::from_i128_with_scale(9_999_999_999_999_999_999, 4);
-        assert_eq!(money_parts(largest), [999_999_999_999_999, 9_999]);
-        let mut counts = ActivityCounts::default();
-        for _ in 0..3 {
-            counts.add_money([Counter::RenewalsDueMrrWhole, Counter::RenewalsDueMrr], largest);
-        }
-        let sum = renewal_mrr(counts[Counter::RenewalsDueMrrWhole], counts[Counter::RenewalsDueMrr]);
-        assert_eq!(sum, largest * Decimal::from(3));
-    }
-
-    #[test]
-    fn months_stored_before_the_whole_units_read_the_same() {
-        let mut stored = vec![0_i64; COUNTERS_BEFORE_WHOLE_MRR];
-        stored[Counter::RenewalsDueMrr as usize] = 12_345_678;
-        let counts = ActivityCounts::try_from(stored).unwrap_or_else(|e| panic!("{e}"));
-        let due = renewal_mrr(counts[Counter::RenewalsDueMrrWhole], counts[Counter::RenewalsDueMrr]);
-        assert_eq!(due, Decimal::new(12_345_678, 4));
-        assert!(ActivityCounts::try_from(vec![0; 35]).is_err());
     }
 }

@@ -1,7 +1,8 @@
 //! One account's health and adoption at every month end, as change points (pure functions), for
 //! the KPIs of periods that look at the accounts active at the end of P (KPIS.md, sections 5, 6
 //! and 8): the six health components on `end(M)` of an account active then (`MRR(a, end(M)) > 0`),
-//! exactly as `crate::metrics::health::score` computes them on the fly, and its [`Adoption`].
+//! with the windows and values of `crate::metrics::health` (as the on-the-fly path computes
+//! them), and its [`Adoption`].
 //!
 //! Every component looks at a window of whole days ending on `d`, so its value at month ends
 //! changes only in the months where a record's day, or that day plus the window, falls: the
@@ -23,6 +24,7 @@ use super::series::Term;
 use super::{Book, Move, Sum, add_to, changed_parts, rows_per_statement, store_json, stored_accounts, stored_json};
 use crate::base::calendar::{MonthIndex, month_end, month_index};
 use crate::metrics::health::score::Components;
+use crate::metrics::health::{self, ENGAGEMENT_WINDOW_DAYS, SURVEY_WINDOW_DAYS, TREND_DAYS, USAGE_WINDOW_DAYS};
 use entity::{account, advocacy, feature_request, feedback, ticket, touchpoint, usage_record};
 
 /// Everything an account's month-end state (and its activity, `super::activity`) is computed from.
@@ -153,12 +155,12 @@ impl Adoption {
     }
 }
 
-fn plus(day: NaiveDate, days: u64) -> NaiveDate {
-    day.checked_add_days(Days::new(days)).unwrap_or(NaiveDate::MAX)
+fn plus(day: NaiveDate, days: u32) -> NaiveDate {
+    day.checked_add_days(Days::new(u64::from(days))).unwrap_or(NaiveDate::MAX)
 }
 
-fn minus(day: NaiveDate, days: u64) -> NaiveDate {
-    day.checked_sub_days(Days::new(days)).unwrap_or(NaiveDate::MIN)
+fn minus(day: NaiveDate, days: u32) -> NaiveDate {
+    day.checked_sub_days(Days::new(u64::from(days))).unwrap_or(NaiveDate::MIN)
 }
 
 /// `MRR(a, d)`.
@@ -169,7 +171,7 @@ fn mrr_on(terms: &[Term], day: NaiveDate) -> Decimal {
 /// The state on month end `d` of an account active then; `None` when it is not.
 fn month_end_on(records: &Records, d: NaiveDate) -> Option<MonthEnd> {
     let components = health_on(records, d)?;
-    let in_window = |day: NaiveDate| minus(d, 30) < day && day <= d;
+    let in_window = |day: NaiveDate| minus(d, USAGE_WINDOW_DAYS) < day && day <= d;
     let latest = |with_features: bool| {
         records
             .usage
@@ -200,43 +202,39 @@ fn health_on(records: &Records, d: NaiveDate) -> Option<Components> {
     if now.is_zero() {
         return None;
     }
-    let in_window = |day: NaiveDate, days: u64| minus(d, days) < day && day <= d;
-    // USAGE: the latest record dated in (d-30, d].
-    let usage = records.usage.iter().filter(|u| in_window(u.date, 30)).max_by_key(|u| u.date).map(|u| {
-        let (used, seats) = (f64::from(u.active_users), f64::from(u.licensed_seats));
-        100.0 * (used / seats).min(1.0)
-    });
+    let in_window = |day: NaiveDate, days: u32| minus(d, days) < day && day <= d;
+    // USAGE: the latest record in its window.
+    let usage = records
+        .usage
+        .iter()
+        .filter(|u| in_window(u.date, USAGE_WINDOW_DAYS))
+        .max_by_key(|u| u.date)
+        .map(|u| health::usage(i64::from(u.active_users), i64::from(u.licensed_seats)));
     let responses = |kind: &'static str| {
-        records.feedback.iter().filter(move |f| f.kind == kind && in_window(f.responded_at.date_naive(), 180))
+        records
+            .feedback
+            .iter()
+            .filter(move |f| f.kind == kind && in_window(f.responded_at.date_naive(), SURVEY_WINDOW_DAYS))
     };
-    // NPS: the latest response in (d-180, d]; ties: the greatest externalId.
+    // NPS: the latest response in its window; ties: the greatest externalId.
     let nps = responses("NPS")
         .max_by(|a, b| (a.responded_at, &a.external_id).cmp(&(b.responded_at, &b.external_id)))
-        .map(|f| 10.0 * f64::from(f.score));
-    // CSAT: the mean of the responses in (d-180, d].
+        .map(|f| health::nps(i64::from(f.score)));
+    // CSAT: the responses in its window.
     let (total, count) = responses("CSAT").fold((0_i64, 0_i64), |(t, n), f| (t + i64::from(f.score), n + 1));
-    let csat = (count > 0).then(|| 25.0 * (total as f64 / count as f64 - 1.0));
+    let csat = (count > 0).then(|| health::csat(total, count));
     // SUPPORT: tickets opened by d and not resolved by d.
     let open = records
         .tickets
         .iter()
         .filter(|k| k.opened_at.date_naive() <= d && k.resolved_at.is_none_or(|r| r.date_naive() > d))
         .count();
-    let support = (100.0 - 25.0 * open as f64).max(0.0);
-    // ENGAGEMENT: touchpoints in (d-90, d].
-    let touchpoints = records.touchpoints.iter().filter(|p| in_window(p.occurred_at.date_naive(), 90)).count();
-    let engagement = 100.0 * (touchpoints.min(3) as f64) / 3.0;
-    // REVENUE_TREND: MRR on d against MRR on d-90, when that was > 0.
-    let then = mrr_on(&records.terms, minus(d, 90));
-    let trend = (then > Decimal::ZERO).then(|| {
-        if now > then {
-            100.0
-        } else if now == then {
-            70.0
-        } else {
-            30.0
-        }
-    });
+    let support = health::support(open as i64);
+    // ENGAGEMENT: touchpoints in its window.
+    let touchpoints =
+        records.touchpoints.iter().filter(|p| in_window(p.occurred_at.date_naive(), ENGAGEMENT_WINDOW_DAYS)).count();
+    let engagement = health::engagement(touchpoints as i64);
+    let trend = health::revenue_trend(now, mrr_on(&records.terms, minus(d, TREND_DAYS)));
     Some([usage, nps, csat, Some(support), Some(engagement), trend])
 }
 
@@ -244,17 +242,17 @@ fn health_on(records: &Records, d: NaiveDate) -> Option<Components> {
 fn turning_months(records: &Records) -> BTreeSet<MonthIndex> {
     let mut days: Vec<NaiveDate> = Vec::new();
     for t in &records.terms {
-        days.extend([t.start, plus(t.start, 90)]);
+        days.extend([t.start, plus(t.start, TREND_DAYS)]);
         if let Some(end) = t.end {
-            days.extend([end, plus(end, 90)]);
+            days.extend([end, plus(end, TREND_DAYS)]);
         }
     }
     for u in &records.usage {
-        days.extend([u.date, plus(u.date, 30)]);
+        days.extend([u.date, plus(u.date, USAGE_WINDOW_DAYS)]);
     }
     for f in &records.feedback {
         let day = f.responded_at.date_naive();
-        days.extend([day, plus(day, 180)]);
+        days.extend([day, plus(day, SURVEY_WINDOW_DAYS)]);
     }
     for k in &records.tickets {
         days.push(k.opened_at.date_naive());
@@ -262,7 +260,7 @@ fn turning_months(records: &Records) -> BTreeSet<MonthIndex> {
     }
     for p in &records.touchpoints {
         let day = p.occurred_at.date_naive();
-        days.extend([day, plus(day, 90)]);
+        days.extend([day, plus(day, ENGAGEMENT_WINDOW_DAYS)]);
     }
     days.extend(records.onboarded_on);
     let mut months: BTreeSet<MonthIndex> = days.into_iter().map(month_index).collect();

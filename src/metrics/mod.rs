@@ -1,6 +1,10 @@
 //! Layer 3, KPI definitions that both the write side (the ledger) and the read side (the KPI
-//! reads) use: the kinds of MRR movement and account health. Below the ledger, above auth.
+//! reads) use: the kinds of MRR movement, the counters the ledger keeps, account health, and
+//! whole KPI families ([`voice`]). Below the ledger, above auth.
+pub mod activity;
+pub mod catalog;
 pub mod health;
+pub mod voice;
 
 use crate::base::db_enum::db_enum;
 
@@ -14,3 +18,8 @@ db_enum!(
         Reactivation => "REACTIVATION",
     }
 );
+
+/// `part / whole` for counts; `null` when `whole = 0`.
+pub fn share(part: i64, whole: i64) -> Option<f64> {
+    (whole != 0).then(|| part as f64 / whole as f64)
+}

@@ -34,7 +34,7 @@ async fn ledger_version(db: &DatabaseConnection) -> i64 {
         "SELECT version FROM aggregate_versions WHERE name = 'ledger'",
     );
     let row = db.query_one_raw(select).await.expect("read the version").expect("the ledger's version");
-    row.try_get("", "version").expect("a version")
+    cs_kpi::base::sql::count(&row, "version").expect("a version")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

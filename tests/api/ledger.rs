@@ -389,7 +389,7 @@ async fn health_by_definition(app: &TestApp, d: &str) -> Vec<(Value, Option<f64>
 
 /// The rows of `activity_book_months` that hold any count, in key order.
 async fn activity_rows(app: &TestApp) -> Vec<Vec<String>> {
-    use cs_kpi::ledger::activity::ACTIVITY_COLUMNS;
+    use cs_kpi::metrics::activity::ACTIVITY_COLUMNS;
     let columns = ACTIVITY_COLUMNS.join(", ");
     let any = ACTIVITY_COLUMNS.map(|c| format!("{c} <> 0")).join(" OR ");
     let sql = format!(
