@@ -424,7 +424,7 @@ impl Report {
     /// The figures as a table, for the terminal and the README.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "cs-kpi bench: {} accounts, {} months, {}\n\n| scenario | figure |\n|---|---|\n",
+            "cs-kpi-bench: {} accounts, {} months, {}\n\n| scenario | figure |\n|---|---|\n",
             self.accounts, self.months, self.backend
         );
         let i = &self.ingest;

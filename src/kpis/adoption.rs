@@ -26,6 +26,7 @@ use super::scope::KpiScope;
 use crate::base::error::AppResult;
 use crate::ledger::activity::{EXECUTIVE_ACCOUNTS, Wait, for_period};
 use crate::metrics::activity::Counter;
+use crate::metrics::catalog::{Entry, KPI_READERS};
 use crate::metrics::share;
 
 #[derive(SimpleObject, Clone, Debug, Default)]
@@ -37,15 +38,6 @@ pub struct AdoptionKpis {
     pub executive_relationships: i32,
     pub referrals: i32,
 }
-
-pub const FIELDS: &[&str] = &[
-    "medianTimeToFirstValueDays",
-    "onboardingCompletionRate",
-    "seatUtilization",
-    "engagementRate",
-    "executiveRelationships",
-    "referrals",
-];
 
 /// The fields over the accounts active at the end of P.
 pub const MONTH_END_FIELDS: &[&str] = &["onboardingCompletionRate", "seatUtilization", "engagementRate"];
@@ -91,3 +83,49 @@ pub async fn adoption(
     }
     Ok(out)
 }
+
+/// The adoption KPIs of the metric catalog; their names are the fields of [`AdoptionKpis`].
+pub const CATALOG: &[Entry] = &[
+    (
+        "medianTimeToFirstValueDays",
+        "days",
+        "Median time to first value",
+        "median of firstValueOn - startedOn in days over accounts with firstValueOn in P and a startedOn",
+        KPI_READERS,
+    ),
+    (
+        "onboardingCompletionRate",
+        "ratio",
+        "Share of active accounts that completed onboarding",
+        "among accounts active at the end of P: share with onboardingCompletedOn <= end(P)",
+        KPI_READERS,
+    ),
+    (
+        "seatUtilization",
+        "ratio",
+        "Licensed seats in use (not capped at 1)",
+        "over accounts active at the end of P with a usage record dated in (end(P)-30, end(P)]: sum(activeUsers) / sum(licensedSeats) of each one's latest such record",
+        KPI_READERS,
+    ),
+    (
+        "engagementRate",
+        "ratio",
+        "Share of active accounts with a touchpoint",
+        "among accounts active at the end of P: share with at least one touchpoint in P (whoever logged it)",
+        KPI_READERS,
+    ),
+    (
+        "executiveRelationships",
+        "count",
+        "Accounts with an executive touchpoint",
+        "accounts with at least one touchpoint withExecutive in P",
+        KPI_READERS,
+    ),
+    (
+        "referrals",
+        "count",
+        "Accounts referred by the scope's accounts",
+        "accounts whose referredByExternalId names an account of the scope and whose startedOn is in P",
+        KPI_READERS,
+    ),
+];

@@ -6,10 +6,12 @@ use async_graphql::{InputObject, SimpleObject};
 use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
+use crate::auth::Role;
 use crate::auth::scope::Scope;
 use crate::base::db::WriteAccess;
 use crate::base::db_enum::{db_enum, decode};
 use crate::base::error::AppResult;
+use crate::metrics::catalog::Entry;
 use entity::{audit_log, csm_goal};
 
 db_enum!(
@@ -93,3 +95,39 @@ pub async fn replace_goals(writer: &Scope<'_>, csm: i64, goals: &[GoalInput]) ->
     txn.commit().await?;
     Ok(after)
 }
+
+/// Who reads scorecards.
+const SCORECARD_READERS: &[Role] = &[Role::Admin, Role::Manager, Role::Csm];
+
+/// The CSM scorecards' figures in the metric catalog.
+pub const CATALOG: &[Entry] = &[
+    (
+        "scorecard.accounts",
+        "count",
+        "Accounts of the CSM's book active at the end of the period",
+        "|{a in book : MRR(a, end(P)) > 0}|",
+        SCORECARD_READERS,
+    ),
+    ("scorecard.bookMrr", "currency", "MRR of the CSM's book", "mrr with scope = the CSM's book", SCORECARD_READERS),
+    (
+        "scorecard.touchpoints",
+        "count",
+        "Touchpoints on the CSM's book",
+        "touchpoints with occurredAt in P on any account of the book, whoever logged them",
+        SCORECARD_READERS,
+    ),
+    (
+        "scorecard.goalAttainment",
+        "ratio",
+        "Attainment of one goal",
+        "min(max(actual / target, 0), 1.2); 0 when actual is null; the CSAT goal is measured on csat",
+        SCORECARD_READERS,
+    ),
+    (
+        "scorecard.attainment",
+        "ratio",
+        "Weighted goal attainment",
+        "sum(w_i * attainment_i) / sum(w_i) over the CSM's goals; null with no goals",
+        SCORECARD_READERS,
+    ),
+];

@@ -30,6 +30,7 @@ use crate::base::error::AppResult;
 use crate::base::sql::count;
 use crate::ledger::activity::{ADVOCATES, for_period};
 use crate::metrics::activity::Counter;
+use crate::metrics::catalog::{Entry, KPI_READERS};
 use crate::metrics::share;
 
 #[derive(SimpleObject, Clone, Debug, Default)]
@@ -48,21 +49,6 @@ pub struct GrowthKpis {
     pub trial_conversion_rate: Option<f64>,
     pub viral_coefficient: Option<f64>,
 }
-
-pub const FIELDS: &[&str] = &[
-    "loginsPerActiveUser",
-    "averageSessionMinutes",
-    "featureAdoptionRate",
-    "advocacyActivities",
-    "advocates",
-    "featureRequestsOpened",
-    "featureRequestsShipped",
-    "signups",
-    "visitorConversionRate",
-    "activationRate",
-    "trialConversionRate",
-    "viralCoefficient",
-];
 
 /// The field over the accounts active at the end of P.
 pub const MONTH_END_FIELDS: &[&str] = &["featureAdoptionRate"];
@@ -117,3 +103,73 @@ pub async fn visitors(db: &DatabaseConnection, periods: &[Period]) -> AppResult<
     }
     Ok(out)
 }
+
+/// The growth KPIs of the metric catalog; their names are the fields of [`GrowthKpis`].
+pub const CATALOG: &[Entry] = &[
+    (
+        "loginsPerActiveUser",
+        "ratio",
+        "Logins per active user",
+        "over usage records dated in P that have logins: sum(logins) / sum(activeUsers)",
+        KPI_READERS,
+    ),
+    (
+        "averageSessionMinutes",
+        "minutes",
+        "Average session length",
+        "over usage records dated in P that have logins and sessionMinutes: sum(sessionMinutes) / sum(logins)",
+        KPI_READERS,
+    ),
+    (
+        "featureAdoptionRate",
+        "ratio",
+        "Share of available features in use",
+        "over accounts active at the end of P, each one's latest usage record dated in (end(P)-30, end(P)] with feature counts: sum(featuresUsed) / sum(featuresAvailable)",
+        KPI_READERS,
+    ),
+    ("advocacyActivities", "count", "Advocacy activities", "advocacy records with occurredOn in P", KPI_READERS),
+    (
+        "advocates",
+        "count",
+        "Accounts advocating",
+        "distinct accounts among the advocacy records with occurredOn in P",
+        KPI_READERS,
+    ),
+    ("featureRequestsOpened", "count", "Feature requests made", "feature requests with requestedAt in P", KPI_READERS),
+    (
+        "featureRequestsShipped",
+        "count",
+        "Feature requests shipped",
+        "feature requests with shippedAt in P, whatever their status",
+        KPI_READERS,
+    ),
+    ("signups", "count", "Self-serve signups", "accounts with signedUpOn in P", KPI_READERS),
+    (
+        "visitorConversionRate",
+        "ratio",
+        "Website visitors who signed up (whole portfolio only)",
+        "signups / sum(visitors of the months in P); a month without a traffic row adds 0; null unless the scope is the whole portfolio",
+        KPI_READERS,
+    ),
+    (
+        "activationRate",
+        "ratio",
+        "Signups activated within 30 days",
+        "among accounts with signedUpOn in P: share with activatedOn set and activatedOn - signedUpOn <= 30 days (a negative gap counts)",
+        KPI_READERS,
+    ),
+    (
+        "trialConversionRate",
+        "ratio",
+        "Signups that became paying within 90 days",
+        "among accounts with signedUpOn in P: share having a subscription with mrr > 0 whose startDate - signedUpOn is between 0 and 90 days, both included",
+        KPI_READERS,
+    ),
+    (
+        "viralCoefficient",
+        "ratio",
+        "Referred signups per opening customer",
+        "(accounts with signedUpOn in P whose referredByExternalId names an account of the scope) / startCustomers",
+        KPI_READERS,
+    ),
+];

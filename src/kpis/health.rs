@@ -18,6 +18,7 @@ use crate::base::calendar::MonthIndex;
 use crate::base::error::AppResult;
 use crate::base::sql::count;
 use crate::ledger::health::{ADOPTION_COLUMNS, AdoptionCounts, COMPONENT_COLUMNS, HEALTH_UNIT, HealthDelta};
+use crate::metrics::catalog::{Entry, KPI_READERS};
 use crate::metrics::health::model::Model;
 use crate::metrics::share;
 
@@ -26,8 +27,6 @@ pub struct HealthKpis {
     pub average_health_score: Option<f64>,
     pub data_completeness: Option<f64>,
 }
-
-pub const FIELDS: &[&str] = &["averageHealthScore", "dataCompleteness"];
 
 /// Per period and group, from the ledger's `health_book_months`: for each presence pattern p of
 /// the components, the accounts active at the end of P with that pattern (`n_p`) and the sums
@@ -187,3 +186,21 @@ pub async fn adoption_at_period_ends(month_ends: &MonthEnds<'_>) -> AppResult<Ha
     }
     Ok(out)
 }
+
+/// The health KPIs of periods in the metric catalog; their names are the fields of [`HealthKpis`].
+pub const CATALOG: &[Entry] = &[
+    (
+        "averageHealthScore",
+        "score",
+        "Mean health score (0-100) of the active accounts",
+        "mean health score on end(P) over accounts active at the end of P; health = sum(w_i * c_i) / sum(w_i) over the present components USAGE, NPS, CSAT, SUPPORT, ENGAGEMENT, REVENUE_TREND",
+        KPI_READERS,
+    ),
+    (
+        "dataCompleteness",
+        "ratio",
+        "Share of active accounts whose health has every component",
+        "among accounts active at the end of P: share whose health on end(P) has all six components present (present = has data, whatever its weight)",
+        KPI_READERS,
+    ),
+];

@@ -25,15 +25,18 @@ use async_graphql::{Context, Enum, ID, InputObject, SimpleObject};
 use crate::auth::Role;
 use crate::base::error::AppResult;
 use crate::base::scalars::Date;
+use crate::metrics::catalog::Entry;
 use crate::metrics::health::model::Model;
 use crate::metrics::share;
 use crate::metrics::voice::{self, VoiceKpis};
 use activity::Activity;
 use adoption::AdoptionKpis;
+use costs::CostKpis;
 use growth::GrowthKpis;
 use health::HealthKpis;
 use movements::{CohortWindow, GroupKey};
-use revenue::{CostKpis, GroupData, RenewalKpis, RevenueKpis};
+use renewals::{RenewalKpis, Renewals};
+use revenue::{GroupData, RevenueKpis};
 use scope::KpiScope;
 use support::SupportKpis;
 
@@ -153,26 +156,21 @@ impl Families {
     pub fn selected(ctx: &Context<'_>) -> Families {
         let look = ctx.look_ahead();
         let any = |fields: &[&str]| fields.iter().any(|f| look.field(f).exists());
-        let costs = any(&[
-            "cac",
-            "ltvToCac",
-            "cacPaybackMonths",
-            "costToServe",
-            "costToServePerAccount",
-            "customerRetentionCost",
-        ]);
+        // A family's catalog entries name its fields.
+        let family = |entries: &[Entry]| entries.iter().any(|(field, ..)| look.field(field).exists());
+        let costs = family(costs::CATALOG);
         Families {
             // The cost KPIs build on the revenue ones (new customers, ARPA, LTV, the cohort).
             // ... and the viral coefficient on the opening customers.
-            revenue: costs || any(&["viralCoefficient"]) || any(revenue::REVENUE_FIELDS),
-            renewals: any(&["renewalRate", "renewalDollarRate"]),
+            revenue: costs || any(&["viralCoefficient"]) || family(revenue::CATALOG),
+            renewals: family(renewals::CATALOG),
             costs,
-            voice: any(voice::FIELDS),
-            support: any(support::FIELDS),
+            voice: family(voice::CATALOG),
+            support: family(support::CATALOG),
             support_medians: support::MEDIAN_FIELDS.map(|f| any(&[f])),
-            adoption: any(adoption::FIELDS),
-            health: any(health::FIELDS),
-            growth: any(growth::FIELDS),
+            adoption: family(adoption::CATALOG),
+            health: family(health::CATALOG),
+            growth: family(growth::CATALOG),
             month_end_adoption: any(adoption::MONTH_END_FIELDS) || any(growth::MONTH_END_FIELDS),
             first_value: any(&[adoption::FIRST_VALUE_FIELD]),
         }
@@ -224,7 +222,7 @@ pub async fn compute(
         let cohorts = movements::open_cohorts(&windows, cohorts, &months);
         Ok((months, cohorts))
     };
-    let renewals = when(families.renewals, renewals::renewals(activity));
+    let renewals = when(families.renewals, activity.each(Renewals::of));
     let costs = when(families.costs && scope.whole_portfolio, costs::costs(db, periods));
     // Voice, support, adoption and growth read the ledger's activity counters once between them
     // (and with the caller); health, adoption and growth its month-end figures.
@@ -256,7 +254,7 @@ pub async fn compute(
             };
             let (revenue, exact) = revenue::revenue_kpis(*p, &data);
             let costs = match (scope.whole_portfolio, families.costs) {
-                (true, true) => revenue::cost_kpis(&costs.get(&i).cloned().unwrap_or_default(), &exact),
+                (true, true) => costs::cost_kpis(&costs.get(&i).cloned().unwrap_or_default(), &exact),
                 _ => CostKpis::default(),
             };
             out.push(KpiSnapshot {

@@ -11,6 +11,7 @@ use sea_orm::ConnectionTrait;
 use super::scope::KpiScope;
 use crate::base::error::AppResult;
 use crate::base::sql::{Sql, count, money};
+use crate::metrics::catalog::{Entry, KPI_READERS};
 
 pub struct RequestGroup {
     pub title: String,
@@ -71,3 +72,12 @@ pub async fn ranked(
     groups.truncate(first);
     Ok(groups)
 }
+
+/// The `featureRequests` report in the metric catalog.
+pub const CATALOG: &[Entry] = &[(
+    "featureRequests",
+    "currency",
+    "Feature requests ranked by the MRR asking for them",
+    "requests with requestedAt in P grouped by exact title: distinct accounts, mrrAtStake = sum over them of MRR(a, end of the last period), open (OPEN or PLANNED), shipped (SHIPPED); by mrrAtStake, then accounts descending, then title",
+    KPI_READERS,
+)];

@@ -6,15 +6,12 @@ use async_graphql::SimpleObject;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use super::costs::PeriodCosts;
 use super::movements::{Cohort, GroupKey, MonthTotals};
 use super::period::Period;
 use super::ratio::Ratio;
-use super::renewals::Renewals;
-use crate::auth::Role;
-use crate::auth::RoleGuard;
 use crate::base::calendar::MonthIndex;
 use crate::base::scalars::Decimal as Money;
+use crate::metrics::catalog::{Entry, KPI_READERS};
 use crate::metrics::share;
 
 /// `grossMargin` of the LTV and CAC payback formulas (KPIS.md: "a setting, default 1.0").
@@ -24,12 +21,12 @@ pub const GROSS_MARGIN: Decimal = Decimal::ONE;
 pub const LTV_WINDOW_MONTHS: i32 = 6;
 
 /// `a / b` as a ratio; `null` when `b = 0`.
-fn ratio(a: Decimal, b: Decimal) -> Option<f64> {
+pub(super) fn ratio(a: Decimal, b: Decimal) -> Option<f64> {
     a.checked_div(b).and_then(|q| q.to_f64())
 }
 
 /// Money that is a quotient: computed exactly, shown rounded half-to-even to the cent.
-fn cents(amount: Decimal) -> Money {
+pub(super) fn cents(amount: Decimal) -> Money {
     Money(amount.round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven))
 }
 
@@ -76,49 +73,6 @@ pub struct RevenueKpis {
     /// `|{a in C : a has an EXPANSION movement in P}| / |C|`
     pub upsell_rate: Option<f64>,
 }
-
-#[derive(SimpleObject, Clone, Debug, Default)]
-pub struct RenewalKpis {
-    /// `renewed due / due`
-    pub renewal_rate: Option<f64>,
-    /// `sum(mrr of every subscription that renews a due one) / sum(mrr of due ones)`
-    pub renewal_dollar_rate: Option<f64>,
-}
-
-impl RenewalKpis {
-    pub fn of(renewals: &Renewals) -> Self {
-        RenewalKpis {
-            renewal_rate: share(renewals.renewed, renewals.due),
-            renewal_dollar_rate: ratio(renewals.renewal_mrr, renewals.due_mrr),
-        }
-    }
-}
-
-/// FINANCE and ADMIN only (FORBIDDEN otherwise); null unless the scope is the whole portfolio.
-#[derive(SimpleObject, Clone, Debug, Default)]
-pub struct CostKpis {
-    /// `sum(ACQUISITION costs with month in P) / newCustomers`
-    #[graphql(guard = "RoleGuard(COST_READERS)")]
-    pub cac: Option<Money>,
-    /// `ltv / cac`
-    #[graphql(guard = "RoleGuard(COST_READERS)")]
-    pub ltv_to_cac: Option<f64>,
-    /// `cac / (arpa * grossMargin)`
-    #[graphql(guard = "RoleGuard(COST_READERS)")]
-    pub cac_payback_months: Option<f64>,
-    /// `sum(CS_* costs with month in P)`
-    #[graphql(guard = "RoleGuard(COST_READERS)")]
-    pub cost_to_serve: Option<Money>,
-    /// `costToServe / average over the months of P of activeCustomers(month)`
-    #[graphql(guard = "RoleGuard(COST_READERS)")]
-    pub cost_to_serve_per_account: Option<Money>,
-    /// `costToServe / |{a in C : MRR(a, last) > 0}|`
-    #[graphql(guard = "RoleGuard(COST_READERS)")]
-    pub customer_retention_cost: Option<Money>,
-}
-
-/// The roles that may read the cost KPIs.
-pub const COST_READERS: &[Role] = &[Role::Admin, Role::Finance];
 
 /// What one group's KPIs are computed from.
 pub struct GroupData<'a> {
@@ -234,46 +188,156 @@ pub fn revenue_kpis(period: Period, data: &GroupData<'_>) -> (RevenueKpis, Exact
     (kpis, exact)
 }
 
-/// The cost KPIs of a whole-portfolio period.
-pub fn cost_kpis(costs: &PeriodCosts, exact: &Exact) -> CostKpis {
-    let cac = costs.acquisition.checked_div(Decimal::from(exact.new_customers)).filter(|_| exact.new_customers != 0);
-    let (active_sum, months) = exact.active_months;
-    let per_account = (active_sum != 0).then(|| costs.to_serve * Decimal::from(months) / Decimal::from(active_sum));
-    let retention_cost = exact.retained.filter(|r| *r != 0).map(|r| costs.to_serve / Decimal::from(r));
-    CostKpis {
-        cac: cac.map(cents),
-        ltv_to_cac: exact.ltv.and_then(Ratio::to_f64).zip(cac.and_then(|c| c.to_f64())).map(|(ltv, cac)| ltv / cac),
-        cac_payback_months: cac.zip(exact.arpa).and_then(|(cac, arpa)| ratio(cac, arpa * GROSS_MARGIN)),
-        cost_to_serve: Some(Money(costs.to_serve)),
-        cost_to_serve_per_account: per_account.map(cents),
-        customer_retention_cost: retention_cost.map(cents),
-    }
-}
-
-/// The GraphQL names of [`RevenueKpis`], for the look-ahead that decides what to compute.
-pub const REVENUE_FIELDS: &[&str] = &[
-    "mrr",
-    "arr",
-    "activeCustomers",
-    "newMrr",
-    "expansionMrr",
-    "contractionMrr",
-    "churnedMrr",
-    "reactivationMrr",
-    "netNewMrr",
-    "newCustomers",
-    "reactivatedCustomers",
-    "churnedCustomers",
-    "logoChurnRate",
-    "grossMrrChurnRate",
-    "netMrrChurnRate",
-    "customerRetentionRate",
-    "netRevenueRetention",
-    "grossRevenueRetention",
-    "netRevenueRetentionTtm",
-    "grossRevenueRetentionTtm",
-    "quickRatio",
-    "arpa",
-    "ltv",
-    "upsellRate",
+/// The revenue KPIs of the metric catalog; their names are the fields of [`RevenueKpis`].
+pub const CATALOG: &[Entry] = &[
+    (
+        "mrr",
+        "currency",
+        "Monthly recurring revenue at the end of the period",
+        "sum over accounts of MRR(a, end of the period's last month); MRR(a, d) = sum(s.mrr) of subscriptions with startDate <= d < endDate (endDate exclusive, null = open)",
+        KPI_READERS,
+    ),
+    ("arr", "currency", "Annual recurring revenue", "12 * mrr", KPI_READERS),
+    (
+        "activeCustomers",
+        "count",
+        "Paying accounts at the end of the period",
+        "accounts with MRR(a, last month) > 0",
+        KPI_READERS,
+    ),
+    (
+        "newMrr",
+        "currency",
+        "MRR of first-time customers",
+        "sum of NEW movements: p = 0, c > 0 and MRR(a, m) = 0 for every earlier month m; amount c",
+        KPI_READERS,
+    ),
+    (
+        "expansionMrr",
+        "currency",
+        "MRR added by existing customers",
+        "sum of EXPANSION movements: p > 0, c > p; amount c - p",
+        KPI_READERS,
+    ),
+    (
+        "contractionMrr",
+        "currency",
+        "MRR lost by customers who stayed",
+        "sum of CONTRACTION movements: p > 0, 0 < c < p; amount p - c",
+        KPI_READERS,
+    ),
+    (
+        "churnedMrr",
+        "currency",
+        "MRR of customers who left",
+        "sum of CHURN movements: p > 0, c = 0; amount p",
+        KPI_READERS,
+    ),
+    (
+        "reactivationMrr",
+        "currency",
+        "MRR of returning customers",
+        "sum of REACTIVATION movements: p = 0, c > 0 and MRR(a, m) > 0 for some month m < M-1; amount c",
+        KPI_READERS,
+    ),
+    (
+        "netNewMrr",
+        "currency",
+        "Net change of MRR",
+        "newMrr + expansionMrr + reactivationMrr - contractionMrr - churnedMrr (= MRR(last month of P) - MRR(last month of prev(P)))",
+        KPI_READERS,
+    ),
+    ("newCustomers", "count", "NEW movements in the period", "count of NEW movements", KPI_READERS),
+    (
+        "reactivatedCustomers",
+        "count",
+        "REACTIVATION movements in the period",
+        "count of REACTIVATION movements",
+        KPI_READERS,
+    ),
+    ("churnedCustomers", "count", "CHURN movements in the period", "count of CHURN movements", KPI_READERS),
+    (
+        "logoChurnRate",
+        "ratio",
+        "Share of customers lost",
+        "churnedCustomers / startCustomers, startCustomers = active customers in the month before the period (every CHURN of the period counts, so it can exceed the share of opening customers lost)",
+        KPI_READERS,
+    ),
+    (
+        "grossMrrChurnRate",
+        "ratio",
+        "Share of opening MRR lost",
+        "(churnedMrr + contractionMrr) / startMrr, startMrr = MRR of the month before the period",
+        KPI_READERS,
+    ),
+    (
+        "netMrrChurnRate",
+        "ratio",
+        "Net share of opening MRR lost (may be negative)",
+        "(churnedMrr + contractionMrr - expansionMrr - reactivationMrr) / startMrr",
+        KPI_READERS,
+    ),
+    (
+        "customerRetentionRate",
+        "ratio",
+        "Share of the opening cohort still paying",
+        "|{a in C : MRR(a, last) > 0}| / |C|, C = accounts with MRR > 0 in the month before the period",
+        KPI_READERS,
+    ),
+    (
+        "netRevenueRetention",
+        "ratio",
+        "Net revenue retention of the opening cohort",
+        "sum_{a in C} MRR(a, last) / sum_{a in C} MRR(a, B)",
+        KPI_READERS,
+    ),
+    (
+        "grossRevenueRetention",
+        "ratio",
+        "Gross revenue retention of the opening cohort",
+        "sum_{a in C} min(MRR(a, last), MRR(a, B)) / sum_{a in C} MRR(a, B)",
+        KPI_READERS,
+    ),
+    (
+        "netRevenueRetentionTtm",
+        "ratio",
+        "Net revenue retention over the trailing twelve months",
+        "netRevenueRetention with B = last month of P minus 12 months and the cohort taken at that B",
+        KPI_READERS,
+    ),
+    (
+        "grossRevenueRetentionTtm",
+        "ratio",
+        "Gross revenue retention over the trailing twelve months",
+        "grossRevenueRetention with B = last month of P minus 12 months",
+        KPI_READERS,
+    ),
+    (
+        "quickRatio",
+        "ratio",
+        "Growth efficiency (reactivation counts as growth)",
+        "(newMrr + expansionMrr + reactivationMrr) / (churnedMrr + contractionMrr)",
+        KPI_READERS,
+    ),
+    (
+        "arpa",
+        "currency",
+        "Average revenue per account",
+        "mrr / activeCustomers at the period end, rounded half-to-even to the cent",
+        KPI_READERS,
+    ),
+    (
+        "ltv",
+        "currency",
+        "Customer lifetime value (on 6-month churn)",
+        "arpa * grossMargin / c, c = mean monthly logoChurnRate of the 6 months ending with the last month of P (null months left out; null when c = 0); grossMargin defaults to 1.0",
+        KPI_READERS,
+    ),
+    (
+        "upsellRate",
+        "ratio",
+        "Share of the opening cohort that expanded",
+        "|{a in C : a has an EXPANSION movement in P}| / |C|",
+        KPI_READERS,
+    ),
 ];

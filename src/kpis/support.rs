@@ -24,6 +24,7 @@ use super::scope::KpiScope;
 use crate::base::error::AppResult;
 use crate::ledger::activity::Wait;
 use crate::metrics::activity::Counter;
+use crate::metrics::catalog::{Entry, KPI_READERS};
 use crate::metrics::share;
 
 #[derive(SimpleObject, Clone, Debug, Default)]
@@ -33,9 +34,6 @@ pub struct SupportKpis {
     pub median_first_response_hours: Option<f64>,
     pub median_resolution_hours: Option<f64>,
 }
-
-pub const FIELDS: &[&str] =
-    &["ticketsOpened", "firstContactResolutionRate", "medianFirstResponseHours", "medianResolutionHours"];
 
 /// The fields of the medians: of [`Wait::FirstResponse`] and [`Wait::Resolution`].
 pub const MEDIAN_FIELDS: [&str; 2] = ["medianFirstResponseHours", "medianResolutionHours"];
@@ -72,3 +70,29 @@ pub async fn support(
     }
     Ok(out)
 }
+
+/// The support KPIs of the metric catalog; their names are the fields of [`SupportKpis`].
+pub const CATALOG: &[Entry] = &[
+    ("ticketsOpened", "count", "Support tickets opened", "tickets with openedAt in P", KPI_READERS),
+    (
+        "firstContactResolutionRate",
+        "ratio",
+        "Share of resolved tickets solved at the first contact",
+        "among tickets with resolvedAt in P (also those with contactsToResolve null): share with contactsToResolve = 1",
+        KPI_READERS,
+    ),
+    (
+        "medianFirstResponseHours",
+        "hours",
+        "Median time to the first response",
+        "median of (firstResponseAt - openedAt) in hours over tickets with openedAt in P and a first response (even count: mean of the two middle values)",
+        KPI_READERS,
+    ),
+    (
+        "medianResolutionHours",
+        "hours",
+        "Median time to resolution",
+        "median of (resolvedAt - openedAt) in hours over tickets with resolvedAt in P (selected by resolution)",
+        KPI_READERS,
+    ),
+];

@@ -52,9 +52,6 @@ pub struct VoiceKpis {
     pub ces: Option<f64>,
 }
 
-/// The fields of [`VoiceKpis`] (a query selecting none of them does not compute the family).
-pub const FIELDS: &[&str] = &["nps", "npsResponses", "csat", "csatAverage", "ces"];
-
 impl VoiceKpis {
     /// The family's KPIs from the counters of a period (and group).
     pub fn of(c: &ActivityCounts) -> VoiceKpis {
@@ -69,7 +66,7 @@ impl VoiceKpis {
     }
 }
 
-/// The family's entries of the metric catalog.
+/// The family's entries of the metric catalog; their names are the fields of [`VoiceKpis`].
 pub const CATALOG: &[Entry] = &[
     (
         "nps",

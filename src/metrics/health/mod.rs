@@ -17,6 +17,7 @@
 pub mod model;
 pub mod score;
 
+use super::catalog::{Entry, KPI_READERS};
 use async_graphql::Enum;
 use rust_decimal::Decimal;
 
@@ -105,3 +106,12 @@ pub const COMPONENTS: [HealthComponentKind; 6] = [
     HealthComponentKind::Engagement,
     HealthComponentKind::RevenueTrend,
 ];
+
+/// An account's health score in the metric catalog.
+pub const CATALOG: &[Entry] = &[(
+    "healthScore",
+    "score",
+    "An account's health on a day (Account.health), 0-100",
+    "sum(w_i * c_i) / sum(w_i) over the present components: USAGE 100*min(1, activeUsers/licensedSeats) of the latest usage record in (d-30, d]; NPS 10*score of the latest NPS response in (d-180, d]; CSAT 25*(mean - 1) in (d-180, d]; SUPPORT max(0, 100 - 25*open tickets); ENGAGEMENT 100*min(3, touchpoints in (d-90, d])/3; REVENUE_TREND 100/70/30/0 for MRR(d) vs MRR(d-90); null when no component is present or the weights sum to 0; GREEN >= 70, YELLOW >= 40 (settings)",
+    KPI_READERS,
+)];
