@@ -3,12 +3,12 @@
 //! beside its formulas; a family's rows name its fields, which decide whether a query computes it.
 use super::MetricDefinition;
 use crate::metrics::catalog::Entry;
-use crate::metrics::{health, voice};
+use crate::metrics::{health, renewals, voice};
 
 /// Every family's entries, in the catalog's order.
 const FAMILIES: [&[Entry]; 11] = [
     super::revenue::CATALOG,
-    super::renewals::CATALOG,
+    renewals::CATALOG,
     super::costs::CATALOG,
     voice::CATALOG,
     super::support::CATALOG,

@@ -10,12 +10,13 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
 
 use super::period::{Period, with_periods};
 use super::ratio::Ratio;
-use super::revenue::{Exact, GROSS_MARGIN, cents, ratio};
+use super::revenue::{Exact, GROSS_MARGIN, cents};
 use crate::auth::{Role, RoleGuard};
 use crate::base::error::AppResult;
 use crate::base::scalars::Decimal as Money;
 use crate::base::sql::{Sql, money};
 use crate::metrics::catalog::Entry;
+use crate::metrics::ratio;
 
 /// FINANCE and ADMIN only (FORBIDDEN otherwise); null unless the scope is the whole portfolio.
 #[derive(SimpleObject, Clone, Debug, Default)]

@@ -1,6 +1,8 @@
 //! Layer 6, the KPI reads (KPIS.md): snapshots per period (and group) from set-based SQL over
-//! the ledger, the MRR movements behind them, and the metric catalog. One file per KPI family;
-//! each family is computed only when the query selects one of its fields.
+//! the ledger, the MRR movements behind them, and the metric catalog. One file per KPI family
+//! (its formulas, SQL, fields and catalog entries), or one in `metrics` for a family computed
+//! from the ledger's counters alone (voice, renewals); each family is computed only when the
+//! query selects one of its fields.
 pub mod activity;
 mod adoption;
 pub mod catalog;
@@ -12,7 +14,6 @@ pub mod loaders;
 pub mod movements;
 pub mod period;
 mod ratio;
-mod renewals;
 pub mod requests;
 mod revenue;
 pub mod scope;
@@ -27,6 +28,7 @@ use crate::base::error::AppResult;
 use crate::base::scalars::Date;
 use crate::metrics::catalog::Entry;
 use crate::metrics::health::model::Model;
+use crate::metrics::renewals::{self, RenewalKpis, Renewals};
 use crate::metrics::share;
 use crate::metrics::voice::{self, VoiceKpis};
 use activity::Activity;
@@ -35,7 +37,6 @@ use costs::CostKpis;
 use growth::GrowthKpis;
 use health::HealthKpis;
 use movements::{CohortWindow, GroupKey};
-use renewals::{RenewalKpis, Renewals};
 use revenue::{GroupData, RevenueKpis};
 use scope::KpiScope;
 use support::SupportKpis;

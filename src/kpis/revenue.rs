@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 
 use async_graphql::SimpleObject;
-use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use super::movements::{Cohort, GroupKey, MonthTotals};
@@ -12,18 +11,13 @@ use super::ratio::Ratio;
 use crate::base::calendar::MonthIndex;
 use crate::base::scalars::Decimal as Money;
 use crate::metrics::catalog::{Entry, KPI_READERS};
-use crate::metrics::share;
+use crate::metrics::{ratio, share};
 
 /// `grossMargin` of the LTV and CAC payback formulas (KPIS.md: "a setting, default 1.0").
 pub const GROSS_MARGIN: Decimal = Decimal::ONE;
 
 /// Months whose logo churn rates `ltv` averages.
 pub const LTV_WINDOW_MONTHS: i32 = 6;
-
-/// `a / b` as a ratio; `null` when `b = 0`.
-pub(super) fn ratio(a: Decimal, b: Decimal) -> Option<f64> {
-    a.checked_div(b).and_then(|q| q.to_f64())
-}
 
 /// Money that is a quotient: computed exactly, shown rounded half-to-even to the cent.
 pub(super) fn cents(amount: Decimal) -> Money {

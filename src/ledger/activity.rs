@@ -52,7 +52,7 @@ use super::{
 use crate::base::calendar::{MonthIndex, month_index};
 use crate::base::sql::Sql;
 use crate::metrics::activity::{ACTIVITY_COLUMNS, ActivityCounts, Counter};
-use crate::metrics::voice;
+use crate::metrics::{renewals, voice};
 
 /// The accounts with a touchpoint `withExecutive` in a period of [`PERIOD_MONTHS`] months.
 pub const EXECUTIVE_ACCOUNTS: [Counter; 3] =
@@ -131,14 +131,8 @@ fn count_signup(out: &mut ActivityMonths, records: &Records) {
 /// The account's renewal counters, in the month of each due subscription's last active day.
 fn count_renewals(out: &mut ActivityMonths, records: &Records) {
     for due in &records.dues {
-        let Some(last_day) = due.end.pred_opt() else { continue };
-        let counts = &mut out.entry(month_index(last_day)).or_default().counts;
-        counts.bump(Counter::RenewalsDue, 1);
-        counts.bump(Counter::RenewalsRenewed, i64::from(!due.renewals.is_empty()));
-        counts.add_money([Counter::RenewalsDueMrrWhole, Counter::RenewalsDueMrr], due.mrr);
-        for renewal in &due.renewals {
-            counts.add_money([Counter::RenewalsRenewalMrrWhole, Counter::RenewalsRenewalMrr], *renewal);
-        }
+        let Some(last_day) = renewals::last_active_day(due.end) else { continue };
+        renewals::count_due(&mut out.entry(month_index(last_day)).or_default().counts, due.mrr, &due.renewals);
     }
 }
 

@@ -1,4 +1,6 @@
-//! Renewals (KPIS.md, section 1), from the ledger's activity counters of P.
+//! Renewals (KPIS.md, section 1), the whole family in one place: what the ledger counts for a
+//! subscription that falls due, the KPIs of a period from those counters, and their catalog
+//! entries.
 //!
 //! A subscription is *due* in P when its last active day, `endDate - 1 day`, is in P. It is
 //! *renewed* when at least one other subscription (any account, any start) names it in
@@ -6,12 +8,28 @@
 //! `renewalDollarRate = sum(mrr of every subscription that renews a due one) / sum(mrr of due ones)`.
 //! A due subscription belongs to S through its own account.
 use async_graphql::SimpleObject;
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use super::revenue::ratio;
-use crate::metrics::activity::{ActivityCounts, Counter, renewal_mrr};
-use crate::metrics::catalog::{Entry, KPI_READERS};
-use crate::metrics::share;
+use super::activity::{ActivityCounts, Counter, renewal_mrr};
+use super::catalog::{Entry, KPI_READERS};
+use super::{ratio, share};
+
+/// The day a subscription ending (exclusively) on `end` falls due: its last active day.
+pub fn last_active_day(end: NaiveDate) -> Option<NaiveDate> {
+    end.pred_opt()
+}
+
+/// What the ledger counts, in the month of its last active day, for a subscription of `mrr`
+/// falling due, renewed by subscriptions of `renewals` MRR each.
+pub fn count_due(counts: &mut ActivityCounts, mrr: Decimal, renewals: &[Decimal]) {
+    counts.bump(Counter::RenewalsDue, 1);
+    counts.bump(Counter::RenewalsRenewed, i64::from(!renewals.is_empty()));
+    counts.add_money([Counter::RenewalsDueMrrWhole, Counter::RenewalsDueMrr], mrr);
+    for renewal in renewals {
+        counts.add_money([Counter::RenewalsRenewalMrrWhole, Counter::RenewalsRenewalMrr], *renewal);
+    }
+}
 
 #[derive(Clone, Debug, Default)]
 pub struct Renewals {
