@@ -421,7 +421,7 @@ fn peak_rss_mb() -> f64 {
 }
 
 impl Report {
-    /// The figures as a table, for the terminal and the README.
+    /// The figures as a table, for the terminal and docs/performance.md.
     pub fn table(&self) -> String {
         let mut out = format!(
             "cs-kpi-bench: {} accounts, {} months, {}\n\n| scenario | figure |\n|---|---|\n",

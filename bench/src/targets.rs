@@ -94,9 +94,9 @@ pub fn verdicts(report: &Report) -> Vec<Verdict> {
 /// longer than the typical request of the costliest kind under the same load, which a fair
 /// server meets on any number of cores. The stricter reading, the p50 of that scenario run
 /// alone, is checked too; it is not a target of this server, since it depends on the cores and
-/// not on the server alone (README, "Figures"): 16 clients without pause keep every core busy,
-/// so each request waits for about `16 / cores` others, and it is met more easily the slower
-/// the slowest scenario is alone.
+/// not on the server alone (docs/performance.md, "Figures"): 16 clients without pause keep
+/// every core busy, so each request waits for about `16 / cores` others, and it is met more
+/// easily the slower the slowest scenario is alone.
 fn mixed_load_verdicts(load: &MixedLoad, alone: &[ScenarioFigures]) -> Vec<Verdict> {
     let mut out = vec![Verdict {
         target: "mixed_load: no errors".into(),
@@ -121,7 +121,7 @@ fn mixed_load_verdicts(load: &MixedLoad, alone: &[ScenarioFigures]) -> Vec<Verdi
             load.p99_ms,
             TAIL_FACTOR * slowest.p50_ms,
         );
-        stricter.target.push_str(" (not a target here, see the README)");
+        stricter.target.push_str(" (not a target here, see docs/performance.md)");
         out.push(stricter);
     }
     out
@@ -162,7 +162,7 @@ mod tests {
         ScenarioFigures { name, runs: 10, p50_ms, p95_ms: p50_ms, cpu_ms: None }
     }
 
-    /// The figures of the README's PostgreSQL run on the slower machine of 2026-12-04.
+    /// The figures of the PostgreSQL run of 2026-12-04 (docs/performance.md).
     fn report(backend: &str) -> Report {
         let within = |name, p50_ms| MixedScenario { name, requests: 90, p50_ms, p99_ms: p50_ms };
         Report {
@@ -230,7 +230,7 @@ mod tests {
                 ("mixed_load: no errors", true),
                 ("mixed_load p99, at most 5 x the p50 of its slowest scenario within it (grouped) <= 6,275 ms", true),
                 (
-                    "the stricter reading: mixed_load p99, at most 5 x grouped p50 alone <= 890 ms (not a target here, see the README)",
+                    "the stricter reading: mixed_load p99, at most 5 x grouped p50 alone <= 890 ms (not a target here, see docs/performance.md)",
                     false
                 ),
                 ("portfolio_dashboard faster than the SQL floor, with the same movements", true),
@@ -256,7 +256,7 @@ mod tests {
             [
                 "ingest >= 10,000 rows/s",
                 "csm_dashboard p50 <= 60 ms",
-                "the stricter reading: mixed_load p99, at most 5 x grouped p50 alone <= 890 ms (not a target here, see the README)",
+                "the stricter reading: mixed_load p99, at most 5 x grouped p50 alone <= 890 ms (not a target here, see docs/performance.md)",
                 "portfolio_dashboard faster than the SQL floor, with the same movements",
                 "the whole run within 15 minutes",
             ]
