@@ -17,8 +17,9 @@ use super::scope::{KpiScope, OverBooks};
 use crate::base::calendar::MonthIndex;
 use crate::base::error::AppResult;
 use crate::base::sql::count;
-use crate::ledger::health::{ADOPTION_COLUMNS, AdoptionCounts, COMPONENT_COLUMNS, HEALTH_UNIT, HealthDelta};
+use crate::ledger::health::{ADOPTION_COLUMNS, AdoptionCounts, HEALTH_UNIT, HealthDelta};
 use crate::metrics::catalog::{Entry, KPI_READERS};
+use crate::metrics::health::COMPONENT_COLUMNS;
 use crate::metrics::health::model::Model;
 use crate::metrics::share;
 

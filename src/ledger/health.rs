@@ -24,7 +24,9 @@ use super::series::Term;
 use super::{Book, Move, Sum, add_to, changed_parts, rows_per_statement, store_json, stored_accounts, stored_json};
 use crate::base::calendar::{MonthIndex, month_end, month_index};
 use crate::metrics::health::score::Components;
-use crate::metrics::health::{self, ENGAGEMENT_WINDOW_DAYS, SURVEY_WINDOW_DAYS, TREND_DAYS, USAGE_WINDOW_DAYS};
+use crate::metrics::health::{
+    self, COMPONENT_COLUMNS, ENGAGEMENT_WINDOW_DAYS, SURVEY_WINDOW_DAYS, TREND_DAYS, USAGE_WINDOW_DAYS,
+};
 use entity::{account, advocacy, feature_request, feedback, ticket, touchpoint, usage_record};
 
 /// Everything an account's month-end state (and its activity, `super::activity`) is computed from.
@@ -356,9 +358,6 @@ impl HealthDelta {
         *self == HealthDelta::default()
     }
 }
-
-/// The component columns of `health_book_months`, in `Components` order.
-pub const COMPONENT_COLUMNS: [&str; 6] = ["usage", "nps", "csat", "support", "engagement", "trend"];
 
 /// The summed columns of `health_book_months`: accounts, components, adoption counts.
 fn health_sums() -> Vec<Sum> {

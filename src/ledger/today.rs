@@ -21,16 +21,13 @@ use sea_orm::{ActiveModelTrait, DatabaseTransaction, EntityTrait, Set};
 use crate::auth::Caller;
 use crate::base::sql::{Sql, count};
 use crate::ledger::{in_list, rows_per_statement, upsert};
-use crate::metrics::health::HealthStatus;
 use crate::metrics::health::model::{self, Model};
 use crate::metrics::health::score::{self, Components};
+use crate::metrics::health::{COMPONENT_COLUMNS, HealthStatus};
 use entity::{audit_log, health_model};
 
 const MARKER: &str = "health_today";
 const TABLE: &str = "health_today";
-
-/// The component columns, in `COMPONENTS` order.
-const COLUMNS: [&str; 6] = ["usage", "nps", "csat", "support", "engagement", "trend"];
 
 /// How `status` is stored.
 fn code(status: HealthStatus) -> i16 {
@@ -67,7 +64,7 @@ pub async fn stored_components(
     if held_day(db).await? != Some(day_number(day)) {
         return Ok(None);
     }
-    let select = format!("SELECT account_id, {} FROM {TABLE} WHERE account_id IN (", COLUMNS.join(", "));
+    let select = format!("SELECT account_id, {} FROM {TABLE} WHERE account_id IN (", COMPONENT_COLUMNS.join(", "));
     let mut out = HashMap::with_capacity(accounts.len());
     for chunk in accounts.chunks(crate::ledger::CHUNK) {
         for row in crate::ledger::rows_of(db, &select, chunk, "").await? {
@@ -79,7 +76,7 @@ pub async fn stored_components(
 
 fn read_components(row: &sea_orm::QueryResult) -> Result<Components, DbErr> {
     let mut components: Components = [None; 6];
-    for (value, column) in components.iter_mut().zip(COLUMNS) {
+    for (value, column) in components.iter_mut().zip(COMPONENT_COLUMNS) {
         *value = row.try_get("", column)?;
     }
     Ok(components)
@@ -154,9 +151,9 @@ async fn store(
         sql.push(")");
     };
     let components: Vec<_> = score::components(txn, &targets).await?.into_iter().collect();
-    for chunk in components.chunks(rows_per_statement(2 + COLUMNS.len())) {
+    for chunk in components.chunks(rows_per_statement(2 + COMPONENT_COLUMNS.len())) {
         let mut insert = Sql::new(txn.get_database_backend());
-        insert.push(&format!("INSERT INTO {TABLE} (account_id, status, {}) VALUES ", COLUMNS.join(", ")));
+        insert.push(&format!("INSERT INTO {TABLE} (account_id, status, {}) VALUES ", COMPONENT_COLUMNS.join(", ")));
         insert.values_rows(chunk, |((_, account), values)| {
             [Value::from(*account), Value::from(status_code(model, values))]
                 .into_iter()
@@ -171,7 +168,7 @@ async fn store(
 /// In the transaction that makes `model` the one in force: restates every stored status under it.
 pub async fn restate(txn: &impl ConnectionTrait, model: &Model) -> Result<(), DbErr> {
     let backend = txn.get_database_backend();
-    let select = format!("SELECT account_id, status, {} FROM {TABLE}", COLUMNS.join(", "));
+    let select = format!("SELECT account_id, status, {} FROM {TABLE}", COMPONENT_COLUMNS.join(", "));
     let mut changed = Vec::new();
     for row in txn.query_all_raw(sea_orm::Statement::from_string(backend, select)).await? {
         let status = status_code(model, &read_components(&row)?);

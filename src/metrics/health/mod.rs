@@ -80,32 +80,34 @@ pub enum HealthStatus {
     Red,
 }
 
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(usize)]
-pub enum HealthComponentKind {
-    #[graphql(name = "USAGE")]
-    Usage,
-    #[graphql(name = "NPS")]
-    Nps,
-    #[graphql(name = "CSAT")]
-    Csat,
-    #[graphql(name = "SUPPORT")]
-    Support,
-    #[graphql(name = "ENGAGEMENT")]
-    Engagement,
-    #[graphql(name = "REVENUE_TREND")]
-    RevenueTrend,
+/// Declares [`HealthComponentKind`], [`COMPONENTS`] and [`COMPONENT_COLUMNS`] from one list of
+/// `Variant => "GRAPHQL_NAME", "column"`, in the order of a model's weights and of a score's
+/// components.
+macro_rules! components {
+    ($($kind:ident => $name:literal, $column:literal;)+) => {
+        #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(usize)]
+        pub enum HealthComponentKind {
+            $(#[graphql(name = $name)] $kind,)+
+        }
+
+        /// Every component, in the order of a model's weights and of a score's components.
+        pub const COMPONENTS: [HealthComponentKind; 6] = [$(HealthComponentKind::$kind),+];
+
+        /// The column that stores each component (`health_book_months`, `health_today`), in
+        /// [`COMPONENTS`] order.
+        pub const COMPONENT_COLUMNS: [&str; 6] = [$($column),+];
+    };
 }
 
-/// Every component, in the order of a model's weights and of a score's components.
-pub const COMPONENTS: [HealthComponentKind; 6] = [
-    HealthComponentKind::Usage,
-    HealthComponentKind::Nps,
-    HealthComponentKind::Csat,
-    HealthComponentKind::Support,
-    HealthComponentKind::Engagement,
-    HealthComponentKind::RevenueTrend,
-];
+components! {
+    Usage => "USAGE", "usage";
+    Nps => "NPS", "nps";
+    Csat => "CSAT", "csat";
+    Support => "SUPPORT", "support";
+    Engagement => "ENGAGEMENT", "engagement";
+    RevenueTrend => "REVENUE_TREND", "trend";
+}
 
 /// An account's health score in the metric catalog.
 pub const CATALOG: &[Entry] = &[(
