@@ -10,6 +10,7 @@ pub mod cost;
 pub mod csm_goal;
 pub mod feature_request;
 pub mod feedback;
+pub mod finance_settings;
 pub mod health_model;
 pub mod subscription;
 pub mod team;

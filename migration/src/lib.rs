@@ -13,6 +13,7 @@ mod m20261202_000003_health_fixed_point;
 mod m20261203_000001_book_and_record_indexes;
 mod m20261204_000001_set_based_reference_checks;
 mod m20261204_000002_renewal_mrr_whole_units;
+mod m20261207_000001_paid_cohorts_and_finance;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_book_and_record_indexes::Migration),
             Box::new(m20261204_000001_set_based_reference_checks::Migration),
             Box::new(m20261204_000002_renewal_mrr_whole_units::Migration),
+            Box::new(m20261207_000001_paid_cohorts_and_finance::Migration),
         ]
     }
 }

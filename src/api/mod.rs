@@ -4,12 +4,15 @@
 pub mod accounts;
 pub mod adoption;
 pub mod bulk;
+pub mod cohorts;
 pub mod cost;
 pub mod engagement;
+pub mod finance;
 pub mod health;
 pub mod kpis;
 pub mod org;
 pub mod product;
+pub mod renewals;
 pub mod revenue;
 pub mod schema;
 pub mod scorecards;

@@ -7,18 +7,31 @@ use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 use crate::api::accounts::{AccountMutation, AccountQuery};
 use crate::api::adoption::AdoptionMutation;
 use crate::api::bulk::IngestMutation;
+use crate::api::cohorts::CohortQuery;
 use crate::api::engagement::EngagementMutation;
+use crate::api::finance::{FinanceMutation, FinanceQuery};
 use crate::api::health::{HealthMutation, HealthQuery};
 use crate::api::kpis::KpiQuery;
 use crate::api::org::{OrgMutation, OrgQuery};
 use crate::api::product::{ProductMutation, ProductQuery};
+use crate::api::renewals::RenewalQuery;
 use crate::api::revenue::RevenueMutation;
 use crate::api::scorecards::{ScorecardMutation, ScorecardQuery};
 use crate::api::support::SupportMutation;
 use crate::api::voice::VoiceMutation;
 
 #[derive(MergedObject, Default)]
-pub struct Query(OrgQuery, AccountQuery, KpiQuery, HealthQuery, ScorecardQuery, ProductQuery);
+pub struct Query(
+    OrgQuery,
+    AccountQuery,
+    KpiQuery,
+    HealthQuery,
+    ScorecardQuery,
+    ProductQuery,
+    CohortQuery,
+    RenewalQuery,
+    FinanceQuery,
+);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
@@ -33,6 +46,7 @@ pub struct Mutation(
     HealthMutation,
     IngestMutation,
     ScorecardMutation,
+    FinanceMutation,
 );
 
 pub type CsKpiSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -48,6 +48,30 @@ impl Caller {
         roles.contains(&self.role)
     }
 
+    /// The audit row of a setting the caller changed (`action`, of the single row `key` of
+    /// table `entity`, described before and after), stamped now.
+    pub fn audit_row(
+        &self,
+        action: &str,
+        entity: &str,
+        key: i64,
+        before: String,
+        after: String,
+    ) -> entity::audit_log::ActiveModel {
+        use sea_orm::Set;
+        entity::audit_log::ActiveModel {
+            id: sea_orm::NotSet,
+            actor_id: Set(Some(self.id)),
+            actor_email: Set(self.email.clone()),
+            action: Set(action.to_owned()),
+            entity: Set(entity.to_owned()),
+            record_key: Set(key.to_string()),
+            before: Set(Some(before)),
+            after: Set(Some(after)),
+            at: Set(chrono::Utc::now()),
+        }
+    }
+
     /// `FORBIDDEN` unless the caller has one of `roles`.
     pub fn require(&self, roles: &[Role], what: &str) -> AppResult<()> {
         if self.is(roles) { Ok(()) } else { Err(AppError::forbidden(format!("{} may not {what}", self.role.as_db()))) }

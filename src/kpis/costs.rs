@@ -10,7 +10,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
 
 use super::period::{Period, with_periods};
 use super::ratio::Ratio;
-use super::revenue::{Exact, GROSS_MARGIN, cents};
+use super::revenue::{Exact, cents};
 use crate::auth::{Role, RoleGuard};
 use crate::base::error::AppResult;
 use crate::base::scalars::Decimal as Money;
@@ -86,7 +86,7 @@ pub fn cost_kpis(costs: &PeriodCosts, exact: &Exact) -> CostKpis {
     CostKpis {
         cac: cac.map(cents),
         ltv_to_cac: exact.ltv.and_then(Ratio::to_f64).zip(cac.and_then(|c| c.to_f64())).map(|(ltv, cac)| ltv / cac),
-        cac_payback_months: cac.zip(exact.arpa).and_then(|(cac, arpa)| ratio(cac, arpa * GROSS_MARGIN)),
+        cac_payback_months: cac.zip(exact.arpa).and_then(|(cac, arpa)| ratio(cac, arpa * exact.gross_margin)),
         cost_to_serve: Some(Money(costs.to_serve)),
         cost_to_serve_per_account: per_account.map(cents),
         customer_retention_cost: retention_cost.map(cents),
@@ -113,7 +113,7 @@ pub const CATALOG: &[Entry] = &[
         "cacPaybackMonths",
         "months",
         "Months of margin to earn back the CAC (whole portfolio only)",
-        "cac / (arpa * grossMargin)",
+        "cac / (arpa * grossMargin), grossMargin the finance setting (setFinanceSettings; 1.0 until set)",
         COST_READERS,
     ),
     (

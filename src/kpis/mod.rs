@@ -6,7 +6,10 @@
 pub mod activity;
 mod adoption;
 pub mod catalog;
+pub mod cohorts;
 mod costs;
+pub mod due_renewals;
+pub mod finance;
 pub mod goals;
 mod growth;
 mod health;
@@ -131,6 +134,8 @@ pub struct Families {
     month_end_adoption: bool,
     /// `medianTimeToFirstValueDays` (the ledger's lists of first-value waits).
     first_value: bool,
+    /// `ltv`, `ltvToCac` or `cacPaybackMonths`: the finance setting `grossMargin`.
+    gross_margin: bool,
 }
 
 impl Families {
@@ -150,6 +155,7 @@ impl Families {
             growth: false,
             month_end_adoption: false,
             first_value: false,
+            gross_margin: false,
         }
     }
 
@@ -174,9 +180,13 @@ impl Families {
             growth: family(growth::CATALOG),
             month_end_adoption: any(adoption::MONTH_END_FIELDS) || any(growth::MONTH_END_FIELDS),
             first_value: any(&[adoption::FIRST_VALUE_FIELD]),
+            gross_margin: any(GROSS_MARGIN_FIELDS),
         }
     }
 }
+
+/// The KPIs whose formulas hold `grossMargin`.
+const GROSS_MARGIN_FIELDS: &[&str] = &["ltv", "ltvToCac", "cacPaybackMonths"];
 
 /// Orders group keys: segments by name, CSM and team ids by number; the `null` group last.
 pub fn sort_groups(groups: &mut [GroupKey]) {
@@ -241,8 +251,14 @@ pub async fn compute(
             false => Ok(HashMap::new()),
         }
     };
-    let ((months, cohorts), renewals, costs, voice, support, adoption, growth, visitors, health) =
-        tokio::try_join!(revenue, renewals, costs, voice, support, adoption, growth, visitors, health)?;
+    let gross_margin = async {
+        match families.gross_margin {
+            true => Ok(finance::load(db).await?.gross_margin),
+            false => Ok(rust_decimal::Decimal::ONE),
+        }
+    };
+    let ((months, cohorts), renewals, costs, voice, support, adoption, growth, visitors, health, gross_margin) =
+        tokio::try_join!(revenue, renewals, costs, voice, support, adoption, growth, visitors, health, gross_margin)?;
 
     let mut out = Vec::with_capacity(periods.len() * groups.len());
     for (i, p) in periods.iter().enumerate() {
@@ -252,6 +268,7 @@ pub async fn compute(
                 months: &months,
                 cohort: cohorts.get(&(2 * i, group.clone())),
                 ttm_cohort: cohorts.get(&(2 * i + 1, group.clone())),
+                gross_margin,
             };
             let (revenue, exact) = revenue::revenue_kpis(*p, &data);
             let costs = match (scope.whole_portfolio, families.costs) {

@@ -13,9 +13,6 @@ use crate::base::scalars::Decimal as Money;
 use crate::metrics::catalog::{Entry, KPI_READERS};
 use crate::metrics::{ratio, share};
 
-/// `grossMargin` of the LTV and CAC payback formulas (KPIS.md: "a setting, default 1.0").
-pub const GROSS_MARGIN: Decimal = Decimal::ONE;
-
 /// Months whose logo churn rates `ltv` averages.
 pub const LTV_WINDOW_MONTHS: i32 = 6;
 
@@ -75,6 +72,8 @@ pub struct GroupData<'a> {
     /// The period's own cohort (opening month B) and its trailing-twelve-month cohort.
     pub cohort: Option<&'a Cohort>,
     pub ttm_cohort: Option<&'a Cohort>,
+    /// The finance setting `grossMargin` (see `super::finance`).
+    pub gross_margin: Decimal,
 }
 
 impl GroupData<'_> {
@@ -97,6 +96,7 @@ impl GroupData<'_> {
 pub struct Exact {
     pub arpa: Option<Decimal>,
     pub ltv: Option<Ratio>,
+    pub gross_margin: Decimal,
     pub new_customers: i64,
     pub retained: Option<i64>,
     /// `sum over the months of P of activeCustomers(month)`, and the number of months.
@@ -105,7 +105,7 @@ pub struct Exact {
 
 /// `ltv = arpa * grossMargin / c`, `c` the mean of the window's monthly logo churn rates (months
 /// whose rate is null are left out); null without ARPA, without any month, or when `c = 0`.
-fn ltv(last: &MonthTotals, churn_rates: impl Iterator<Item = Ratio>) -> Option<Ratio> {
+fn ltv(last: &MonthTotals, churn_rates: impl Iterator<Item = Ratio>, gross_margin: Decimal) -> Option<Ratio> {
     let arpa = Ratio::from_decimal(last.mrr)?.div(Ratio::new(last.active.into(), 1)?)?;
     let (mut sum, mut months) = (Ratio::new(0, 1)?, 0);
     for rate in churn_rates {
@@ -116,7 +116,7 @@ fn ltv(last: &MonthTotals, churn_rates: impl Iterator<Item = Ratio>) -> Option<R
     if mean.is_zero() {
         return None;
     }
-    arpa.mul(Ratio::from_decimal(GROSS_MARGIN)?)?.div(mean)
+    arpa.mul(Ratio::from_decimal(gross_margin)?)?.div(mean)
 }
 
 pub fn revenue_kpis(period: Period, data: &GroupData<'_>) -> (RevenueKpis, Exact) {
@@ -138,7 +138,8 @@ pub fn revenue_kpis(period: Period, data: &GroupData<'_>) -> (RevenueKpis, Exact
     let lost = sum.churned_mrr + sum.contraction_mrr;
     let won = sum.new_mrr + sum.expansion_mrr + sum.reactivation_mrr;
     let arpa = last.mrr.checked_div(Decimal::from(last.active)).filter(|_| last.active != 0);
-    let ltv = ltv(&last, (period.last - LTV_WINDOW_MONTHS + 1..=period.last).filter_map(|m| data.logo_churn(m)));
+    let churn_rates = (period.last - LTV_WINDOW_MONTHS + 1..=period.last).filter_map(|m| data.logo_churn(m));
+    let ltv = ltv(&last, churn_rates, data.gross_margin);
     let retention = |cohort: Option<&Cohort>| {
         let cohort = cohort.cloned().unwrap_or_default();
         (ratio(cohort.end_mrr, cohort.start_mrr), ratio(cohort.kept_mrr, cohort.start_mrr))
@@ -175,6 +176,7 @@ pub fn revenue_kpis(period: Period, data: &GroupData<'_>) -> (RevenueKpis, Exact
     let exact = Exact {
         arpa,
         ltv,
+        gross_margin: data.gross_margin,
         new_customers: sum.new_customers,
         retained: data.cohort.map(|c| c.retained),
         active_months: (sum.active, i64::from(period.length())),
@@ -324,7 +326,7 @@ pub const CATALOG: &[Entry] = &[
         "ltv",
         "currency",
         "Customer lifetime value (on 6-month churn)",
-        "arpa * grossMargin / c, c = mean monthly logoChurnRate of the 6 months ending with the last month of P (null months left out; null when c = 0); grossMargin defaults to 1.0",
+        "arpa * grossMargin / c, c = mean monthly logoChurnRate of the 6 months ending with the last month of P (null months left out; null when c = 0); grossMargin is the finance setting (setFinanceSettings; 1.0 until set), applied to every period from the moment it is set",
         KPI_READERS,
     ),
     (

@@ -3,8 +3,9 @@
 //! when the database holds an older version of them.
 //!
 //! - `mrr_changes`: every account's month-end MRR change points, i.e. its movements;
-//! - `mrr_book_months` and `mrr_book_cohorts`: what the accounts of each book (CSM x segment)
-//!   add per month and per cohort opening month (see [`series`]);
+//! - `mrr_book_months`, `mrr_book_cohorts` and `mrr_book_paid_cohorts`: what the accounts of
+//!   each book (CSM x segment) add per month, per cohort opening month and per cohort of first
+//!   paid month (see [`series`]);
 //! - `health_points` and `health_book_months`: every account's health and adoption at month
 //!   ends, as change points, and what it adds to its book per month and presence pattern (see
 //!   [`health`]);
@@ -34,8 +35,9 @@ use serde::de::DeserializeOwned;
 use crate::base::sql::{Sql, count};
 
 /// The version of the aggregates this code writes; a database holding another is brought to it
-/// at start ([`ensure_built`]; 6: the lists of waits in `wait_list`'s compact form).
-const VERSION: i32 = 6;
+/// at start ([`ensure_built`]; 6: the lists of waits in `wait_list`'s compact form; 7: the
+/// cohorts of first paid month).
+const VERSION: i32 = 7;
 const NAME: &str = "ledger";
 
 /// Accounts per look-up statement.
@@ -545,9 +547,10 @@ async fn current_books(txn: &impl ConnectionTrait, accounts: &[i64]) -> Result<B
         .collect()
 }
 
-/// Brings the ledger to this code's version: nothing when it holds it already; from version 5,
-/// whose lists of waits were stored in full, re-encodes them (seconds at 100,000 accounts,
-/// where a rebuild takes minutes); else (a database from before the ledger existed, or from an
+/// Brings the ledger to this code's version: nothing when it holds it already; from version 6,
+/// builds the cohorts of first paid month from the change points; from version 5, whose lists
+/// of waits were stored in full, also re-encodes them (seconds at 100,000 accounts, where a
+/// rebuild takes minutes); else (a database from before the ledger existed, or from an
 /// older formula) rebuilds it from the records.
 pub async fn ensure_built(db: &DatabaseConnection) -> Result<(), DbErr> {
     let txn = crate::base::db::begin_write(db, crate::base::db::WriteAccess::Exclusive).await?;
@@ -563,7 +566,9 @@ pub async fn ensure_built(db: &DatabaseConnection) -> Result<(), DbErr> {
         Some(5) => {
             tracing::info!(from = 5, to = VERSION, "re-encoding the ledger's lists of waits");
             activity::reencode_wait_lists(&txn).await?;
+            build_paid_cohorts(&txn).await?;
         }
+        Some(6) => build_paid_cohorts(&txn).await?,
         _ => {
             tracing::info!(from = ?version, to = VERSION, "rebuilding the ledger");
             rebuild(&txn).await?;
@@ -582,10 +587,11 @@ pub async fn ensure_built(db: &DatabaseConnection) -> Result<(), DbErr> {
 }
 
 /// The ledger's tables.
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 9] = [
     "mrr_changes",
     "mrr_book_months",
     "mrr_book_cohorts",
+    "mrr_book_paid_cohorts",
     "health_points",
     "health_book_months",
     "account_activity",
@@ -609,6 +615,23 @@ async fn compact(db: &DatabaseConnection) -> Result<(), DbErr> {
     Ok(())
 }
 
+/// Computes `mrr_book_paid_cohorts` from the change points of every account, a group of
+/// accounts at a time.
+async fn build_paid_cohorts(txn: &DatabaseTransaction) -> Result<(), DbErr> {
+    tracing::info!("building the cohorts of first paid month from the MRR change points");
+    txn.execute_unprepared("DELETE FROM mrr_book_paid_cohorts").await?;
+    for group in all_accounts(txn).await?.chunks(CHUNK) {
+        mrr::add_paid_cohorts(txn, group).await?;
+    }
+    Ok(())
+}
+
+/// Every account's id, in order.
+async fn all_accounts(txn: &DatabaseTransaction) -> Result<Vec<i64>, DbErr> {
+    let all = sea_orm::Statement::from_string(txn.get_database_backend(), "SELECT id FROM accounts ORDER BY id");
+    txn.query_all_raw(all).await?.iter().map(|row| row.try_get::<i64>("", "id")).collect()
+}
+
 /// Accounts a rebuild computes at a time: it logs its progress after each group (a rebuild of
 /// 100,000 accounts takes minutes, and one that prints nothing looks like a hang).
 const REBUILD_GROUP: usize = 5_000;
@@ -619,9 +642,7 @@ async fn rebuild(txn: &DatabaseTransaction) -> Result<(), DbErr> {
     for table in TABLES {
         txn.execute_unprepared(&format!("DELETE FROM {table}")).await?;
     }
-    let all = sea_orm::Statement::from_string(txn.get_database_backend(), "SELECT id FROM accounts ORDER BY id");
-    let ids =
-        txn.query_all_raw(all).await?.iter().map(|row| row.try_get::<i64>("", "id")).collect::<Result<Vec<_>, _>>()?;
+    let ids = all_accounts(txn).await?;
     let started = std::time::Instant::now();
     let progress = |done: usize| {
         let seconds = started.elapsed().as_secs();

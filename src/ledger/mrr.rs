@@ -1,11 +1,12 @@
 //! The MRR part of the ledger: each account's change points (`mrr_changes`) and what they add
-//! to their book per month (`mrr_book_months`) and per cohort (`mrr_book_cohorts`).
+//! to their book per month (`mrr_book_months`), per opening cohort (`mrr_book_cohorts`) and per
+//! cohort of first paid month (`mrr_book_paid_cohorts`).
 use std::collections::{BTreeMap, BTreeSet};
 
 use sea_orm::sea_query::Value;
 use sea_orm::{ConnectionTrait, DbErr};
 
-use super::series::{self, Change, CohortDelta, MonthDelta, Term};
+use super::series::{self, Change, CohortDelta, MonthDelta, PaidCohortDelta, Term};
 use super::{
     Book, Move, Sum, add_to, amount, column_names, in_list, read_amount, rows_of, rows_per_statement, select_amount,
     stored_accounts,
@@ -27,6 +28,7 @@ pub async fn apply(
 
     let mut months: BTreeMap<(Book, MonthIndex), MonthDelta> = BTreeMap::new();
     let mut cohorts: BTreeMap<(Book, i32, MonthIndex), CohortDelta> = BTreeMap::new();
+    let mut paid_cohorts = PaidCohorts::new();
     let mut rewritten: Vec<(i64, Vec<Change>)> = Vec::new();
     // The rewritten accounts that had change points, deleted first.
     let mut replaced: Vec<i64> = Vec::new();
@@ -48,6 +50,7 @@ pub async fn apply(
             for (window, opening, delta) in contributions.cohorts {
                 cohorts.entry((book.clone(), window, opening)).or_default().add(&delta, sign);
             }
+            paid_cohorts.add(book, contributions.paid_cohort, sign);
         }
         if old != new {
             if !old.is_empty() {
@@ -129,7 +132,56 @@ pub async fn apply(
             .collect::<Result<Vec<_>, DbErr>>()?;
         add_to(txn, "mrr_book_cohorts", &["window_months", "month"], COHORT_SUMS, cells).await?;
     }
-    Ok(())
+    paid_cohorts.write(txn).await
+}
+
+/// Changes of `mrr_book_paid_cohorts` by book, cohort month and month.
+struct PaidCohorts(BTreeMap<(Book, MonthIndex, MonthIndex), PaidCohortDelta>);
+
+impl PaidCohorts {
+    fn new() -> Self {
+        PaidCohorts(BTreeMap::new())
+    }
+
+    fn add(&mut self, book: &Book, deltas: Vec<(MonthIndex, MonthIndex, PaidCohortDelta)>, sign: i64) {
+        for (cohort, month, delta) in deltas {
+            self.0.entry((book.clone(), cohort, month)).or_default().add(&delta, sign);
+        }
+    }
+
+    async fn write(self, txn: &impl ConnectionTrait) -> Result<(), DbErr> {
+        let backend = txn.get_database_backend();
+        let rows: Vec<_> = self.0.into_iter().filter(|(_, d)| !d.is_zero()).collect();
+        for chunk in rows.chunks(rows_per_statement(4 + 1 + 4)) {
+            let cells = chunk
+                .iter()
+                .map(|((book, cohort, month), d)| {
+                    Ok([
+                        book.key_values(),
+                        vec![Value::from(*cohort), Value::from(*month), Value::from(d.paying)],
+                        amount(backend, d.mrr)?,
+                        amount(backend, d.kept_mrr)?,
+                    ]
+                    .concat())
+                })
+                .collect::<Result<Vec<_>, DbErr>>()?;
+            add_to(txn, "mrr_book_paid_cohorts", &["cohort_month", "month"], PAID_COHORT_SUMS, cells).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds `mrr_book_paid_cohorts` from the change points of `accounts` (an upgrade from a
+/// ledger without it: the change points already say when each account first paid).
+pub(super) async fn add_paid_cohorts(txn: &impl ConnectionTrait, accounts: &[i64]) -> Result<(), DbErr> {
+    let books = super::current_books(txn, accounts).await?;
+    let mut paid_cohorts = PaidCohorts::new();
+    for (account, changes) in stored_changes(txn, accounts).await? {
+        if let Some(book) = books.get(&account) {
+            paid_cohorts.add(book, series::contributions(&changes).paid_cohort, 1);
+        }
+    }
+    paid_cohorts.write(txn).await
 }
 
 /// The summed columns of `mrr_book_months`, in insert order.
@@ -149,6 +201,9 @@ const MONTH_SUMS: &[Sum] = &[
 /// The summed columns of `mrr_book_cohorts`, in insert order.
 const COHORT_SUMS: &[Sum] =
     &[Sum::Amount("end_mrr"), Sum::Amount("kept_mrr"), Sum::Count("retained"), Sum::Count("upsold")];
+
+/// The summed columns of `mrr_book_paid_cohorts`, in insert order.
+const PAID_COHORT_SUMS: &[Sum] = &[Sum::Count("paying"), Sum::Amount("mrr"), Sum::Amount("kept_mrr")];
 
 /// The change points the ledger holds for each account.
 async fn stored_changes(txn: &impl ConnectionTrait, accounts: &[i64]) -> Result<BTreeMap<i64, Vec<Change>>, DbErr> {

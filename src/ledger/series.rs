@@ -178,6 +178,53 @@ impl CohortDelta {
     }
 }
 
+/// What an account of first paid month `c(a)` (its cohort, KPIS.md section 9) adds to its
+/// book's figures of month M >= c(a): `paying = [MRR(a, M) > 0]`, `mrr = MRR(a, M)` and
+/// `keptMrr = min(MRR(a, M), MRR(a, c(a)))`, kept as changes at the account's change months
+/// (the figures of M are the running sum up to M).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PaidCohortDelta {
+    pub paying: i64,
+    pub mrr: Decimal,
+    pub kept_mrr: Decimal,
+}
+
+impl PaidCohortDelta {
+    fn at(value: Decimal, start: Decimal) -> Self {
+        PaidCohortDelta { paying: i64::from(value > Decimal::ZERO), mrr: value, kept_mrr: value.min(start) }
+    }
+
+    pub fn add(&mut self, other: &PaidCohortDelta, sign: i64) {
+        let s = Decimal::from(sign);
+        self.paying += sign * other.paying;
+        self.mrr += s * other.mrr;
+        self.kept_mrr += s * other.kept_mrr;
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == PaidCohortDelta::default()
+    }
+}
+
+/// The account's cohort month `c(a)` (the first month with `MRR(a, M) > 0`; none for an account
+/// that never paid) and its changes from `c(a)` on, by month: at `c(a)` its whole value there.
+fn paid_cohort(changes: &[Change]) -> Option<(MonthIndex, Vec<(MonthIndex, PaidCohortDelta)>)> {
+    let first = changes.iter().find(|c| c.after > Decimal::ZERO)?;
+    let start = first.after;
+    let mut previous = PaidCohortDelta::default();
+    let mut out = Vec::new();
+    for change in changes.iter().filter(|c| c.month >= first.month) {
+        let value = PaidCohortDelta::at(change.after, start);
+        let mut delta = value.clone();
+        delta.add(&previous, -1);
+        if !delta.is_zero() {
+            out.push((change.month, delta));
+        }
+        previous = value;
+    }
+    Some((first.month, out))
+}
+
 /// An account's contributions to its book.
 #[derive(Debug, Default)]
 pub struct Contributions {
@@ -185,6 +232,8 @@ pub struct Contributions {
     pub months: Vec<(MonthIndex, MonthDelta)>,
     /// Cohort deltas by window length and opening month.
     pub cohorts: Vec<(i32, MonthIndex, CohortDelta)>,
+    /// Its first-paid-month cohort's deltas by cohort month and month.
+    pub paid_cohort: Vec<(MonthIndex, MonthIndex, PaidCohortDelta)>,
 }
 
 /// An account's contributions to its book. The cohort values of an opening month are the
@@ -206,7 +255,10 @@ pub fn contributions(changes: &[Change]) -> Contributions {
             }
         }
     }
-    Contributions { months, cohorts }
+    let paid_cohort = paid_cohort(changes)
+        .map(|(cohort, deltas)| deltas.into_iter().map(|(month, delta)| (cohort, month, delta)).collect())
+        .unwrap_or_default();
+    Contributions { months, cohorts, paid_cohort }
 }
 
 #[cfg(test)]
@@ -259,8 +311,9 @@ mod tests {
         #[test]
         fn ledger_matches_the_definitions(terms in proptest::collection::vec(term(), 0..6)) {
             let changes = changes(&terms);
-            let Contributions { months, cohorts } = contributions(&changes);
+            let Contributions { months, cohorts, paid_cohort } = contributions(&changes);
             let first = month_index(day(2023, 1, 1));
+            let first_paid = (first..first + 72).find(|m| mrr_by_definition(&terms, *m) > Decimal::ZERO);
             let (mut mrr, mut active) = (Decimal::ZERO, 0);
             for m in first..first + 72 {
                 if let Some((_, delta)) = months.iter().find(|(month, _)| *month == m) {
@@ -285,6 +338,17 @@ mod tests {
                     };
                     prop_assert_eq!(sum, expected);
                 }
+                // The cohort of the first paid month, followed to m.
+                let mut followed = PaidCohortDelta::default();
+                for (_, _, delta) in paid_cohort.iter().filter(|(_, month, _)| *month <= m) {
+                    followed.add(delta, 1);
+                }
+                let expected = match first_paid.filter(|c| *c <= m) {
+                    Some(c) => PaidCohortDelta::at(mrr_by_definition(&terms, m), mrr_by_definition(&terms, c)),
+                    None => PaidCohortDelta::default(),
+                };
+                prop_assert_eq!(followed, expected);
+                prop_assert!(paid_cohort.iter().all(|(cohort, _, _)| Some(*cohort) == first_paid));
             }
         }
     }

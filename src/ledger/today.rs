@@ -15,8 +15,7 @@ use chrono::NaiveDate;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Value};
 
-use chrono::Utc;
-use sea_orm::{ActiveModelTrait, DatabaseTransaction, EntityTrait, Set};
+use sea_orm::{ActiveModelTrait, DatabaseTransaction, EntityTrait};
 
 use crate::auth::Caller;
 use crate::base::sql::{Sql, count};
@@ -24,7 +23,7 @@ use crate::ledger::{in_list, rows_per_statement, upsert};
 use crate::metrics::health::model::{self, Model};
 use crate::metrics::health::score::{self, Components};
 use crate::metrics::health::{COMPONENT_COLUMNS, HealthStatus};
-use entity::{audit_log, health_model};
+use entity::health_model;
 
 const MARKER: &str = "health_today";
 const TABLE: &str = "health_today";
@@ -204,18 +203,7 @@ pub async fn save_model(txn: &DatabaseTransaction, actor: &Caller, model: Model)
         model.to_row().insert(txn).await?;
     }
     restate(txn, &model).await?;
-    audit_log::ActiveModel {
-        id: sea_orm::NotSet,
-        actor_id: Set(Some(actor.id)),
-        actor_email: Set(actor.email.clone()),
-        action: Set("setHealthModel".to_owned()),
-        entity: Set("health_model".to_owned()),
-        record_key: Set(model::ROW_ID.to_string()),
-        before: Set(Some(before.describe())),
-        after: Set(Some(model.describe())),
-        at: Set(Utc::now()),
-    }
-    .insert(txn)
-    .await?;
+    let row = actor.audit_row("setHealthModel", "health_model", model::ROW_ID, before.describe(), model.describe());
+    row.insert(txn).await?;
     Ok(())
 }

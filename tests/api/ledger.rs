@@ -14,7 +14,10 @@ async fn revenue_figures(app: &TestApp) -> Vec<Value> {
         periodStart group mrr activeCustomers newMrr expansionMrr contractionMrr churnedMrr reactivationMrr \
         newCustomers churnedCustomers reactivatedCustomers logoChurnRate netRevenueRetention grossRevenueRetention \
         netRevenueRetentionTtm grossRevenueRetentionTtm customerRetentionRate upsellRate ltv } \
-        mrrMovements(period: { from: \"2023-01-01\", to: \"2026-12-31\" }) { account { externalId } month kind amount } }";
+        mrrMovements(period: { from: \"2023-01-01\", to: \"2026-12-31\" }) { account { externalId } month kind amount } \
+        logos: cohorts(from: \"2023-01-01\", to: \"2026-12-31\", metric: LOGOS, months: 60) { cohort size startMrr retention } \
+        net: cohorts(from: \"2023-01-01\", to: \"2026-12-31\", metric: NET_MRR, months: 60) { retention } \
+        gross: cohorts(from: \"2023-01-01\", to: \"2026-12-31\", metric: GROSS_MRR, months: 60) { retention } }";
     let mut out = Vec::new();
     for granularity in ["MONTH", "QUARTER", "YEAR"] {
         for group_by in [Value::Null, json!("CSM"), json!("SEGMENT"), json!("TEAM")] {
@@ -28,7 +31,7 @@ async fn revenue_figures(app: &TestApp) -> Vec<Value> {
 /// Forgets the ledger and rebuilds it from the subscriptions, as a start on a database from
 /// before the ledger would.
 async fn rebuild(app: &TestApp) {
-    for table in ["aggregate_versions", "mrr_changes", "mrr_book_months", "mrr_book_cohorts"] {
+    for table in ["aggregate_versions", "mrr_changes", "mrr_book_months", "mrr_book_cohorts", "mrr_book_paid_cohorts"] {
         app.db.execute_unprepared(&format!("DELETE FROM {table}")).await.expect("clear the ledger");
     }
     cs_kpi::ledger::ensure_built(&app.db).await.expect("rebuild the ledger");
@@ -410,7 +413,7 @@ async fn activity_rows(app: &TestApp) -> Vec<Vec<String>> {
 }
 
 /// Runs a statement written with `?` placeholders (numbered for PostgreSQL).
-async fn by_definition(app: &TestApp, sql: &str, values: Vec<sea_orm::Value>) -> Vec<sea_orm::QueryResult> {
+pub(crate) async fn by_definition(app: &TestApp, sql: &str, values: Vec<sea_orm::Value>) -> Vec<sea_orm::QueryResult> {
     use sea_orm::{DatabaseBackend, Statement};
     let backend = app.db.get_database_backend();
     let sql = match backend {
@@ -937,6 +940,7 @@ async fn a_version_5_ledger_gets_its_lists_of_waits_re_encoded() {
     let query = "{ kpis(period: { from: \"2024-01-01\", to: \"2026-10-31\" }, groupBy: SEGMENT) { \
         periodStart group medianFirstResponseHours medianResolutionHours medianTimeToFirstValueDays } }";
     let medians = app.gql(ADMIN, query, json!({})).await.data().clone();
+    let cohorts = app.gql(ADMIN, COHORTS, json!({})).await.data().clone();
     let compact = wait_lists(&app).await;
     assert!(compact.len() > 1_000, "more lists than one statement re-encodes: {}", compact.len());
 
@@ -959,6 +963,8 @@ async fn a_version_5_ledger_gets_its_lists_of_waits_re_encoded() {
         .execute_unprepared("UPDATE aggregate_versions SET version = 5 WHERE name = 'ledger'")
         .await
         .expect("mark version 5");
+    // Version 5 had no cohorts of first paid month either.
+    app.db.execute_unprepared("DELETE FROM mrr_book_paid_cohorts").await.expect("forget the cohorts");
     assert_ne!(wait_lists(&app).await, compact, "the lists are stored in full now");
 
     cs_kpi::ledger::ensure_built(&app.db).await.expect("upgrade the ledger");
@@ -966,8 +972,33 @@ async fn a_version_5_ledger_gets_its_lists_of_waits_re_encoded() {
     let version =
         sea_orm::Statement::from_string(backend, "SELECT version FROM aggregate_versions WHERE name = 'ledger'");
     let row = app.db.query_one_raw(version).await.expect("read the version").expect("a version");
-    assert_eq!(row.try_get::<i32>("", "version").expect("version"), 6);
+    assert_eq!(row.try_get::<i32>("", "version").expect("version"), 7);
     assert_eq!(app.gql(ADMIN, query, json!({})).await.data(), &medians);
+    assert_eq!(app.gql(ADMIN, COHORTS, json!({})).await.data(), &cohorts);
+}
+
+/// The sample's cohorts of first paid month by every metric, followed five years.
+const COHORTS: &str = "{ logos: cohorts(from: \"2023-01-01\", to: \"2026-10-31\", metric: LOGOS, months: 60) { cohort size startMrr retention } \
+    net: cohorts(from: \"2023-01-01\", to: \"2026-10-31\", metric: NET_MRR, months: 60) { retention } \
+    gross: cohorts(from: \"2023-01-01\", to: \"2026-10-31\", metric: GROSS_MRR, months: 60) { retention } }";
+
+/// A database whose ledger is of version 6 (before the cohorts of first paid month) starts
+/// with them built from the MRR change points, as ingest would have kept them.
+#[tokio::test]
+async fn a_version_6_ledger_gets_its_cohorts_of_first_paid_month_built() {
+    let app = TestApp::with_sample().await;
+    let cohorts = app.gql(ADMIN, COHORTS, json!({})).await.data().clone();
+    let rows = app.count("mrr_book_paid_cohorts").await;
+    assert!(rows > 100, "{rows} rows");
+    app.db.execute_unprepared("DELETE FROM mrr_book_paid_cohorts").await.expect("forget the cohorts");
+    app.db
+        .execute_unprepared("UPDATE aggregate_versions SET version = 6 WHERE name = 'ledger'")
+        .await
+        .expect("mark version 6");
+    assert_ne!(app.gql(ADMIN, COHORTS, json!({})).await.data(), &cohorts);
+    cs_kpi::ledger::ensure_built(&app.db).await.expect("upgrade the ledger");
+    assert_eq!(app.count("mrr_book_paid_cohorts").await, rows);
+    assert_eq!(app.gql(ADMIN, COHORTS, json!({})).await.data(), &cohorts);
 }
 
 /// The `ingest` list of a kind of [`health_inputs`], by its input type.

@@ -5,6 +5,7 @@ mod accounts;
 mod activity;
 mod auth;
 mod cli;
+mod cohorts;
 mod concurrency;
 mod demo;
 mod errors;
