@@ -169,7 +169,8 @@ pub async fn run(database_url: &str, config: &BenchConfig) -> Result<Report, App
         }
         figures.push(stats.figures(scenario.name));
     }
-    let mixed_load = scenarios::mixed_load(&client, &scenarios, config.clients, config.mixed_load).await;
+    let dashboards: Vec<_> = scenarios.into_iter().filter(|s| s.in_mixed_load).collect();
+    let mixed_load = scenarios::mixed_load(&client, &dashboards, config.clients, config.mixed_load).await;
     let floor = scenarios::SqlFloor::new(&db, &config.company);
     let floor_stats = floor.measure(config.warmup, config.runs).await?;
     let (portfolio_p50, portfolio_answer) =

@@ -103,6 +103,9 @@ pub struct Scenario {
     user: String,
     query: String,
     variables: Value,
+    /// One of the dashboards the mixed load runs in turn (the reports added later, cohorts and
+    /// renewals, are measured alone, so that the load stays comparable between rounds).
+    pub in_mixed_load: bool,
 }
 
 fn period(company: &Company, months: u32, granularity: &str) -> Value {
@@ -139,8 +142,20 @@ impl Scenario {
         let dashboard = format!("query($p: PeriodInput!) {{ kpis(period: $p) {{ {every_kpi} }} }}");
         let csm_kpis = readable_kpis(client, "CSM").await?;
         let csm_dashboard = format!("query($p: PeriodInput!) {{ kpis(period: $p) {{ {csm_kpis} }} }}");
-        let scenario =
-            |name, user: &str, query: String, variables| Scenario { name, user: user.to_owned(), query, variables };
+        let scenario = |name, user: &str, query: String, variables| Scenario {
+            name,
+            user: user.to_owned(),
+            query,
+            variables,
+            in_mixed_load: true,
+        };
+        let report = |name, query: &str, variables| Scenario {
+            in_mixed_load: false,
+            ..scenario(name, ADMIN, query.to_owned(), variables)
+        };
+        let whole = json!({ "f": company.month_start(0), "t": company.month_end(company.months - 1) });
+        let last_quarter =
+            json!({ "f": company.month_start(company.months - 3), "t": company.month_end(company.months - 1) });
         Ok(vec![
             scenario("portfolio_dashboard", FINANCE, dashboard.clone(), json!({ "p": period(company, 24, "MONTH") })),
             scenario("csm_dashboard", &csm_email(0), csm_dashboard, json!({ "p": period(company, 24, "MONTH") })),
@@ -161,6 +176,18 @@ impl Scenario {
                 ADMIN,
                 "query($p: PeriodInput!) { csmScorecards(period: $p) { csm { email } periodStart accounts bookMrr grossRevenueRetention netRevenueRetention customerRetentionRate renewalDollarRate expansionMrr nps csat firstContactResolutionRate medianFirstResponseHours touchpoints executiveRelationships averageHealthScore dataCompleteness goals { metric attainment } attainment } }".to_owned(),
                 json!({ "p": period(company, 3, "QUARTER") }),
+            ),
+            // Every cohort month of the company followed for five years (KPIS.md 9).
+            report(
+                "cohorts",
+                "query($f: Date!, $t: Date!) { cohorts(from: $f, to: $t, metric: NET_MRR, months: 60) { cohort size startMrr retention } }",
+                whole,
+            ),
+            // The first page of the last quarter's renewals, with their totals and health.
+            report(
+                "renewals_page",
+                "query($f: Date!, $t: Date!) { renewals(from: $f, to: $t, first: 50) { totalCount totalMrr edges { node { subscription { externalId } account { externalId } endDate mrr renewed healthStatus } } } }",
+                last_quarter,
             ),
         ])
     }
