@@ -8,6 +8,7 @@ use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder};
 
 use crate::api::org::{UserInput, upsert_user_directly};
 use crate::auth::Role;
+use crate::auth::jwks::{KeySetSource, RemoteKeys};
 use crate::auth::jwt::JwtKeys;
 use crate::base::error::AppError;
 use crate::ingest::Batch;
@@ -34,6 +35,18 @@ pub struct Config {
     /// RS256/ES256 public key: PEM text, or the path of a PEM file.
     #[arg(long, env = "JWT_PUBLIC_KEY", hide_env_values = true, global = true)]
     pub jwt_public_key: Option<String>,
+    /// An identity provider's JSON Web Key Set URL: RS256, ES256 and EdDSA tokens by their `kid`.
+    #[arg(long, env = "JWT_JWKS_URL", global = true)]
+    pub jwt_jwks_url: Option<String>,
+    /// An OpenID Connect issuer: its discovery document names the key set, and `iss` must equal it.
+    #[arg(long, env = "OIDC_ISSUER", global = true)]
+    pub oidc_issuer: Option<String>,
+    /// The token claim that holds the user's email (`email` for most identity providers).
+    #[arg(long, env = "JWT_IDENTITY_CLAIM", default_value = crate::auth::jwt::DEFAULT_IDENTITY_CLAIM, global = true)]
+    pub jwt_identity_claim: String,
+    /// Seconds between two scheduled refreshes of the identity provider's key set.
+    #[arg(long, env = "JWT_JWKS_REFRESH_SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub jwt_jwks_refresh_seconds: u64,
     /// Required `iss` claim, when set.
     #[arg(long, env = "JWT_ISSUER", global = true)]
     pub jwt_issuer: Option<String>,
@@ -104,23 +117,44 @@ pub struct ServeArgs {
 }
 
 impl Config {
-    /// The configured verification keys; `None` when neither a secret nor a public key is set.
+    /// The configured verification keys; `None` when no mode is set, an error naming both when
+    /// two are.
     pub fn jwt_keys(&self) -> Result<Option<JwtKeys>, AppError> {
         let (issuer, audience) = (self.jwt_issuer.clone(), self.jwt_audience.clone());
-        match (&self.jwt_secret, &self.jwt_public_key) {
-            (Some(_), Some(_)) => Err(AppError::bad_input("set JWT_SECRET or JWT_PUBLIC_KEY, not both")),
-            (Some(secret), None) => JwtKeys::hs256(secret.as_bytes(), issuer, audience).map(Some),
-            (None, Some(key)) => {
+        let modes = [
+            ("JWT_SECRET", self.jwt_secret.as_ref()),
+            ("JWT_PUBLIC_KEY", self.jwt_public_key.as_ref()),
+            ("JWT_JWKS_URL", self.jwt_jwks_url.as_ref()),
+            ("OIDC_ISSUER", self.oidc_issuer.as_ref()),
+        ];
+        let set: Vec<(&str, &String)> = modes.into_iter().filter_map(|(name, value)| Some((name, value?))).collect();
+        let keys = match set.as_slice() {
+            [] => return Ok(None),
+            [("JWT_SECRET", secret)] => JwtKeys::hs256(secret.as_bytes(), issuer, audience)?,
+            [("JWT_PUBLIC_KEY", key)] => {
                 let pem = if key.trim_start().starts_with("-----BEGIN") {
-                    key.clone().into_bytes()
+                    key.as_bytes().to_vec()
                 } else {
                     std::fs::read(key)
                         .map_err(|e| AppError::bad_input(format!("cannot read JWT_PUBLIC_KEY file {key}: {e}")))?
                 };
-                JwtKeys::public_key(&pem, issuer, audience).map(Some)
+                JwtKeys::public_key(&pem, issuer, audience)?
             }
-            (None, None) => Ok(None),
-        }
+            [(mode, location)] => {
+                let source = match *mode {
+                    "JWT_JWKS_URL" => KeySetSource::Url((*location).clone()),
+                    _ => KeySetSource::Issuer((*location).clone()),
+                };
+                let refresh = Duration::from_secs(self.jwt_jwks_refresh_seconds);
+                JwtKeys::remote(RemoteKeys::new(source, refresh)?, issuer, audience)
+            }
+            [(first, _), (second, _), ..] => {
+                return Err(AppError::bad_input(format!(
+                    "{first} and {second} are both set: configure one way of verifying tokens"
+                )));
+            }
+        };
+        Ok(Some(keys.with_identity_claim(&self.jwt_identity_claim)))
     }
 }
 
@@ -236,7 +270,9 @@ async fn run_server(config: &Config, args: ServeArgs) -> Result<(), AppError> {
             let secret: String = (0..48).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
             JwtKeys::hs256(secret.as_bytes(), config.jwt_issuer.clone(), config.jwt_audience.clone())?
         }
-        (None, false) => return Err(user_error("set JWT_SECRET or JWT_PUBLIC_KEY (or pass --dev)")),
+        (None, false) => {
+            return Err(user_error("set JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL or OIDC_ISSUER (or pass --dev)"));
+        }
     };
     let db = connect(config, Preparation::Open).await?;
     if args.demo {

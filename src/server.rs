@@ -81,7 +81,12 @@ impl AppState {
         Self::with_limits(db, keys, Limits::default(), false)
     }
 
+    /// With an identity provider's keys, starts the task that loads and refreshes them (it
+    /// ends when the state is dropped).
     pub fn with_limits(db: DatabaseConnection, keys: JwtKeys, limits: Limits, dev: bool) -> Self {
+        if let Some(remote) = keys.remote_keys() {
+            crate::auth::jwks::RemoteKeys::keep_fresh(remote);
+        }
         let schema = schema_builder().data(Database::new(db.clone())).finish();
         let reads = Arc::new(Semaphore::new(limits.max_concurrent_reads.max(1)));
         AppState { db, schema, keys: Arc::new(keys), limits: Arc::new(limits), dev, reads }
@@ -112,6 +117,9 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
+    if !state.keys.is_ready().await {
+        return (StatusCode::SERVICE_UNAVAILABLE, "the identity provider's key set is not loaded yet").into_response();
+    }
     match state.db.ping().await {
         Ok(()) => "ready".into_response(),
         Err(e) => {
@@ -139,7 +147,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, R
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .ok_or_else(|| AppError::Unauthenticated("a bearer token is required".into()))?;
-        let email = state.keys.verify(token.trim())?;
+        let email = state.keys.verify(token.trim()).await?;
         Caller::load(&state.db, &email).await
     };
     verified.await.map_err(|error| match error {

@@ -51,7 +51,7 @@ async fn token_user_and_schema_never_rebuild_the_ledger_and_migrate_does() {
     let token = cs_kpi(&url, &["token", "--email", EMAIL, "--ttl", "5m"]);
     let token = String::from_utf8(token.stdout).expect("text");
     let keys = JwtKeys::hs256(SECRET.as_bytes(), None, None).expect("keys");
-    assert_eq!(keys.verify(token.trim()).expect("a valid token"), EMAIL);
+    assert_eq!(keys.verify(token.trim()).await.expect("a valid token"), EMAIL);
     cs_kpi(&url, &["user", "--email", "csm@example.com", "--name", "A CSM", "--role", "CSM"]);
     let schema = cs_kpi(&url, &["schema"]);
     assert!(String::from_utf8_lossy(&schema.stdout).contains("type Query"));

@@ -12,6 +12,7 @@ mod errors;
 mod growth;
 mod health;
 mod helpers;
+mod identity;
 mod ingest;
 mod kpis;
 mod layers;
