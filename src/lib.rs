@@ -8,6 +8,7 @@ pub mod auth;
 pub mod base;
 pub mod cli;
 pub mod demo;
+pub mod import;
 pub mod ingest;
 pub mod kpis;
 pub mod ledger;

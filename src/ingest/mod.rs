@@ -175,9 +175,15 @@ pub enum Actor<'a> {
     CommandLine,
 }
 
+/// Request data that makes every batch of the request check its rows and roll back instead of
+/// committing (`cs-kpi import --dry-run`); no GraphQL request carries it.
+pub struct DryRun;
+
 /// One batch of one mutation: its transaction, its writer, its counts and its row errors.
 pub struct Batch<'a> {
     txn: DatabaseTransaction,
+    /// Checks everything, writes nothing ([`DryRun`]).
+    dry_run: bool,
     pub actor: Actor<'a>,
     /// Which accounts the caller may write records for.
     pub visibility: Visibility,
@@ -215,7 +221,9 @@ impl<'a> Batch<'a> {
         if rows > MAX_ROWS {
             return Err(AppError::invalid(None, "input", format!("at most {MAX_ROWS} rows per batch, got {rows}")));
         }
-        Self::start(scope.connection(), Actor::User(caller), action, access).await
+        let mut batch = Self::start(scope.connection(), Actor::User(caller), action, access).await?;
+        batch.dry_run = ctx.data_opt::<DryRun>().is_some();
+        Ok(batch)
     }
 
     /// Starts a batch of the operator at the command line (`cs-kpi user`, the demo company),
@@ -236,6 +244,7 @@ impl<'a> Batch<'a> {
         };
         Ok(Batch {
             txn: crate::base::db::begin_write(db, access).await?,
+            dry_run: false,
             actor,
             visibility,
             result: UpsertResult::default(),
@@ -363,7 +372,7 @@ impl<'a> Batch<'a> {
                     crate::ledger::apply(&self.txn, &self.ledger).await?;
                 }
                 self.audit.write(&self.txn).await?;
-                self.txn.commit().await
+                if self.dry_run { self.txn.rollback().await } else { self.txn.commit().await }
             };
             write.await.map_err(AppError::from)?;
             Ok(self.result)

@@ -182,7 +182,7 @@ async fn each_kpi_selected_alone_answers_as_among_every_field() {
 }
 
 /// Every value of the expected files, and the movements list, as each file's role reads them.
-async fn expected_values_hold(app: &TestApp) {
+pub(crate) async fn expected_values_hold(app: &TestApp) {
     let names = group_names(app).await;
     let mut compared = 0;
     for file in KPI_FILES {

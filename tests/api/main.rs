@@ -13,6 +13,7 @@ mod growth;
 mod health;
 mod helpers;
 mod identity;
+mod import;
 mod ingest;
 mod kpis;
 mod layers;
