@@ -123,6 +123,9 @@ pub struct ServeArgs {
     /// Queries that run at once (default: twice the cores); the others wait their turn, in order.
     #[arg(long, env = "MAX_CONCURRENT_READS", value_parser = clap::value_parser!(u16).range(1..))]
     pub max_concurrent_reads: Option<u16>,
+    /// Serve `/metrics` (Prometheus text format, no token) on this address; off when unset.
+    #[arg(long, env = "METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
     #[arg(long, env = "SHUTDOWN_GRACE", default_value_t = 20)]
     pub shutdown_grace: u64,
@@ -331,6 +334,14 @@ async fn run_server(config: &Config, args: ServeArgs) -> Result<(), AppError> {
         ..Limits::default()
     };
     let state = AppState::with_limits(db.clone(), keys, limits, args.dev);
+    if let Some(address) = args.metrics_listen {
+        let metrics = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|e| user_error(format!("cannot listen on {address} for metrics: {e}")))?;
+        let router = crate::server::metrics_router(state.clone())?;
+        tracing::info!("metrics on http://{address}/metrics");
+        tokio::spawn(async move { axum::serve(metrics, router).await });
+    }
     let served = serve(listener, router(state), Duration::from_secs(args.shutdown_grace)).await;
     db.close().await?;
     tracing::info!("database pool closed; bye");

@@ -6,15 +6,17 @@
 //! operations per batch. The schema then applies its own limits (depth, complexity, recursion,
 //! directives) before any resolver runs, and the whole execution is bounded by a timeout.
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, ErrorExtensionValues, ServerError};
 use async_graphql_axum::GraphQLResponse;
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use axum::extract::{MatchedPath, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{Next, from_fn};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -29,6 +31,7 @@ use crate::auth::Caller;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::scope::Database;
 use crate::base::error::{AppError, code, correlation_id, internal_message};
+use crate::base::telemetry;
 use crate::kpis::loaders::Loaders;
 
 /// What one request may cost before any of it runs.
@@ -73,6 +76,8 @@ pub struct AppState {
     pub dev: bool,
     /// Turns of [`Limits::max_concurrent_reads`].
     reads: Arc<Semaphore>,
+    /// Reading requests waiting for a turn.
+    waiting: Arc<AtomicUsize>,
 }
 
 impl AppState {
@@ -89,7 +94,8 @@ impl AppState {
         }
         let schema = schema_builder().data(Database::new(db.clone())).finish();
         let reads = Arc::new(Semaphore::new(limits.max_concurrent_reads.max(1)));
-        AppState { db, schema, keys: Arc::new(keys), limits: Arc::new(limits), dev, reads }
+        let waiting = Arc::default();
+        AppState { db, schema, keys: Arc::new(keys), limits: Arc::new(limits), dev, reads, waiting }
     }
 }
 
@@ -98,9 +104,63 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route_layer(from_fn(observe))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The request's id (its `x-request-id`, or a new one), returned on the response and used as
+/// the correlation id of its log lines and `INTERNAL` errors; and its count and duration by
+/// route, method and status.
+async fn observe(request: Request, next: Next) -> Response {
+    let id = telemetry::request_id_from(request.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut response =
+        telemetry::REQUEST_ID.scope(id.clone(), tracing::Instrument::instrument(next.run(request), span)).await;
+    let labels = [("route", route), ("method", method), ("status", response.status().as_u16().to_string())];
+    metrics::counter!(telemetry::HTTP_REQUESTS, &labels).increment(1);
+    metrics::histogram!(telemetry::HTTP_DURATION, &labels).record(started.elapsed().as_secs_f64());
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// The router of the metrics listener (`--metrics-listen`): `GET /metrics` in the Prometheus
+/// text format, the pool's connections and the waiting reads read at each scrape.
+pub fn metrics_router(state: AppState) -> Result<Router, AppError> {
+    let handle = telemetry::prometheus().map_err(|e| AppError::internal(format!("metrics recorder: {e}")))?;
+    let scrape = move |State(state): State<AppState>| {
+        let handle = handle.clone();
+        async move {
+            let (in_use, idle) = pool_connections(&state.db);
+            metrics::gauge!(telemetry::DB_CONNECTIONS, "state" => "in_use").set(in_use as f64);
+            metrics::gauge!(telemetry::DB_CONNECTIONS, "state" => "idle").set(idle as f64);
+            metrics::gauge!(telemetry::READS_WAITING).set(state.waiting.load(Ordering::Relaxed) as f64);
+            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render())
+        }
+    };
+    Ok(Router::new().route("/metrics", get(scrape)).with_state(state))
+}
+
+/// The pool's connections in use and idle.
+fn pool_connections(db: &DatabaseConnection) -> (usize, usize) {
+    let (size, idle) = match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            (pool.size() as usize, pool.num_idle())
+        }
+        sea_orm::DatabaseBackend::Sqlite => {
+            let pool = db.get_sqlite_connection_pool();
+            (pool.size() as usize, pool.num_idle())
+        }
+        _ => (0, 0),
+    };
+    (size.saturating_sub(idle), idle)
 }
 
 /// A bug that panics in a request answers that request `INTERNAL` (the detail goes to the log)
@@ -265,6 +325,22 @@ fn carries_nul(request: &async_graphql::Request) -> bool {
 /// Whether a request's document holds a mutation. The parsed document stays in the request, so
 /// execution does not parse it again; one that does not parse is left to execution, which
 /// reports why.
+/// Counts an operation by type and (bounded) name.
+fn count_operation(request: &mut async_graphql::Request) {
+    let wanted = request.operation_name.clone();
+    let Ok(document) = request.parsed_query() else { return };
+    let operation =
+        document.operations.iter().find(|(name, _)| wanted.is_none() || name.map(|n| n.as_str()) == wanted.as_deref());
+    let Some((name, operation)) = operation else { return };
+    let kind = match operation.node.ty {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
+    };
+    let name = telemetry::operation_name(name.map(|n| n.as_str()));
+    metrics::counter!(telemetry::GRAPHQL_OPERATIONS, "type" => kind, "name" => name).increment(1);
+}
+
 fn is_mutation(request: &mut async_graphql::Request) -> bool {
     request.parsed_query().is_ok_and(|doc| doc.operations.iter().any(|(_, op)| op.node.ty == OperationType::Mutation))
 }
@@ -289,12 +365,16 @@ async fn execute(state: &AppState, caller: Caller, mut request: BatchRequest) ->
         return refusal(StatusCode::BAD_REQUEST, &AppError::bad_input("text must not contain NUL characters (U+0000)"));
     }
     let writes = request.iter_mut().any(is_mutation);
+    request.iter_mut().for_each(count_operation);
     let run = state.schema.execute_batch(request.data(caller).data(Loaders::new(&state.db)));
     let mut response = if writes {
         run.await
     } else {
         let in_turn = async {
-            let _turn = state.reads.acquire().await;
+            state.waiting.fetch_add(1, Ordering::Relaxed);
+            let turn = state.reads.acquire().await;
+            state.waiting.fetch_sub(1, Ordering::Relaxed);
+            let _turn = turn;
             run.await
         };
         let Ok(response) = tokio::time::timeout(limits.request_timeout, in_turn).await else {
@@ -310,6 +390,18 @@ async fn execute(state: &AppState, caller: Caller, mut request: BatchRequest) ->
     match &mut response {
         BatchResponse::Single(r) => r.errors.iter_mut().for_each(ensure_code),
         BatchResponse::Batch(rs) => rs.iter_mut().flat_map(|r| r.errors.iter_mut()).for_each(ensure_code),
+    }
+    let errors: Vec<&ServerError> = match &response {
+        BatchResponse::Single(r) => r.errors.iter().collect(),
+        BatchResponse::Batch(rs) => rs.iter().flat_map(|r| r.errors.iter()).collect(),
+    };
+    for error in errors {
+        let code = error
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .map_or_else(|| "NONE".to_owned(), |c| c.to_string().trim_matches('"').to_owned());
+        metrics::counter!(telemetry::GRAPHQL_ERRORS, "code" => code).increment(1);
     }
     GraphQLResponse::from(response).into_response()
 }

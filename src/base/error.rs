@@ -126,9 +126,10 @@ fn database_error_code(e: &sea_orm::DbErr) -> Option<String> {
     }
 }
 
-/// A fresh id that ties a client-facing `INTERNAL` error to its log line.
+/// The id that ties a client-facing `INTERNAL` error to its log line: the request's
+/// `x-request-id` (see `telemetry`), or a fresh one outside a request.
 pub fn correlation_id() -> String {
-    format!("{:016x}", rand::random::<u64>())
+    super::telemetry::request_id().unwrap_or_else(|| super::telemetry::request_id_from(None))
 }
 
 /// All a client learns of an internal error: that it happened, and the id of its log line.

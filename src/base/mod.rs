@@ -8,3 +8,4 @@ pub mod error;
 pub mod rng;
 pub mod scalars;
 pub mod sql;
+pub mod telemetry;

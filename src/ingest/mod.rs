@@ -34,6 +34,7 @@ use crate::auth::scope::{Scope, Visibility};
 use crate::auth::{Caller, Role};
 use crate::base::db::WriteAccess;
 use crate::base::error::{AppError, AppResult};
+use crate::base::telemetry;
 use crate::ledger::LedgerChanges;
 use audit::AuditTrail;
 
@@ -184,6 +185,8 @@ pub struct Batch<'a> {
     txn: DatabaseTransaction,
     /// Checks everything, writes nothing ([`DryRun`]).
     dry_run: bool,
+    /// Rows by table and outcome, counted in the metrics once the batch commits.
+    outcomes: std::collections::BTreeMap<(&'static str, &'static str), u64>,
     pub actor: Actor<'a>,
     /// Which accounts the caller may write records for.
     pub visibility: Visibility,
@@ -245,6 +248,7 @@ impl<'a> Batch<'a> {
         Ok(Batch {
             txn: crate::base::db::begin_write(db, access).await?,
             dry_run: false,
+            outcomes: std::collections::BTreeMap::new(),
             actor,
             visibility,
             result: UpsertResult::default(),
@@ -340,11 +344,13 @@ impl<'a> Batch<'a> {
             }
             self.audit.record(key, None, &saved)?;
             self.result.created += 1;
+            *self.outcomes.entry((R::table(), "created")).or_default() += 1;
             return Ok(saved);
         };
         let new = new.with_id(old.id());
         if &new == old {
             self.result.unchanged += 1;
+            *self.outcomes.entry((R::table(), "unchanged")).or_default() += 1;
             return Ok(new);
         }
         let created_by_this_batch = pending_of::<R>(&mut self.pending, &self.txn).await?.replace(&new);
@@ -354,6 +360,7 @@ impl<'a> Batch<'a> {
         R::follow(Some(old), &new, &mut self.ledger);
         self.audit.record(key, Some(old), &new)?;
         self.result.updated += 1;
+        *self.outcomes.entry((R::table(), "updated")).or_default() += 1;
         Ok(new)
     }
 
@@ -369,12 +376,19 @@ impl<'a> Batch<'a> {
                     pending.flush(&self.txn).await?;
                 }
                 if !self.ledger.is_empty() {
+                    let started = std::time::Instant::now();
                     crate::ledger::apply(&self.txn, &self.ledger).await?;
+                    metrics::histogram!(telemetry::LEDGER_APPLY).record(started.elapsed().as_secs_f64());
                 }
                 self.audit.write(&self.txn).await?;
                 if self.dry_run { self.txn.rollback().await } else { self.txn.commit().await }
             };
             write.await.map_err(AppError::from)?;
+            if !self.dry_run {
+                for ((kind, outcome), rows) in self.outcomes {
+                    metrics::counter!(telemetry::INGESTED_ROWS, "kind" => kind, "outcome" => outcome).increment(rows);
+                }
+            }
             Ok(self.result)
         } else {
             self.txn.rollback().await.map_err(AppError::from)?;

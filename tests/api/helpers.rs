@@ -58,6 +58,8 @@ pub struct TestApp {
     /// SQL statements the app has run (sea-orm's metric callback).
     statements: Arc<AtomicU64>,
     pub keys: JwtKeys,
+    /// The served state (for a metrics listener of a test's own).
+    pub state: AppState,
     client: reqwest::Client,
 }
 
@@ -106,9 +108,10 @@ impl TestApp {
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("address"));
-        let app = router(AppState::with_limits(db.clone(), keys.clone(), limits, dev));
+        let state = AppState::with_limits(db.clone(), keys.clone(), limits, dev);
+        let app = router(state.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        TestApp { address, db, statements, keys, client: reqwest::Client::new() }
+        TestApp { address, db, statements, keys, state, client: reqwest::Client::new() }
     }
 
     /// Creates or updates a user through the command line's path.

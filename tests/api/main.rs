@@ -24,5 +24,6 @@ mod references;
 mod schema;
 mod scorecards;
 mod shutdown;
+mod telemetry;
 mod transport;
 mod visibility;
