@@ -123,6 +123,10 @@ pub struct ServeArgs {
     /// Queries that run at once (default: twice the cores); the others wait their turn, in order.
     #[arg(long, env = "MAX_CONCURRENT_READS", value_parser = clap::value_parser!(u16).range(1..))]
     pub max_concurrent_reads: Option<u16>,
+    /// Web origins whose pages may call the API from a browser, comma-separated and exact
+    /// (`https://app.example.com`); none when unset.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
     /// Serve `/metrics` (Prometheus text format, no token) on this address; off when unset.
     #[arg(long, env = "METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
@@ -333,7 +337,8 @@ async fn run_server(config: &Config, args: ServeArgs) -> Result<(), AppError> {
             .map_or_else(crate::server::default_concurrent_reads, usize::from),
         ..Limits::default()
     };
-    let state = AppState::with_limits(db.clone(), keys, limits, args.dev);
+    let state =
+        AppState::with_limits(db.clone(), keys, limits, args.dev).with_cors_origins(&args.cors_allowed_origins)?;
     if let Some(address) = args.metrics_listen {
         let metrics = tokio::net::TcpListener::bind(address)
             .await

@@ -78,6 +78,8 @@ pub struct AppState {
     reads: Arc<Semaphore>,
     /// Reading requests waiting for a turn.
     waiting: Arc<AtomicUsize>,
+    /// The web origins whose pages may call the API (`CORS_ALLOWED_ORIGINS`); none by default.
+    cors_origins: Arc<Vec<HeaderValue>>,
 }
 
 impl AppState {
@@ -95,19 +97,72 @@ impl AppState {
         let schema = schema_builder().data(Database::new(db.clone())).finish();
         let reads = Arc::new(Semaphore::new(limits.max_concurrent_reads.max(1)));
         let waiting = Arc::default();
-        AppState { db, schema, keys: Arc::new(keys), limits: Arc::new(limits), dev, reads, waiting }
+        let cors_origins = Arc::default();
+        AppState { db, schema, keys: Arc::new(keys), limits: Arc::new(limits), dev, reads, waiting, cors_origins }
+    }
+
+    /// Lets pages of `origins` (each exactly `scheme://host[:port]`) call the API from a
+    /// browser; `BAD_USER_INPUT` naming an origin that is not one.
+    pub fn with_cors_origins(mut self, origins: &[String]) -> Result<Self, AppError> {
+        let parsed = origins
+            .iter()
+            .map(|origin| {
+                let refuse = || {
+                    AppError::bad_input(format!(
+                        "CORS_ALLOWED_ORIGINS: {origin:?} is not an origin such as https://app.example.com"
+                    ))
+                };
+                let (scheme, rest) = origin.split_once("://").ok_or_else(refuse)?;
+                let exact =
+                    matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains(['/', '*', '?', '#', ' ']);
+                if !exact {
+                    return Err(refuse());
+                }
+                HeaderValue::from_str(origin).map_err(|_| refuse())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.cors_origins = Arc::new(parsed);
+        Ok(self)
     }
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let cors = cors(&state.cors_origins);
+    let router = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route_layer(from_fn(observe))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .with_state(state);
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+/// How long a browser may cache a preflight's answer.
+const CORS_MAX_AGE: Duration = Duration::from_secs(600);
+
+/// The CORS rules (PRODUCT.md, "Browsers"): pages of the allowed origins, exactly, may send
+/// GraphQL requests with a bearer token and read `x-request-id`; a preflight from another
+/// origin gets no CORS header, so its browser blocks the call. No cookies are involved (the
+/// token travels in `Authorization`), so credentials stay off.
+fn cors(origins: &[HeaderValue]) -> Option<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let request_id = header::HeaderName::from_static("x-request-id");
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+            .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT, request_id.clone()])
+            .expose_headers([request_id])
+            .max_age(CORS_MAX_AGE),
+    )
 }
 
 /// The request's id (its `x-request-id`, or a new one), returned on the response and used as

@@ -96,8 +96,24 @@ impl TestApp {
         Self::spawn_configured(keys, Limits::default(), false).await
     }
 
+    /// Starts the app letting pages of `origins` call it from a browser.
+    pub async fn spawn_with_cors(keys: JwtKeys, origins: &[String]) -> TestApp {
+        let allow = |state: AppState| state.with_cors_origins(origins).expect("origins");
+        Self::spawn_shaped(keys, Limits::default(), false, allow).await
+    }
+
     /// Starts the app with its own limits and, with `dev`, in development mode.
     pub async fn spawn_configured(keys: JwtKeys, limits: Limits, dev: bool) -> TestApp {
+        Self::spawn_shaped(keys, limits, dev, |state| state).await
+    }
+
+    /// Starts the app with the state `shape` makes of the default one.
+    async fn spawn_shaped(
+        keys: JwtKeys,
+        limits: Limits,
+        dev: bool,
+        shape: impl FnOnce(AppState) -> AppState,
+    ) -> TestApp {
         // The server's errors (an INTERNAL answer's detail) in the output of a failing test.
         let _ = tracing_subscriber::fmt().with_env_filter("error").with_test_writer().try_init();
         let mut db = fresh_database().await;
@@ -108,7 +124,7 @@ impl TestApp {
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("address"));
-        let state = AppState::with_limits(db.clone(), keys.clone(), limits, dev);
+        let state = shape(AppState::with_limits(db.clone(), keys.clone(), limits, dev));
         let app = router(state.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         TestApp { address, db, statements, keys, state, client: reqwest::Client::new() }

@@ -4,6 +4,7 @@
 mod accounts;
 mod activity;
 mod auth;
+mod browser;
 mod cli;
 mod cohorts;
 mod concurrency;
