@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, ErrorExtensionValues, ServerError};
-use async_graphql_axum::GraphQLResponse;
 use axum::body::Body;
 use axum::extract::{MatchedPath, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -328,7 +327,7 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
             return refusal(StatusCode::BAD_REQUEST, &error);
         }
     };
-    execute(&state, caller, request).await
+    execute(&state, caller, request, MediaType::of(&headers)).await
 }
 
 /// `GET /graphql`: a query in the URL (`?query=...&variables=...`), never a mutation; without
@@ -357,7 +356,7 @@ async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery
         return response;
     }
     match authenticate(&state, &headers).await {
-        Ok(caller) => execute(&state, caller, BatchRequest::Single(request)).await,
+        Ok(caller) => execute(&state, caller, BatchRequest::Single(request), MediaType::of(&headers)).await,
         Err(response) => response,
     }
 }
@@ -404,7 +403,7 @@ fn is_mutation(request: &mut async_graphql::Request) -> bool {
 /// timeout. A write is never cut short: dropped while its COMMIT is in flight, it could have
 /// committed after all, and the client would be told otherwise; its batch size (5,000 rows) and
 /// the statement timeout bound it instead.
-async fn execute(state: &AppState, caller: Caller, mut request: BatchRequest) -> Response {
+async fn execute(state: &AppState, caller: Caller, mut request: BatchRequest, media: MediaType) -> Response {
     let limits = &state.limits;
     if let BatchRequest::Batch(operations) = &request
         && operations.len() > limits.max_batch_operations
@@ -458,7 +457,105 @@ async fn execute(state: &AppState, caller: Caller, mut request: BatchRequest) ->
             .map_or_else(|| "NONE".to_owned(), |c| c.to_string().trim_matches('"').to_owned());
         metrics::counter!(telemetry::GRAPHQL_ERRORS, "code" => code).increment(1);
     }
-    GraphQLResponse::from(response).into_response()
+    media.respond(&response)
+}
+
+/// The media type of a GraphQL response (GraphQL over HTTP): what the request's `Accept` asks
+/// for; `application/json` when it names neither type (or is missing, or `*/*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MediaType {
+    Json,
+    GraphqlResponse,
+}
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+
+impl MediaType {
+    fn of(headers: &HeaderMap) -> MediaType {
+        let accepts = |wanted: &str| {
+            headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+                |item| {
+                    let mut parts = item.split(';');
+                    let name = parts.next().unwrap_or_default().trim();
+                    let refused = parts.any(|p| p.trim().replace(' ', "") == "q=0");
+                    name.eq_ignore_ascii_case(wanted) && !refused
+                },
+            )
+        };
+        let (graphql, json) = (accepts(GRAPHQL_RESPONSE_JSON), accepts("application/json"));
+        if graphql && (!json || headers_prefer_graphql_response(headers)) {
+            MediaType::GraphqlResponse
+        } else {
+            MediaType::Json
+        }
+    }
+
+    /// The response in this media type. Under `application/graphql-response+json`, a request
+    /// that never ran (it did not parse or validate, or its variables did not coerce: every
+    /// error without a path, no data) is a 400 without `data`; under `application/json` every
+    /// answer is a 200, as clients of that type expect.
+    fn respond(self, response: &BatchResponse) -> Response {
+        let mut body = serde_json::to_value(response).unwrap_or_else(|_| json!({ "data": null }));
+        match &mut body {
+            serde_json::Value::Array(responses) => responses.iter_mut().for_each(null_at_error_paths),
+            single => null_at_error_paths(single),
+        }
+        let not_run = match response {
+            BatchResponse::Single(r) => {
+                r.data == async_graphql::Value::Null
+                    && !r.errors.is_empty()
+                    && r.errors.iter().all(|e| e.path.is_empty())
+            }
+            BatchResponse::Batch(_) => false,
+        };
+        let (status, content_type) = match self {
+            MediaType::GraphqlResponse if not_run => {
+                if let Some(object) = body.as_object_mut() {
+                    object.remove("data");
+                }
+                (StatusCode::BAD_REQUEST, GRAPHQL_RESPONSE_JSON)
+            }
+            MediaType::GraphqlResponse => (StatusCode::OK, GRAPHQL_RESPONSE_JSON),
+            MediaType::Json => (StatusCode::OK, "application/json"),
+        };
+        (status, [(header::CONTENT_TYPE, content_type)], Json(body)).into_response()
+    }
+}
+
+/// Puts `null` at the path of every field error whose field the response leaves out (a field
+/// refused by its role guard inside a flattened object), so that `data` has the shape of the
+/// query, as typed clients and their caches (Apollo, Relay) require.
+fn null_at_error_paths(response: &mut serde_json::Value) {
+    let paths: Vec<Vec<serde_json::Value>> =
+        response["errors"].as_array().into_iter().flatten().filter_map(|e| e["path"].as_array().cloned()).collect();
+    for path in paths {
+        let Some((serde_json::Value::String(last), parents)) = path.split_last() else { continue };
+        if let Some(serde_json::Value::Object(object)) = value_at(&mut response["data"], parents) {
+            object.entry(last.clone()).or_insert(serde_json::Value::Null);
+        }
+    }
+}
+
+/// The value at `path` (object keys and list indexes) below `value`, if there is one.
+fn value_at<'v>(value: &'v mut serde_json::Value, path: &[serde_json::Value]) -> Option<&'v mut serde_json::Value> {
+    let Some((step, rest)) = path.split_first() else { return Some(value) };
+    let next = match (step, value) {
+        (serde_json::Value::String(key), serde_json::Value::Object(object)) => object.get_mut(key)?,
+        (serde_json::Value::Number(index), serde_json::Value::Array(items)) => {
+            items.get_mut(usize::try_from(index.as_u64()?).ok()?)?
+        }
+        _ => return None,
+    };
+    value_at(next, rest)
+}
+
+/// Whether an `Accept` naming both JSON types lists `application/graphql-response+json` first.
+fn headers_prefer_graphql_response(headers: &HeaderMap) -> bool {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
+    match (accept.find(GRAPHQL_RESPONSE_JSON), accept.find("application/json")) {
+        (Some(graphql), Some(json)) => graphql < json,
+        _ => false,
+    }
 }
 
 /// How async-graphql words a refusal by one of the schema's limits (complexity, depth, recursion

@@ -13,6 +13,7 @@ mod errors;
 mod growth;
 mod health;
 mod helpers;
+mod http;
 mod identity;
 mod import;
 mod ingest;
