@@ -11,7 +11,7 @@ use cs_kpi::auth::Role;
 use cs_kpi::auth::jwt::JwtKeys;
 use serde_json::Value;
 
-use crate::helpers::{ADMIN, SECRET, TestApp};
+use crate::helpers::{ADMIN, SECRET, TestApp, outside_client_ready};
 
 /// A page of an origin of its own (`http://127.0.0.1:PORT`).
 async fn page_server() -> String {
@@ -22,21 +22,9 @@ async fn page_server() -> String {
     origin
 }
 
-/// The browser and its driver, installed by `.ci/run`; elsewhere the test says what is missing
-/// and passes only outside CI.
-fn browser_ready() -> bool {
-    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    let ready = folder.join("node_modules/playwright-core").exists() && PathBuf::from("/usr/bin/chromium").exists();
-    if !ready {
-        assert!(std::env::var_os("CI").is_none(), "CI installs chromium and tests/browser's packages (.ci/run)");
-        eprintln!("skipping the browser test: install chromium and run `npm ci --prefix tests/browser`");
-    }
-    ready
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_of_an_allowed_origin_reads_kpis_and_one_of_another_is_blocked() {
-    if !browser_ready() {
+    if !outside_client_ready("playwright-core", &["/usr/bin/chromium"]) {
         return;
     }
     let (allowed, other) = (page_server().await, page_server().await);

@@ -381,3 +381,17 @@ impl TestApp {
         app
     }
 }
+
+/// Whether the npm `package` of `tests/browser` (and each of `programs`) is installed, for the
+/// tests that drive an outside client (a browser, the GraphQL over HTTP audit). `.ci/run`
+/// installs them, so under CI their absence fails; elsewhere the test says what is missing and
+/// passes.
+pub fn outside_client_ready(package: &str, programs: &[&str]) -> bool {
+    let modules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/node_modules").join(package);
+    let ready = modules.exists() && programs.iter().all(|p| PathBuf::from(p).exists());
+    if !ready {
+        assert!(std::env::var_os("CI").is_none(), "CI installs chromium and tests/browser's packages (.ci/run)");
+        eprintln!("skipping: install {programs:?} and run `npm ci --prefix tests/browser` ({package})");
+    }
+    ready
+}

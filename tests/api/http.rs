@@ -7,22 +7,11 @@ use std::process::Command;
 use cs_kpi::auth::Role;
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN, TestApp};
-
-/// `tests/browser`'s packages, installed by `.ci/run`; elsewhere the test says what is missing
-/// and passes only outside CI.
-fn packages_ready() -> bool {
-    let ready = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/node_modules/graphql-http").exists();
-    if !ready {
-        assert!(std::env::var_os("CI").is_none(), "CI installs tests/browser's packages (.ci/run)");
-        eprintln!("skipping the graphql-http audit: run `npm ci --prefix tests/browser`");
-    }
-    ready
-}
+use crate::helpers::{ADMIN, TestApp, outside_client_ready};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_graphql_http_audit_reports_no_error_and_no_warning() {
-    if !packages_ready() {
+    if !outside_client_ready("graphql-http", &[]) {
         return;
     }
     let app = TestApp::spawn().await;
