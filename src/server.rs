@@ -471,23 +471,22 @@ enum MediaType {
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
 impl MediaType {
+    /// The first of the two JSON types `Accept` lists (an item with `q=0` refuses its type).
     fn of(headers: &HeaderMap) -> MediaType {
-        let accepts = |wanted: &str| {
-            headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
-                |item| {
-                    let mut parts = item.split(';');
-                    let name = parts.next().unwrap_or_default().trim();
-                    let refused = parts.any(|p| p.trim().replace(' ', "") == "q=0");
-                    name.eq_ignore_ascii_case(wanted) && !refused
-                },
-            )
-        };
-        let (graphql, json) = (accepts(GRAPHQL_RESPONSE_JSON), accepts("application/json"));
-        if graphql && (!json || headers_prefer_graphql_response(headers)) {
-            MediaType::GraphqlResponse
-        } else {
-            MediaType::Json
+        let items = headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
+        for item in items {
+            let mut parts = item.split(';');
+            let name = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            if parts.any(|p| p.trim().replace(' ', "") == "q=0") {
+                continue;
+            }
+            match name.as_str() {
+                GRAPHQL_RESPONSE_JSON => return MediaType::GraphqlResponse,
+                "application/json" => return MediaType::Json,
+                _ => {}
+            }
         }
+        MediaType::Json
     }
 
     /// The response in this media type. Under `application/graphql-response+json`, a request
@@ -547,15 +546,6 @@ fn value_at<'v>(value: &'v mut serde_json::Value, path: &[serde_json::Value]) ->
         _ => return None,
     };
     value_at(next, rest)
-}
-
-/// Whether an `Accept` naming both JSON types lists `application/graphql-response+json` first.
-fn headers_prefer_graphql_response(headers: &HeaderMap) -> bool {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
-    match (accept.find(GRAPHQL_RESPONSE_JSON), accept.find("application/json")) {
-        (Some(graphql), Some(json)) => graphql < json,
-        _ => false,
-    }
 }
 
 /// How async-graphql words a refusal by one of the schema's limits (complexity, depth, recursion

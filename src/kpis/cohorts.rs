@@ -119,8 +119,7 @@ pub async fn cohorts(
         .collect())
 }
 
-/// A cohort's row from the changes of its figures by month (every member pays in the cohort
-/// month, so the figures there are its size and starting MRR).
+/// A cohort's row from the changes of its figures by month.
 fn follow(
     cohort: MonthIndex,
     months: i32,
@@ -128,25 +127,24 @@ fn follow(
     current: MonthIndex,
     changes: BTreeMap<MonthIndex, PaidCohortDelta>,
 ) -> CohortRow {
-    let at = |month: MonthIndex| {
-        let mut figures = PaidCohortDelta::default();
-        for delta in changes.range(..=month).map(|(_, d)| d) {
-            figures.add(delta, 1);
+    // The figures of each month from the cohort's on, as one running sum (every change is at or
+    // after the cohort month: the cohort's figures there are its size and starting MRR).
+    let mut figures = PaidCohortDelta::default();
+    let mut followed = Vec::with_capacity(months as usize + 1);
+    for month in cohort..=cohort + months {
+        if let Some(change) = changes.get(&month) {
+            figures.add(change, 1);
         }
-        figures
-    };
-    let start = at(cohort);
-    let retention = (cohort..=cohort + months)
-        .map(|month| {
-            if month > current {
-                return None;
-            }
-            let figures = at(month);
-            match metric {
-                CohortMetric::Logos => share(figures.paying, start.paying),
-                CohortMetric::NetMrr => ratio(figures.mrr, start.mrr),
-                CohortMetric::GrossMrr => ratio(figures.kept_mrr, start.mrr),
-            }
+        followed.push((month, figures.clone()));
+    }
+    let start = followed.first().map(|(_, f)| f.clone()).unwrap_or_default();
+    let retention = followed
+        .iter()
+        .map(|(month, figures)| match metric {
+            _ if *month > current => None,
+            CohortMetric::Logos => share(figures.paying, start.paying),
+            CohortMetric::NetMrr => ratio(figures.mrr, start.mrr),
+            CohortMetric::GrossMrr => ratio(figures.kept_mrr, start.mrr),
         })
         .collect();
     CohortRow { cohort, size: start.paying, start_mrr: start.mrr.normalize(), retention }
