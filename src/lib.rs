@@ -8,6 +8,8 @@ pub mod auth;
 pub mod base;
 pub mod cli;
 pub mod demo;
+pub mod execution;
+pub mod export;
 pub mod import;
 pub mod ingest;
 pub mod kpis;

@@ -6,14 +6,13 @@
 //! operations per batch. The schema then applies its own limits (depth, complexity, recursion,
 //! directives) before any resolver runs, and the whole execution is bounded by a timeout.
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
-use async_graphql::{BatchRequest, BatchResponse, ErrorExtensionValues, ServerError};
+use async_graphql::{BatchRequest, BatchResponse};
 use axum::body::Body;
-use axum::extract::{MatchedPath, RawQuery, Request, State};
+use axum::extract::{MatchedPath, Path, Query, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{Next, from_fn};
 use axum::response::{Html, IntoResponse, Response};
@@ -21,7 +20,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
-use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
@@ -31,6 +29,8 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::scope::Database;
 use crate::base::error::{AppError, code, correlation_id, internal_message};
 use crate::base::telemetry;
+use crate::execution::{ReadTurns, ensure_code};
+use crate::export::Exporter;
 use crate::kpis::loaders::Loaders;
 
 /// What one request may cost before any of it runs.
@@ -74,9 +74,7 @@ pub struct AppState {
     /// Development mode: GraphiQL is served without a token.
     pub dev: bool,
     /// Turns of [`Limits::max_concurrent_reads`].
-    reads: Arc<Semaphore>,
-    /// Reading requests waiting for a turn.
-    waiting: Arc<AtomicUsize>,
+    pub turns: Arc<ReadTurns>,
     /// The web origins whose pages may call the API (`CORS_ALLOWED_ORIGINS`); none by default.
     cors_origins: Arc<Vec<HeaderValue>>,
 }
@@ -94,10 +92,9 @@ impl AppState {
             crate::auth::jwks::RemoteKeys::keep_fresh(remote);
         }
         let schema = schema_builder().data(Database::new(db.clone())).finish();
-        let reads = Arc::new(Semaphore::new(limits.max_concurrent_reads.max(1)));
-        let waiting = Arc::default();
+        let turns = Arc::new(ReadTurns::new(limits.max_concurrent_reads));
         let cors_origins = Arc::default();
-        AppState { db, schema, keys: Arc::new(keys), limits: Arc::new(limits), dev, reads, waiting, cors_origins }
+        AppState { db, schema, keys: Arc::new(keys), limits: Arc::new(limits), dev, turns, cors_origins }
     }
 
     /// Lets pages of `origins` (each exactly `scheme://host[:port]`) call the API from a
@@ -129,6 +126,7 @@ pub fn router(state: AppState) -> Router {
     let cors = cors(&state.cors_origins);
     let router = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/export/{file}", get(export))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route_layer(from_fn(observe))
@@ -194,7 +192,7 @@ pub fn metrics_router(state: AppState) -> Result<Router, AppError> {
             let (in_use, idle) = pool_connections(&state.db);
             metrics::gauge!(telemetry::DB_CONNECTIONS, "state" => "in_use").set(in_use as f64);
             metrics::gauge!(telemetry::DB_CONNECTIONS, "state" => "idle").set(idle as f64);
-            metrics::gauge!(telemetry::READS_WAITING).set(state.waiting.load(Ordering::Relaxed) as f64);
+            metrics::gauge!(telemetry::READS_WAITING).set(state.turns.waiting() as f64);
             ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render())
         }
     };
@@ -361,6 +359,26 @@ async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery
     }
 }
 
+/// `GET /export/DATASET.FORMAT` (see the `export` module): the bearer token as for `/graphql`.
+async fn export(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    let caller = match authenticate(&state, &headers).await {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    let exporter = Exporter {
+        schema: state.schema.clone(),
+        db: state.db.clone(),
+        turns: state.turns.clone(),
+        page_timeout: state.limits.request_timeout,
+    };
+    crate::export::export(exporter, caller, &file, params, &headers).await
+}
+
 /// Whether a request carries U+0000 in its document (raw or as a `\u0000` escape) or in a
 /// variable: no stored text can hold one (PostgreSQL refuses it), so it is refused up front
 /// rather than failing deep inside a resolver.
@@ -424,38 +442,14 @@ async fn execute(state: &AppState, caller: Caller, mut request: BatchRequest, me
     let mut response = if writes {
         run.await
     } else {
-        let in_turn = async {
-            state.waiting.fetch_add(1, Ordering::Relaxed);
-            let turn = state.reads.acquire().await;
-            state.waiting.fetch_sub(1, Ordering::Relaxed);
-            let _turn = turn;
-            run.await
-        };
-        let Ok(response) = tokio::time::timeout(limits.request_timeout, in_turn).await else {
-            tracing::warn!(timeout = ?limits.request_timeout, "request timed out");
-            let error = AppError::TooComplex(format!(
-                "the query did not finish within {} ms, its wait behind other queries included; narrow it or retry",
-                limits.request_timeout.as_millis()
-            ));
-            return refusal(StatusCode::OK, &error);
-        };
-        response
+        match state.turns.run(limits.request_timeout, run).await {
+            Ok(response) => response,
+            Err(timed_out) => return refusal(StatusCode::OK, &timed_out),
+        }
     };
     match &mut response {
         BatchResponse::Single(r) => r.errors.iter_mut().for_each(ensure_code),
         BatchResponse::Batch(rs) => rs.iter_mut().flat_map(|r| r.errors.iter_mut()).for_each(ensure_code),
-    }
-    let errors: Vec<&ServerError> = match &response {
-        BatchResponse::Single(r) => r.errors.iter().collect(),
-        BatchResponse::Batch(rs) => rs.iter().flat_map(|r| r.errors.iter()).collect(),
-    };
-    for error in errors {
-        let code = error
-            .extensions
-            .as_ref()
-            .and_then(|e| e.get("code"))
-            .map_or_else(|| "NONE".to_owned(), |c| c.to_string().trim_matches('"').to_owned());
-        metrics::counter!(telemetry::GRAPHQL_ERRORS, "code" => code).increment(1);
     }
     media.respond(&response)
 }
@@ -546,34 +540,6 @@ fn value_at<'v>(value: &'v mut serde_json::Value, path: &[serde_json::Value]) ->
         _ => return None,
     };
     value_at(next, rest)
-}
-
-/// How async-graphql words a refusal by one of the schema's limits (complexity, depth, recursion
-/// in the parser and in fragments, directives per field).
-const LIMIT_MESSAGES: &[&str] =
-    &["too complex", "nested too deep", "recursion depth", "recursion limit", "number of directives"];
-
-/// Gives every error an `extensions.code`. Errors of ours carry one already; the rest come from
-/// parsing and validating the request (`BAD_USER_INPUT`, or `QUERY_TOO_COMPLEX` for the limits),
-/// except an uncoded error inside a resolver, which is masked as `INTERNAL`.
-fn ensure_code(error: &mut ServerError) {
-    if error.extensions.as_ref().is_some_and(|extensions| extensions.get("code").is_some()) {
-        return;
-    }
-    let message = error.message.to_lowercase();
-    let extensions = error.extensions.get_or_insert_with(ErrorExtensionValues::default);
-    if LIMIT_MESSAGES.iter().any(|m| message.contains(m)) {
-        extensions.set("code", code::QUERY_TOO_COMPLEX);
-    } else if !error.path.is_empty() && !message.starts_with("failed to parse") && !message.starts_with("invalid value")
-    {
-        let id = correlation_id();
-        tracing::error!(correlation_id = %id, detail = %error.message, "uncoded resolver error");
-        error.message = internal_message(&id);
-        extensions.set("code", code::INTERNAL);
-        extensions.set("correlationId", id);
-    } else {
-        extensions.set("code", code::BAD_USER_INPUT);
-    }
 }
 
 /// Serves `router` on `listener` until Ctrl-C or SIGTERM. Then it stops accepting connections

@@ -114,6 +114,17 @@ pub struct MixedScenario {
     pub p99_ms: f64,
 }
 
+/// Every account exported as CSV (`/export/accounts.csv`), and what streaming it added to the
+/// process's memory: its peak resident set during the export (the peak reset first) less its
+/// resident set before.
+#[derive(Serialize, Debug)]
+pub struct ExportFigures {
+    pub rows: usize,
+    pub megabytes: f64,
+    pub seconds: f64,
+    pub added_rss_mb: f64,
+}
+
 #[derive(Serialize, Debug)]
 pub struct Report {
     pub backend: String,
@@ -130,6 +141,7 @@ pub struct Report {
     pub portfolio_to_floor: f64,
     /// Whether the API's movements equal the hand-written statement's, month by month.
     pub movements_match_floor: bool,
+    pub export: ExportFigures,
     pub peak_rss_mb: f64,
 }
 
@@ -169,6 +181,8 @@ pub async fn run(database_url: &str, config: &BenchConfig) -> Result<Report, App
         }
         figures.push(stats.figures(scenario.name));
     }
+    let peak_before_export = peak_rss_mb();
+    let export = export_accounts(&client).await?;
     let dashboards: Vec<_> = scenarios.into_iter().filter(|s| s.in_mixed_load).collect();
     let mixed_load = scenarios::mixed_load(&client, &dashboards, config.clients, config.mixed_load).await;
     let floor = scenarios::SqlFloor::new(&db, &config.company);
@@ -188,7 +202,8 @@ pub async fn run(database_url: &str, config: &BenchConfig) -> Result<Report, App
         portfolio_to_floor: portfolio_p50 / floor_stats.p50(),
         sql_floor: floor_stats.figures("sql_floor"),
         movements_match_floor,
-        peak_rss_mb: peak_rss_mb(),
+        export,
+        peak_rss_mb: peak_before_export.max(peak_rss_mb()),
     })
 }
 
@@ -412,13 +427,39 @@ fn count_load(by_mutation: &mut Vec<MutationLoad>, mutation: &'static str, rows:
 
 /// The process's peak resident set (VmHWM), in MB; 0 where /proc is not available.
 fn peak_rss_mb() -> f64 {
+    status_mb("VmHWM:")
+}
+
+/// The process's resident set now (VmRSS), in MB.
+fn rss_mb() -> f64 {
+    status_mb("VmRSS:")
+}
+
+/// A size of /proc/self/status, in MB; 0 where /proc is not available.
+fn status_mb(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
-            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+            let line = status.lines().find(|l| l.starts_with(field))?;
             line.split_whitespace().nth(1)?.parse::<f64>().ok()
         })
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Exports every account as CSV and measures what it adds to the process's memory. The peak
+/// is reset first (`/proc/self/clear_refs`, Linux 4.0 and later), so the peak after the export
+/// is the export's own; the whole run's peak is read before.
+async fn export_accounts(client: &Client) -> Result<ExportFigures, AppError> {
+    std::fs::write("/proc/self/clear_refs", "5").map_err(|e| AppError::internal(format!("clear_refs: {e}")))?;
+    let before = rss_mb();
+    let started = Instant::now();
+    let (lines, bytes) = client.export(ADMIN, "accounts.csv").await?;
+    Ok(ExportFigures {
+        rows: lines.saturating_sub(1),
+        megabytes: bytes as f64 / 1e6,
+        seconds: started.elapsed().as_secs_f64(),
+        added_rss_mb: peak_rss_mb() - before,
+    })
 }
 
 impl Report {
@@ -472,6 +513,11 @@ impl Report {
         out.push_str(&format!(
             "| sql_floor | p50 {:.1} ms, p95 {:.1} ms; portfolio_dashboard / sql_floor = {:.2}; movements match: {} |\n",
             self.sql_floor.p50_ms, self.sql_floor.p95_ms, self.portfolio_to_floor, self.movements_match_floor
+        ));
+        let e = &self.export;
+        out.push_str(&format!(
+            "| export | accounts.csv: {} rows, {:.1} MB in {:.1} s; the process's memory grew {:.1} MB |\n",
+            e.rows, e.megabytes, e.seconds, e.added_rss_mb
         ));
         out.push_str(&format!("| peak RSS | {:.0} MB |\n", self.peak_rss_mb));
         out.push_str(&format!(

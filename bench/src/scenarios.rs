@@ -82,6 +82,25 @@ impl Client {
         }
     }
 
+    /// Downloads `GET /export/{file}` as `email`, reading the body as it streams and keeping
+    /// none of it; its lines and bytes.
+    pub async fn export(&self, email: &str, file: &str) -> Result<(usize, usize), AppError> {
+        let token = self.keys.mint(email, 3600)?;
+        let url = self.url.replace("/graphql", &format!("/export/{file}"));
+        let mut response = self.http.get(url).bearer_auth(token).send().await.map_err(AppError::internal)?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            return Err(AppError::internal(format!("export {file}: {status} {body}")));
+        }
+        let (mut lines, mut bytes) = (0, 0);
+        while let Some(chunk) = response.chunk().await.map_err(AppError::internal)? {
+            lines += chunk.iter().filter(|&&b| b == b'\n').count();
+            bytes += chunk.len();
+        }
+        Ok((lines, bytes))
+    }
+
     /// Pushes one batch as INTEGRATION; its counts.
     pub async fn ingest(&self, mutation: &str, input_type: &str, rows: &[Value]) -> Result<Value, AppError> {
         let query = format!(

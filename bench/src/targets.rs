@@ -51,6 +51,8 @@ const COHORTS_FACTOR: f64 = 2.0;
 /// The mixed load's p99 may be this many times the p50 of its slowest scenario.
 const TAIL_FACTOR: f64 = 5.0;
 const PEAK_RSS_MB: f64 = 512.0;
+/// What exporting every account may add to the server's memory (the exports issue).
+const EXPORT_ADDED_MB: f64 = 64.0;
 /// The whole run, load included, at the defaults.
 const RUN_MINUTES: f64 = 15.0;
 
@@ -85,6 +87,11 @@ pub fn verdicts(report: &Report) -> Vec<Verdict> {
             if report.movements_match_floor { "equal" } else { "differ" }
         ),
         met: report.portfolio_to_floor < 1.0 && report.movements_match_floor,
+    });
+    out.push(Verdict {
+        target: format!("exporting every account adds <= {EXPORT_ADDED_MB:.0} MB to the memory"),
+        measured: format!("{:.1} MB ({} rows)", report.export.added_rss_mb, report.export.rows),
+        met: report.export.added_rss_mb <= EXPORT_ADDED_MB && report.export.rows == report.accounts,
     });
     out.push(Verdict {
         target: format!("peak RSS <= {PEAK_RSS_MB:.0} MB"),
@@ -167,7 +174,7 @@ fn thousands(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Ingest, MixedScenario};
+    use crate::{ExportFigures, Ingest, MixedScenario};
 
     fn scenario(name: &'static str, p50_ms: f64) -> ScenarioFigures {
         ScenarioFigures { name, runs: 10, p50_ms, p95_ms: p50_ms, cpu_ms: None }
@@ -220,6 +227,7 @@ mod tests {
             sql_floor: scenario("sql_floor", 1_317.0),
             portfolio_to_floor: 80.0 / 1_317.0,
             movements_match_floor: true,
+            export: ExportFigures { rows: 100_000, megabytes: 17.0, seconds: 9.0, added_rss_mb: 12.0 },
             peak_rss_mb: 198.0,
         }
     }
@@ -249,6 +257,7 @@ mod tests {
                     false
                 ),
                 ("portfolio_dashboard faster than the SQL floor, with the same movements", true),
+                ("exporting every account adds <= 64 MB to the memory", true),
                 ("peak RSS <= 512 MB", true),
                 ("the whole run within 15 minutes", true),
             ]
@@ -265,6 +274,7 @@ mod tests {
         report.scenarios[5].p50_ms = 161.0;
         report.movements_match_floor = false;
         report.seconds = 15.5 * 60.0;
+        report.export.added_rss_mb = 65.0;
         let verdicts = verdicts(&report);
         let missed: Vec<&str> = verdicts.iter().filter(|v| !v.met).map(|v| v.target.as_str()).collect();
         assert_eq!(
@@ -275,6 +285,7 @@ mod tests {
                 "cohorts p50, at most 2 x portfolio_dashboard p50 <= 160 ms",
                 "the stricter reading: mixed_load p99, at most 5 x grouped p50 alone <= 890 ms (not a target here, see docs/performance.md)",
                 "portfolio_dashboard faster than the SQL floor, with the same movements",
+                "exporting every account adds <= 64 MB to the memory",
                 "the whole run within 15 minutes",
             ]
         );

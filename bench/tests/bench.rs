@@ -52,12 +52,14 @@ async fn a_small_benchmark_completes_and_agrees_with_the_sql_floor() {
     assert!(report.table().contains("portfolio_dashboard"));
     // Every target of the issue is checked against the run, in the table and the JSON.
     let targets = report.targets();
-    assert_eq!(targets.len(), 14, "{targets:?}");
+    assert_eq!(targets.len(), 15, "{targets:?}");
     let verdict = |start: &str| targets.iter().find(|v| v.target.starts_with(start)).map(|v| v.met);
     assert_eq!(verdict("mixed_load: no errors"), Some(true), "{targets:?}");
     assert_eq!(verdict("peak RSS"), Some(true), "{targets:?}");
+    assert_eq!(report.export.rows, 150, "the export holds every account: {report:?}");
+    assert_eq!(verdict("exporting every account"), Some(true), "{targets:?}");
     assert!(report.table().contains(&format!("| {} | {} |", targets[0].target, targets[0].measured)));
-    assert_eq!(report.json()["targets"].as_array().map(Vec::len), Some(14));
+    assert_eq!(report.json()["targets"].as_array().map(Vec::len), Some(15));
     // A second run on the same database is refused: the company is loaded once.
     assert!(cs_kpi_bench::run(&url, &config).await.is_err());
 }

@@ -52,7 +52,7 @@ impl FinanceMutation {
         let gross_margin = finance::gross_margin(gross_margin)?;
         let txn = writer.begin_write(WriteAccess::Exclusive).await?;
         let settings = finance::set_gross_margin(&txn, writer.caller(), gross_margin).await?;
-        txn.commit().await.map_err(AppError::from)?;
+        crate::base::db::commit_write(txn).await.map_err(AppError::from)?;
         Ok(FinanceSettings::of(settings))
     }
 }

@@ -124,7 +124,7 @@ impl HealthMutation {
         match model::validate(current, &weights, input.green_at_least, input.yellow_at_least) {
             Ok(new) => {
                 today::save_model(&txn, who, new).await.map_err(AppError::from)?;
-                txn.commit().await.map_err(AppError::from)?;
+                crate::base::db::commit_write(txn).await.map_err(AppError::from)?;
                 Ok(HealthModel::of(&new))
             }
             Err(errors) => Err(report(ctx, errors)),

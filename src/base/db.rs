@@ -98,6 +98,33 @@ pub async fn begin_write(db: &DatabaseConnection, access: WriteAccess) -> Result
     }
 }
 
+/// The `aggregate_versions` row that counts the committed writes of data: what an export's
+/// `ETag` is made of (see `export`).
+const DATA_VERSION: &str = "data";
+
+/// Commits a write transaction that changed data, counting it in the data version first. The
+/// count's row is locked from this statement to the commit only, so concurrent batches queue
+/// there for a moment at most; it wraps around before leaving a 32-bit integer.
+pub async fn commit_write(txn: DatabaseTransaction) -> Result<(), DbErr> {
+    txn.execute_unprepared(&format!(
+        "INSERT INTO aggregate_versions (name, version) VALUES ('{DATA_VERSION}', 1) ON CONFLICT (name) \
+         DO UPDATE SET version = (aggregate_versions.version % 2147483646) + 1"
+    ))
+    .await?;
+    txn.commit().await
+}
+
+/// The data version: changes with every committed write of data (0 before the first).
+pub async fn data_version(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT version FROM aggregate_versions WHERE name = '{DATA_VERSION}'"),
+        ))
+        .await?;
+    row.map_or(Ok(0), |row| row.try_get::<i32>("", "version").map(i64::from))
+}
+
 /// SQL for the exact sum of a money column (or expression).
 ///
 /// PostgreSQL sums `NUMERIC` exactly. SQLite stores money as canonical text with four decimals

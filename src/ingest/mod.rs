@@ -381,7 +381,7 @@ impl<'a> Batch<'a> {
                     metrics::histogram!(telemetry::LEDGER_APPLY).record(started.elapsed().as_secs_f64());
                 }
                 self.audit.write(&self.txn).await?;
-                if self.dry_run { self.txn.rollback().await } else { self.txn.commit().await }
+                if self.dry_run { self.txn.rollback().await } else { crate::base::db::commit_write(self.txn).await }
             };
             write.await.map_err(AppError::from)?;
             if !self.dry_run {

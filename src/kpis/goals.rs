@@ -92,7 +92,7 @@ pub async fn replace_goals(writer: &Scope<'_>, csm: i64, goals: &[GoalInput]) ->
     }
     .insert(&txn)
     .await?;
-    txn.commit().await?;
+    crate::base::db::commit_write(txn).await?;
     Ok(after)
 }
 

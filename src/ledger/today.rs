@@ -104,7 +104,7 @@ pub async fn ensure(db: &DatabaseConnection, day: NaiveDate) -> Result<(), DbErr
             .push(")");
         txn.execute_raw(mark.statement()).await?;
     }
-    txn.commit().await
+    crate::base::db::commit_write(txn).await
 }
 
 /// In a batch's transaction: recomputes the rows of `accounts` (whose health inputs changed)

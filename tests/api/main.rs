@@ -10,6 +10,7 @@ mod cohorts;
 mod concurrency;
 mod demo;
 mod errors;
+mod export;
 mod growth;
 mod health;
 mod helpers;
