@@ -44,11 +44,9 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr};
 use serde::{Deserialize, Serialize};
 
 use super::health::{PERIOD_MONTHS, Records};
+use super::rows::{push_rows, rows_per_statement, store_json, stored_json, upsert};
 use super::wait_list::{decode_waits_into, encode_waits};
-use super::{
-    Book, Move, Sum, add_to, changed_parts, push_rows, rows_per_statement, store_json, stored_accounts, stored_json,
-    upsert,
-};
+use super::{Book, Move, Sum, add_to, changed_parts, stored_accounts};
 use crate::base::calendar::{MonthIndex, month_index};
 use crate::base::sql::Sql;
 use crate::metrics::activity::{ACTIVITY_COLUMNS, ActivityCounts, Counter};

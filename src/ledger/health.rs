@@ -20,8 +20,9 @@ use sea_orm::sea_query::Value;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 
+use super::rows::{rows_per_statement, store_json, stored_json};
 use super::series::Term;
-use super::{Book, Move, Sum, add_to, changed_parts, rows_per_statement, store_json, stored_accounts, stored_json};
+use super::{Book, Move, Sum, add_to, changed_parts, stored_accounts};
 use crate::base::calendar::{MonthIndex, month_end, month_index};
 use crate::metrics::health::score::Components;
 use crate::metrics::health::{

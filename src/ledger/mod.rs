@@ -20,6 +20,7 @@
 pub mod activity;
 pub mod health;
 mod mrr;
+pub(crate) mod rows;
 pub mod series;
 pub mod today;
 pub mod wait_list;
@@ -27,29 +28,17 @@ pub mod wait_list;
 use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::Decimal;
-use sea_orm::sea_query::{ArrayType, Value};
+use sea_orm::sea_query::Value;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, QueryResult};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use crate::base::sql::{Sql, count};
+use rows::{CHUNK, rows_of, upsert};
 
 /// The version of the aggregates this code writes; a database holding another is brought to it
 /// at start ([`ensure_built`]; 6: the lists of waits in `wait_list`'s compact form; 7: the
 /// cohorts of first paid month).
 const VERSION: i32 = 7;
 const NAME: &str = "ledger";
-
-/// Accounts per look-up statement.
-pub(crate) const CHUNK: usize = 500;
-
-/// Values one statement may bind: SQLite allows 32,766, PostgreSQL 65,535.
-const MAX_VALUES: usize = 30_000;
-
-/// Rows of `width` values each that one statement may carry.
-pub(crate) fn rows_per_statement(width: usize) -> usize {
-    (MAX_VALUES / width).max(1)
-}
 
 /// A book: the accounts of one CSM (or none) in one segment (or none), as the rollup tables key
 /// it (`csm_key` 0 for no CSM; `segment_key` `''` for no segment, else `'+'` and the segment).
@@ -400,140 +389,6 @@ pub(super) async fn add_to(
     let add = sums.iter().map(|c| format!("{c} = {table}.{c} + excluded.{c}")).collect::<Vec<_>>().join(", ");
     let insert = format!("INSERT INTO {table} ({key}, {})", sums.join(", "));
     upsert(txn, &insert, rows, &format!(" ON CONFLICT ({key}) DO UPDATE SET {add}")).await
-}
-
-/// Runs `insert` (`INSERT INTO t (columns)`) of `rows` (see [`push_rows`]), then `conflict`.
-pub(crate) async fn upsert(
-    txn: &impl ConnectionTrait,
-    insert: &str,
-    rows: Vec<Vec<Value>>,
-    conflict: &str,
-) -> Result<(), DbErr> {
-    let mut sql = Sql::new(txn.get_database_backend());
-    sql.push(insert).push(" ");
-    push_rows(&mut sql, rows);
-    sql.push(conflict);
-    txn.execute_raw(sql.statement()).await?;
-    Ok(())
-}
-
-/// Appends `rows` as a query: in PostgreSQL one array per column (`SELECT * FROM UNNEST(...)`:
-/// a short statement whatever the number of rows, parsed once per connection, with the planner
-/// expecting few rows), else (or with a `NULL`, which the driver's arrays cannot carry) a
-/// `VALUES` list.
-pub(super) fn push_rows(sql: &mut Sql, rows: Vec<Vec<Value>>) {
-    let arrays = match sql.backend() {
-        DatabaseBackend::Postgres => as_arrays(rows),
-        _ => Err(rows),
-    };
-    match arrays {
-        Ok(columns) => {
-            sql.push("SELECT * FROM UNNEST(");
-            for (i, column) in columns.into_iter().enumerate() {
-                sql.push(if i == 0 { "" } else { ", " }).bind(column);
-            }
-            sql.push(")");
-        }
-        Err(rows) => {
-            sql.push("VALUES ").values_rows(rows, |row| row);
-        }
-    }
-}
-
-/// The array type of a non-`NULL` value that the ledger writes.
-fn array_type(value: &Value) -> Option<ArrayType> {
-    Some(match value {
-        Value::Int(Some(_)) => ArrayType::Int,
-        Value::BigInt(Some(_)) => ArrayType::BigInt,
-        Value::Double(Some(_)) => ArrayType::Double,
-        Value::String(Some(_)) => ArrayType::String,
-        Value::Decimal(Some(_)) => ArrayType::Decimal,
-        Value::Bytes(Some(_)) => ArrayType::Bytes,
-        _ => return None,
-    })
-}
-
-/// `rows` as one array per column; the rows themselves when a column holds a `NULL` (which the
-/// driver's arrays cannot carry) or mixes types.
-fn as_arrays(rows: Vec<Vec<Value>>) -> Result<Vec<Value>, Vec<Vec<Value>>> {
-    let types: Option<Vec<ArrayType>> =
-        rows.first().map_or(Some(Vec::new()), |row| row.iter().map(array_type).collect());
-    let fits = |types: &Vec<ArrayType>| {
-        rows.iter().all(|row| {
-            row.len() == types.len() && row.iter().zip(types).all(|(v, t)| array_type(v).as_ref() == Some(t))
-        })
-    };
-    let Some(types) = types.filter(fits) else { return Err(rows) };
-    let mut columns: Vec<Vec<Value>> = types.iter().map(|_| Vec::with_capacity(rows.len())).collect();
-    for row in rows {
-        for (column, value) in columns.iter_mut().zip(row) {
-            column.push(value);
-        }
-    }
-    Ok(types.into_iter().zip(columns).map(|(t, values)| Value::Array(t, Some(Box::new(values)))).collect())
-}
-
-/// Writes each account's part of the ledger that only the ledger reads, as JSON in
-/// `table (account_id, column)`.
-pub(super) async fn store_json<T: Serialize>(
-    txn: &impl ConnectionTrait,
-    table: &str,
-    column: &str,
-    rows: &[(i64, T)],
-) -> Result<(), DbErr> {
-    let insert = format!("INSERT INTO {table} (account_id, {column})");
-    let conflict = format!(" ON CONFLICT (account_id) DO UPDATE SET {column} = excluded.{column}");
-    for chunk in rows.chunks(rows_per_statement(2)) {
-        let mut cells = Vec::with_capacity(chunk.len());
-        for (account, value) in chunk {
-            let json = serde_json::to_string(value).map_err(|e| DbErr::Custom(format!("{table}: {e}")))?;
-            cells.push(vec![Value::from(*account), Value::from(json)]);
-        }
-        upsert(txn, &insert, cells, &conflict).await?;
-    }
-    Ok(())
-}
-
-/// What [`store_json`] wrote for each of `accounts` (those without a row left out).
-pub(super) async fn stored_json<T: DeserializeOwned>(
-    txn: &impl ConnectionTrait,
-    table: &str,
-    column: &str,
-    accounts: &[i64],
-) -> Result<BTreeMap<i64, T>, DbErr> {
-    let select = format!("SELECT account_id, {column} FROM {table} WHERE account_id IN (");
-    let mut out = BTreeMap::new();
-    for row in rows_of(txn, &select, accounts, "").await? {
-        let json: String = row.try_get("", column)?;
-        let value = serde_json::from_str(&json).map_err(|e| DbErr::Custom(format!("{table}: {e}")))?;
-        out.insert(row.try_get("", "account_id")?, value);
-    }
-    Ok(out)
-}
-
-pub(crate) fn in_list(sql: &mut Sql, ids: impl Iterator<Item = i64>) {
-    for (i, id) in ids.enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.bind(id);
-    }
-}
-
-pub(crate) async fn rows_of(
-    txn: &impl ConnectionTrait,
-    select: &str,
-    accounts: &[i64],
-    order: &str,
-) -> Result<Vec<QueryResult>, DbErr> {
-    if accounts.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut sql = Sql::new(txn.get_database_backend());
-    sql.push(select);
-    in_list(&mut sql, accounts.iter().copied());
-    sql.push(")").push(order);
-    txn.query_all_raw(sql.statement()).await
 }
 
 /// Each account's book now.

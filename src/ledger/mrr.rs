@@ -6,11 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use sea_orm::sea_query::Value;
 use sea_orm::{ConnectionTrait, DbErr};
 
+use super::rows::{in_list, rows_of, rows_per_statement};
 use super::series::{self, Change, CohortDelta, MonthDelta, PaidCohortDelta, Term};
-use super::{
-    Book, Move, Sum, add_to, amount, column_names, in_list, read_amount, rows_of, rows_per_statement, select_amount,
-    stored_accounts,
-};
+use super::{Book, Move, Sum, add_to, amount, column_names, read_amount, select_amount, stored_accounts};
 use crate::base::calendar::MonthIndex;
 use crate::base::sql::Sql;
 use crate::metrics::MovementKind;

@@ -19,7 +19,7 @@ use sea_orm::{ActiveModelTrait, DatabaseTransaction, EntityTrait};
 
 use crate::auth::Caller;
 use crate::base::sql::{Sql, count};
-use crate::ledger::{in_list, rows_per_statement, upsert};
+use crate::ledger::rows::{CHUNK, in_list, rows_of, rows_per_statement, upsert};
 use crate::metrics::health::model::{self, Model};
 use crate::metrics::health::score::{self, Components};
 use crate::metrics::health::{COMPONENT_COLUMNS, HealthStatus};
@@ -65,8 +65,8 @@ pub async fn stored_components(
     }
     let select = format!("SELECT account_id, {} FROM {TABLE} WHERE account_id IN (", COMPONENT_COLUMNS.join(", "));
     let mut out = HashMap::with_capacity(accounts.len());
-    for chunk in accounts.chunks(crate::ledger::CHUNK) {
-        for row in crate::ledger::rows_of(db, &select, chunk, "").await? {
+    for chunk in accounts.chunks(CHUNK) {
+        for row in rows_of(db, &select, chunk, "").await? {
             out.insert(row.try_get("", "account_id")?, read_components(&row)?);
         }
     }
@@ -118,7 +118,7 @@ pub async fn follow(
     let day = NaiveDate::default() + chrono::Days::new(day as u64);
     let model = model::load(txn).await?;
     let accounts: Vec<i64> = accounts.iter().copied().collect();
-    for chunk in accounts.chunks(crate::ledger::CHUNK) {
+    for chunk in accounts.chunks(CHUNK) {
         let replaced: Vec<i64> = chunk.iter().copied().filter(|a| !created.contains(a)).collect();
         if !replaced.is_empty() {
             let mut delete = Sql::new(txn.get_database_backend());
