@@ -6,9 +6,10 @@ use clap::Parser;
 use cs_kpi_bench::{BenchConfig, Company, default_writers, run};
 use tracing_subscriber::EnvFilter;
 
-/// The server's allocator (see the `cs-kpi` binary), so that the figures are the server's.
+/// The server's allocator (see the `cs-kpi` binary), so that the figures are the server's,
+/// counting what it holds (see `heap`).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: cs_kpi_bench::heap::Counting<mimalloc::MiMalloc> = cs_kpi_bench::heap::Counting(mimalloc::MiMalloc);
 
 /// Loads a synthetic company into DATABASE_URL (an empty database) and measures the scenarios
 /// of the performance issue; prints a table and writes the figures as JSON.
