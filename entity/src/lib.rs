@@ -4,6 +4,7 @@
 pub mod money;
 
 pub mod account;
+pub mod account_alias;
 pub mod advocacy;
 pub mod audit_log;
 pub mod cost;

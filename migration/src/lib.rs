@@ -14,6 +14,7 @@ mod m20261203_000001_book_and_record_indexes;
 mod m20261204_000001_set_based_reference_checks;
 mod m20261204_000002_renewal_mrr_whole_units;
 mod m20261207_000001_paid_cohorts_and_finance;
+mod m20261208_000001_account_aliases;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000001_set_based_reference_checks::Migration),
             Box::new(m20261204_000002_renewal_mrr_whole_units::Migration),
             Box::new(m20261207_000001_paid_cohorts_and_finance::Migration),
+            Box::new(m20261208_000001_account_aliases::Migration),
         ]
     }
 }

@@ -10,7 +10,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use crate::auth::Role;
 use crate::base::error::AppError;
 use crate::base::scalars::Date;
-use crate::ingest::{Batch, Part, UpsertResult, Writing, write_alone};
+use crate::ingest::{Batch, Part, UpsertResult, Writing, usage_key, write_alone};
 use entity::usage_record;
 
 /// Keyed by (accountExternalId, date).
@@ -82,7 +82,7 @@ impl Part for UsageInput {
                     features_used: u.features_used,
                     features_available: u.features_available,
                 };
-                let record_key = format!("{}@{}", u.account_external_id, u.date.0);
+                let record_key = usage_key(&u.account_external_id, u.date.0);
                 let saved = batch.upsert(&record_key, existing.get(&key), model).await?;
                 existing.insert(key, saved);
             }

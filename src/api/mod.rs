@@ -17,4 +17,5 @@ pub mod revenue;
 pub mod schema;
 pub mod scorecards;
 pub mod support;
+pub mod sync;
 pub mod voice;

@@ -18,6 +18,7 @@ use crate::api::renewals::RenewalQuery;
 use crate::api::revenue::RevenueMutation;
 use crate::api::scorecards::{ScorecardMutation, ScorecardQuery};
 use crate::api::support::SupportMutation;
+use crate::api::sync::SyncMutation;
 use crate::api::voice::VoiceMutation;
 
 #[derive(MergedObject, Default)]
@@ -47,6 +48,7 @@ pub struct Mutation(
     IngestMutation,
     ScorecardMutation,
     FinanceMutation,
+    SyncMutation,
 );
 
 pub type CsKpiSchema = Schema<Query, Mutation, EmptySubscription>;

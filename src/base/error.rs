@@ -22,6 +22,12 @@ pub enum AppError {
     Unauthenticated(String),
     Forbidden(String),
     NotFound(String),
+    /// A row of a batch names a record the caller may not see.
+    NotFoundAt {
+        message: String,
+        row: usize,
+        field: String,
+    },
     BadInput {
         message: String,
         row: Option<usize>,
@@ -64,7 +70,7 @@ impl AppError {
             AppError::Forbidden(m) | AppError::NotFound(m) | AppError::Conflict(m) | AppError::TooComplex(m) => {
                 m.clone()
             }
-            AppError::BadInput { message, .. } => message.clone(),
+            AppError::BadInput { message, .. } | AppError::NotFoundAt { message, .. } => message.clone(),
             AppError::Internal(_) => "internal error".to_owned(),
         }
     }
@@ -81,7 +87,7 @@ impl AppError {
         match self {
             AppError::Unauthenticated(_) => code::UNAUTHENTICATED,
             AppError::Forbidden(_) => code::FORBIDDEN,
-            AppError::NotFound(_) => code::NOT_FOUND,
+            AppError::NotFound(_) | AppError::NotFoundAt { .. } => code::NOT_FOUND,
             AppError::BadInput { .. } => code::BAD_USER_INPUT,
             AppError::Conflict(_) => code::CONFLICT,
             AppError::TooComplex(_) => code::QUERY_TOO_COMPLEX,
@@ -157,6 +163,11 @@ impl From<AppError> for async_graphql::Error {
                 if let Some(field) = &field {
                     ext.set("field", field.as_str());
                 }
+            }),
+            AppError::NotFoundAt { message, row, field } => async_graphql::Error::new(message).extend_with(|_, ext| {
+                ext.set("code", code);
+                ext.set("row", row as u64);
+                ext.set("field", field.as_str());
             }),
             other => async_graphql::Error::new(other.message()).extend_with(|_, ext| ext.set("code", code)),
         }

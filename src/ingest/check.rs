@@ -32,14 +32,23 @@ impl<'b> RowCheck<'b> {
     }
 
     pub fn fail(&mut self, field: &str, message: impl Into<String>) {
+        self.refuse(field, message.into(), |row, field, message| AppError::invalid(Some(row), &field, message));
+    }
+
+    /// The row names a record the caller may not see: `NOT_FOUND` at the row.
+    pub fn not_found(&mut self, field: &str, message: impl Into<String>) {
+        self.refuse(field, message.into(), |row, field, message| AppError::NotFoundAt { message, row, field });
+    }
+
+    fn refuse(&mut self, field: &str, message: String, error: impl FnOnce(usize, String, String) -> AppError) {
         // One error per row: the first rule it breaks.
         if !self.failed {
             let field = match self.list {
                 Some(list) => format!("{list}.{field}"),
                 None => field.to_owned(),
             };
-            let message = format!("row {}: {field}: {}", self.row, message.into());
-            self.errors.push(AppError::invalid(Some(self.row), &field, message));
+            let message = format!("row {}: {field}: {message}", self.row);
+            self.errors.push(error(self.row, field, message));
         }
         self.failed = true;
     }

@@ -9,7 +9,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 
 use crate::auth::scope::Visibility;
 use crate::base::error::AppResult;
-use entity::{account, team, user};
+use entity::{account, account_alias, team, user};
 
 const CHUNK: usize = 500;
 
@@ -74,7 +74,8 @@ pub struct Lookups {
     pub teams: HashMap<String, team::Model>,
 }
 
-/// The accounts with these externalIds that `visibility` lets the caller write, by externalId.
+/// The accounts with these externalIds (or aliases, see `mergeAccounts`) that `visibility`
+/// lets the caller write, by the externalId asked for.
 pub(super) async fn fetch_accounts(
     db: &impl ConnectionTrait,
     visibility: Visibility,
@@ -88,6 +89,25 @@ pub(super) async fn fetch_accounts(
             .all(db)
             .await?;
         found.extend(accounts.into_iter().map(|a| (a.external_id, AccountRef { id: a.id, csm_id: a.csm_id })));
+    }
+    let unknown: Vec<String> = keys.iter().filter(|k| !found.contains_key(*k)).cloned().collect();
+    for chunk in unknown.chunks(CHUNK) {
+        let aliases = account_alias::Entity::find()
+            .filter(account_alias::Column::ExternalId.is_in(chunk.to_vec()))
+            .all(db)
+            .await?;
+        if aliases.is_empty() {
+            continue;
+        }
+        let accounts: HashMap<i64, AccountRef> = account::Entity::find()
+            .filter(account::Column::Id.is_in(aliases.iter().map(|a| a.account_id)))
+            .filter(visibility.accounts())
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|a| (a.id, AccountRef { id: a.id, csm_id: a.csm_id }))
+            .collect();
+        found.extend(aliases.into_iter().filter_map(|a| Some((a.external_id, *accounts.get(&a.account_id)?))));
     }
     Ok(found)
 }

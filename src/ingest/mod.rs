@@ -15,12 +15,14 @@ mod check;
 mod lookup;
 mod pending;
 mod records;
+mod removal;
 
 pub use check::RowCheck;
 pub use lookup::{AccountRef, Lookups, fetch_to_change, hidden_accounts};
 use pending::{INSERT_CHUNK, Pending, PendingTable};
 pub use records::{AccountRecord, AccountRecordInput, RecordKeys};
 pub(crate) use records::{account_record_part, record_keys};
+pub use removal::{Moved, Resolved, aliases_of, resolve_account, usage_key};
 
 use std::collections::{HashMap, HashSet};
 
@@ -204,6 +206,8 @@ pub struct Batch<'a> {
     /// The accounts the batch has looked up or written, by externalId, as the caller may write
     /// them: a batch of several kinds looks each account up once.
     accounts: HashMap<String, AccountRef>,
+    /// The feedback records the batch deleted, whose comments are erased from the audit log.
+    erased: Vec<String>,
 }
 
 impl<'a> Batch<'a> {
@@ -259,6 +263,7 @@ impl<'a> Batch<'a> {
             pending: None,
             ledger: LedgerChanges::default(),
             accounts: HashMap::new(),
+            erased: Vec::new(),
         })
     }
 
@@ -381,6 +386,7 @@ impl<'a> Batch<'a> {
                     metrics::histogram!(telemetry::LEDGER_APPLY).record(started.elapsed().as_secs_f64());
                 }
                 self.audit.write(&self.txn).await?;
+                audit::erase_comments(&self.txn, &self.erased).await?;
                 if self.dry_run { self.txn.rollback().await } else { crate::base::db::commit_write(self.txn).await }
             };
             write.await.map_err(AppError::from)?;

@@ -75,9 +75,13 @@ pub struct LedgerChanges {
     /// Subscriptions that a renewal was written for (their accounts' renewals change).
     renewed: BTreeSet<i64>,
     /// Accounts the batch created: the ledger holds nothing under their ids yet (an id comes
-    /// from the table's sequence, or in SQLite after every id in use, see `ingest::pending`; no
-    /// account is ever deleted), so their stored parts are not read.
+    /// from the table's sequence, or in SQLite after every id in use, see `ingest::pending`,
+    /// which may be the id of an account deleted before: its parts went with it, since a
+    /// deleted account's parts are empty and an empty part is stored as no row), so their
+    /// stored parts are not read.
     created: BTreeSet<i64>,
+    /// Accounts the batch deleted (or merged away), with the book they were in.
+    deleted: BTreeMap<i64, Book>,
 }
 
 impl LedgerChanges {
@@ -104,6 +108,16 @@ impl LedgerChanges {
         self.records_of.insert(account_id);
     }
 
+    /// An account deleted (its records first): its parts leave its book and the ledger.
+    pub fn account_deleted(&mut self, account: &entity::account::Model) {
+        self.deleted.insert(account.id, Book::of(account.csm_id, account.segment.as_deref()));
+        self.subscriptions_of.insert(account.id);
+        self.records_of.insert(account.id);
+        if let Some(referrer) = account.referred_by_id {
+            self.records_of.insert(referrer);
+        }
+    }
+
     pub fn account_moved(&mut self, account_id: i64, from: Book) {
         self.moved_from.entry(account_id).or_insert(from);
     }
@@ -113,6 +127,7 @@ impl LedgerChanges {
             && self.records_of.is_empty()
             && self.moved_from.is_empty()
             && self.renewed.is_empty()
+            && self.deleted.is_empty()
     }
 }
 
@@ -281,9 +296,13 @@ pub async fn apply(txn: &impl ConnectionTrait, changes: &LedgerChanges) -> Resul
         let moves: Vec<Move> = chunk
             .iter()
             .filter_map(|account| {
-                let to = books.get(account)?.clone();
+                let (to, gone) = match (books.get(account), changes.deleted.get(account)) {
+                    (Some(book), _) => (book.clone(), false),
+                    (None, Some(book)) => (book.clone(), true),
+                    (None, None) => return None,
+                };
                 let from = changes.moved_from.get(account).cloned().unwrap_or_else(|| to.clone());
-                Some(Move { account: *account, from, to, created: changes.created.contains(account) })
+                Some(Move { account: *account, from, to, created: changes.created.contains(account), gone })
             })
             .collect();
         let recompute = |set: &BTreeSet<i64>| -> BTreeSet<i64> {
@@ -343,6 +362,8 @@ pub struct Move {
     pub to: Book,
     /// Created by the batch: nothing of it is stored yet.
     pub created: bool,
+    /// Deleted by the batch: its parts become empty.
+    pub gone: bool,
 }
 
 /// The accounts of `moves` that may have stored parts of the ledger (not those the batch
@@ -364,9 +385,10 @@ pub(super) fn changed_parts<'a, T: Clone + Default + PartialEq>(
     let mut out = Vec::new();
     for m in moves {
         let old = stored.remove(&m.account).unwrap_or_default();
-        let new = match recompute.contains(&m.account) {
-            true => fresh.get(&m.account).map(&compute).unwrap_or_default(),
-            false => old.clone(),
+        let new = match (m.gone, recompute.contains(&m.account)) {
+            (true, _) => T::default(),
+            (false, true) => fresh.get(&m.account).map(&compute).unwrap_or_default(),
+            (false, false) => old.clone(),
         };
         if old != new || m.from != m.to {
             out.push((m, old, new));

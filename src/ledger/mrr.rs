@@ -30,12 +30,13 @@ pub async fn apply(
     let mut rewritten: Vec<(i64, Vec<Change>)> = Vec::new();
     // The rewritten accounts that had change points, deleted first.
     let mut replaced: Vec<i64> = Vec::new();
-    for Move { account, from, to, .. } in moves {
+    for Move { account, from, to, gone, .. } in moves {
         let account = *account;
         let old = stored.remove(&account).unwrap_or_default();
-        let new = match recompute.contains(&account) {
-            true => series::changes(terms.get(&account).map_or(&[], Vec::as_slice)),
-            false => old.clone(),
+        let new = match (gone, recompute.contains(&account)) {
+            (true, _) => Vec::new(),
+            (false, true) => series::changes(terms.get(&account).map_or(&[], Vec::as_slice)),
+            (false, false) => old.clone(),
         };
         if old == new && from == to {
             continue;

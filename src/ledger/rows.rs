@@ -92,8 +92,9 @@ fn as_arrays(rows: Vec<Vec<Value>>) -> Result<Vec<Value>, Vec<Vec<Value>>> {
 }
 
 /// Writes each account's part of the ledger that only the ledger reads, as JSON in
-/// `table (account_id, column)`.
-pub(crate) async fn store_json<T: Serialize>(
+/// `table (account_id, column)`; an empty part (an account without records, or deleted) as no
+/// row, as a rebuild leaves it.
+pub(crate) async fn store_json<T: Serialize + Default + PartialEq>(
     txn: &impl ConnectionTrait,
     table: &str,
     column: &str,
@@ -101,13 +102,21 @@ pub(crate) async fn store_json<T: Serialize>(
 ) -> Result<(), DbErr> {
     let insert = format!("INSERT INTO {table} (account_id, {column})");
     let conflict = format!(" ON CONFLICT (account_id) DO UPDATE SET {column} = excluded.{column}");
-    for chunk in rows.chunks(rows_per_statement(2)) {
+    let (empty, parts): (Vec<_>, Vec<_>) = rows.iter().partition(|(_, value)| *value == T::default());
+    for chunk in parts.chunks(rows_per_statement(2)) {
         let mut cells = Vec::with_capacity(chunk.len());
         for (account, value) in chunk {
             let json = serde_json::to_string(value).map_err(|e| DbErr::Custom(format!("{table}: {e}")))?;
             cells.push(vec![Value::from(*account), Value::from(json)]);
         }
         upsert(txn, &insert, cells, &conflict).await?;
+    }
+    for chunk in empty.chunks(CHUNK) {
+        let mut delete = Sql::new(txn.get_database_backend());
+        delete.push(&format!("DELETE FROM {table} WHERE account_id IN ("));
+        in_list(&mut delete, chunk.iter().map(|(account, _)| *account));
+        delete.push(")");
+        txn.execute_raw(delete.statement()).await?;
     }
     Ok(())
 }

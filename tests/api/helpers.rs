@@ -315,6 +315,15 @@ impl TestApp {
 
     /// Loads the whole sample as INTEGRATION; returns the counts of every call, in order.
     pub async fn load_sample(&self) -> Vec<(String, (i64, i64, i64))> {
+        self.load_sample_edited(|_, rows| rows).await
+    }
+
+    /// Loads the sample as INTEGRATION with the rows of each file (`accounts.json`,
+    /// `subscriptions.json`, ...) as `edit` makes them.
+    pub async fn load_sample_edited(
+        &self,
+        edit: impl Fn(&str, Vec<Value>) -> Vec<Value>,
+    ) -> Vec<(String, (i64, i64, i64))> {
         let mut outcomes = Vec::new();
         let teams = rows("teams.json");
         let bare_teams: Vec<Value> = teams.iter().map(|t| json!({ "name": t["name"] })).collect();
@@ -322,9 +331,11 @@ impl TestApp {
             ("upsertTeams", "TeamInput", bare_teams),
             ("upsertUsers", "UserInput", rows("users.json")),
             ("upsertTeams", "TeamInput", teams),
-            ("upsertAccounts", "AccountInput", accounts_in_reference_order()),
+            ("upsertAccounts", "AccountInput", edit("accounts.json", accounts_in_reference_order())),
         ];
-        steps.extend(SAMPLE_RECORDS.iter().map(|(file, mutation, input, _)| (*mutation, *input, rows(file))));
+        steps.extend(
+            SAMPLE_RECORDS.iter().map(|(file, mutation, input, _)| (*mutation, *input, edit(file, rows(file)))),
+        );
         for (mutation, input, batch) in steps {
             let counts = self.ingest_ok(INTEGRATION, mutation, input, &batch).await;
             outcomes.push((mutation.to_owned(), counts));

@@ -1130,3 +1130,161 @@ async fn health_figures(app: &TestApp) -> Value {
         seatUtilization featureAdoptionRate } }";
     app.gql(ADMIN, query, json!({})).await.data().clone()
 }
+
+/// The externalIds a statement selects (its first column, `key`).
+async fn keys(app: &TestApp, sql: &str) -> Vec<String> {
+    by_definition(app, sql, Vec::new()).await.iter().map(|r| r.try_get("", "key").expect("a key")).collect()
+}
+
+/// Deletes `rows` as INTEGRATION; the counts.
+async fn delete(app: &TestApp, rows: &[Value]) -> Value {
+    let query = "mutation($input: [DeleteInput!]!) { deleteRecords(input: $input) { deleted missing cascaded } }";
+    let reply = app.gql(INTEGRATION, query, json!({ "input": rows })).await;
+    assert!(reply.errors().is_empty(), "{rows:?}: {:?}", reply.errors());
+    reply.data()["deleteRecords"].clone()
+}
+
+/// Every figure the ledger feeds, and its per-account parts: revenue, health and adoption,
+/// scorecards, feature requests, renewals, activity rollups.
+async fn everything(app: &TestApp) -> Value {
+    let reports = "{ csmScorecards(period: { from: \"2023-01-01\", to: \"2026-12-31\", granularity: YEAR }) { \
+        csm { email } periodStart accounts bookMrr grossRevenueRetention netRevenueRetention renewalDollarRate \
+        expansionMrr nps csat firstContactResolutionRate medianFirstResponseHours touchpoints \
+        executiveRelationships averageHealthScore dataCompleteness } \
+        featureRequests(period: { from: \"2023-01-01\", to: \"2026-12-31\" }, first: 100) { title accounts mrrAtStake open shipped } \
+        kpis(period: { from: \"2023-01-01\", to: \"2026-12-31\", granularity: QUARTER }, groupBy: CSM) { \
+        group ticketsOpened medianFirstResponseHours medianResolutionHours medianTimeToFirstValueDays \
+        referrals advocates signups activationRate renewalRate renewalDollarRate npsResponses executiveRelationships } }";
+    let mut parts = Vec::new();
+    for table in ["health_points", "account_activity"] {
+        let column = if table == "health_points" { "points" } else { "months" };
+        let sql = format!(
+            "SELECT a.external_id AS key, t.{column} AS part FROM {table} t \
+            LEFT JOIN accounts a ON a.id = t.account_id ORDER BY t.account_id"
+        );
+        for row in by_definition(app, &sql, Vec::new()).await {
+            let key: Option<String> = row.try_get("", "key").expect("a key");
+            parts.push(json!([table, key, row.try_get::<String>("", "part").expect("a part")]));
+        }
+    }
+    let changes = "SELECT a.external_id AS key, COUNT(*) AS n FROM mrr_changes c LEFT JOIN accounts a ON a.id = c.account_id \
+        GROUP BY a.external_id ORDER BY a.external_id";
+    for row in by_definition(app, changes, Vec::new()).await {
+        let key: Option<String> = row.try_get("", "key").expect("a key");
+        parts.push(json!(["mrr_changes", key, row.try_get::<i64>("", "n").expect("a count")]));
+    }
+    json!({
+        "revenue": revenue_figures(app).await,
+        "health": health_figures(app).await,
+        "reports": app.gql(ADMIN, reports, json!({})).await.data().clone(),
+        "activity": activity_rows(app).await,
+        "parts": parts,
+    })
+}
+
+fn as_list(value: &Value) -> Vec<Value> {
+    value.as_array().cloned().unwrap_or_else(|| vec![value.clone()])
+}
+
+/// Forgets every part of the ledger and builds it again from the records.
+async fn rebuild_everything(app: &TestApp) {
+    app.db.execute_unprepared("DELETE FROM aggregate_versions").await.expect("forget the ledger's version");
+    cs_kpi::ledger::ensure_built(&app.db).await.expect("rebuild the ledger");
+}
+
+#[tokio::test]
+async fn deletes_and_merges_keep_every_figure_equal_to_a_rebuild() {
+    let mut dice = Dice(0x5851_f42d_4c95_7f2d);
+    const ACCOUNTS: u64 = 12;
+    let app = company(&mut dice, ACCOUNTS).await;
+    for round in 0..4 {
+        // The accounts deleted in earlier rounds come back as new ones (merged ones stay aliases).
+        let gone = keys(&app, "SELECT external_id AS key FROM account_aliases").await;
+        let present = keys(&app, "SELECT external_id AS key FROM accounts").await;
+        let back: Vec<Value> = (0..ACCOUNTS)
+            .filter(|n| !gone.contains(&format!("ACC-{n}")) && !present.contains(&format!("ACC-{n}")))
+            .map(|n| json!({ "externalId": format!("ACC-{n}"), "name": format!("Account {n}"), "segment": "SMB" }))
+            .collect();
+        if !back.is_empty() {
+            let reply = app.ingest(INTEGRATION, "upsertAccounts", "AccountInput", &back).await;
+            assert!(reply.errors().is_empty(), "round {round}: {:?}", reply.errors());
+        }
+        change_round(&app, &mut dice, ACCOUNTS, (12, 24), 0).await;
+        let moved: Vec<Value> = (0..2)
+            .map(|_| {
+                let n = dice.below(ACCOUNTS);
+                account(&mut dice, n)
+            })
+            .filter(|a| !gone.iter().any(|g| a["externalId"] == g.as_str()))
+            .collect();
+        app.ingest_ok(INTEGRATION, "upsertAccounts", "AccountInput", &first_of_each(moved, &external_id)).await;
+        for (mutation, input, rows) in health_inputs(&mut dice, ACCOUNTS) {
+            let reply = app.ingest(INTEGRATION, mutation, input, &rows).await;
+            assert!(reply.errors().is_empty(), "round {round} {mutation}: {:?}", reply.errors());
+        }
+
+        // One record of every kind (a renewed subscription among them), then an account with
+        // everything of it, then a merge of two others.
+        let mut rows = Vec::new();
+        let renewed =
+            "SELECT r.external_id AS key FROM subscriptions s JOIN subscriptions r ON s.renews_id = r.id ORDER BY r.id";
+        for (kind, sql) in [
+            ("SUBSCRIPTION", renewed),
+            ("SUBSCRIPTION", "SELECT external_id AS key FROM subscriptions ORDER BY id"),
+            ("FEEDBACK", "SELECT external_id AS key FROM feedback ORDER BY id"),
+            ("TICKET", "SELECT external_id AS key FROM tickets ORDER BY id"),
+            ("TOUCHPOINT", "SELECT external_id AS key FROM touchpoints ORDER BY id"),
+            ("ADVOCACY", "SELECT external_id AS key FROM advocacy ORDER BY id"),
+            ("FEATURE_REQUEST", "SELECT external_id AS key FROM feature_requests ORDER BY id"),
+        ] {
+            let found = keys(&app, sql).await;
+            if !found.is_empty() {
+                rows.push(json!({ "kind": kind, "externalId": dice.pick(&found) }));
+            }
+        }
+        let usage = by_definition(
+            &app,
+            "SELECT a.external_id AS key, u.date AS day FROM usage_records u \
+            JOIN accounts a ON a.id = u.account_id ORDER BY u.id",
+            Vec::new(),
+        )
+        .await;
+        if !usage.is_empty() {
+            let u = dice.pick(&usage);
+            let day: chrono::NaiveDate = u.try_get("", "day").expect("a day");
+            rows.push(json!({ "kind": "USAGE", "accountExternalId": u.try_get::<String>("", "key").expect("a key"),
+                "date": day.to_string() }));
+        }
+        let counts = delete(&app, &rows).await;
+        assert_eq!(
+            counts["deleted"].as_i64().unwrap_or_default() + counts["missing"].as_i64().unwrap_or_default(),
+            rows.len() as i64,
+            "round {round}: {counts}"
+        );
+        let accounts = keys(&app, "SELECT external_id AS key FROM accounts ORDER BY id").await;
+        let doomed = dice.pick(&accounts).clone();
+        delete(&app, &[json!({ "kind": "ACCOUNT", "externalId": doomed })]).await;
+        let accounts = keys(&app, "SELECT external_id AS key FROM accounts ORDER BY id").await;
+        let (from, into) = (dice.pick(&accounts).clone(), dice.pick(&accounts).clone());
+        if from != into {
+            let query = "mutation($input: [MergeInput!]!) { mergeAccounts(input: $input) { merged recordsMoved } }";
+            let input = json!([{ "fromExternalId": from, "intoExternalId": into }]);
+            let reply = app.gql(INTEGRATION, query, json!({ "input": input })).await;
+            assert_eq!(reply.data()["mergeAccounts"]["merged"], 1, "round {round}: {:?}", reply.errors());
+        }
+
+        let incremental = everything(&app).await;
+        rebuild_everything(&app).await;
+        let rebuilt = everything(&app).await;
+        for part in ["revenue", "health", "reports", "activity", "parts"] {
+            let (kept, built) = (as_list(&incremental[part]), as_list(&rebuilt[part]));
+            let only_kept: Vec<&Value> = kept.iter().filter(|v| !built.contains(v)).collect();
+            let only_built: Vec<&Value> = built.iter().filter(|v| !kept.contains(v)).collect();
+            assert!(
+                kept == built,
+                "round {round}: {part} drifted from a rebuild: kept {only_kept:?}, rebuilt {only_built:?}"
+            );
+        }
+    }
+    assert!(app.count("account_aliases").await > 0, "merges left aliases");
+}

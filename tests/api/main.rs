@@ -27,6 +27,7 @@ mod references;
 mod schema;
 mod scorecards;
 mod shutdown;
+mod sync;
 mod telemetry;
 mod transport;
 mod visibility;

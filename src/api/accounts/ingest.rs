@@ -4,7 +4,7 @@ use async_graphql::{Context, InputObject, Object};
 use crate::auth::Role;
 use crate::base::error::AppResult;
 use crate::base::scalars::Date;
-use crate::ingest::{Batch, Lookups, Part, UpsertResult, Writing, fetch_to_change, write_alone};
+use crate::ingest::{Batch, Lookups, Part, UpsertResult, Writing, aliases_of, fetch_to_change, write_alone};
 use entity::account;
 
 #[derive(InputObject)]
@@ -57,9 +57,13 @@ async fn apply(batch: &mut Batch<'_>, input: &[AccountInput]) -> AppResult<()> {
         |a| a.external_id.clone(),
     )
     .await?;
+    let aliases = aliases_of(batch.txn(), input.iter().map(|a| a.external_id.clone())).await?;
     for (row, a) in input.iter().enumerate() {
         let mut check = batch.row(row);
         check.key("externalId", &a.external_id);
+        if let Some(target) = aliases.get(&a.external_id) {
+            check.fail("externalId", format!("was merged into {target:?}: write that account instead"));
+        }
         check.key("name", &a.name);
         check.text("segment", a.segment.as_deref());
         check.text("region", a.region.as_deref());

@@ -20,7 +20,7 @@ use crate::base::error::{AppError, AppResult};
 use crate::base::scalars::{Date, Decimal};
 use crate::kpis::loaders::loaders;
 use crate::kpis::scope::AccountFilter;
-use entity::account;
+use entity::{account, account_alias};
 
 /// The largest page `accounts` returns, and the page size when `first` is null.
 pub const MAX_PAGE: i32 = 500;
@@ -243,7 +243,7 @@ impl AccountQuery {
         let query = Scope::for_reads(ctx)?.accounts();
         let query = match (id, external_id) {
             (Some(id), None) => query.filter(account::Column::Id.eq(parse_id(&id).unwrap_or(-1))),
-            (None, Some(external_id)) => query.filter(account::Column::ExternalId.eq(external_id)),
+            (None, Some(external_id)) => query.filter(named_by(external_id)),
             _ => return Err(AppError::bad_input("give exactly one of id and externalId").into()),
         };
         let found = query.one().await?;
@@ -274,4 +274,14 @@ impl AccountQuery {
         prefetch(ctx, &page).await?;
         Ok(AccountConnection { condition, page, has_next_page })
     }
+}
+
+/// The account `external_id` names: its own, or the one it is an alias of (after a merge).
+fn named_by(external_id: String) -> Condition {
+    let aliased = sea_orm::sea_query::Query::select()
+        .column(account_alias::Column::AccountId)
+        .from(account_alias::Entity)
+        .and_where(account_alias::Column::ExternalId.eq(external_id.clone()))
+        .to_owned();
+    Condition::any().add(account::Column::ExternalId.eq(external_id)).add(account::Column::Id.in_subquery(aliased))
 }
