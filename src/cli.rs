@@ -92,6 +92,9 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Write a consistent copy of the SQLite database to FILE (a new file), while the server
+    /// runs; PostgreSQL: use pg_dump.
+    Backup { file: std::path::PathBuf },
     /// Load a CSV file of one kind through the ingest rules, as the user EMAIL (INTEGRATION or
     /// ADMIN), in atomic batches of 1,000 rows; exits 1 when a row was refused.
     Import {
@@ -277,6 +280,12 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         }
         Some(Command::Schema) => {
             print!("{}", crate::api::schema::sdl());
+            Ok(())
+        }
+        Some(Command::Backup { file }) => {
+            let db = connect(&config, Preparation::Connect).await?;
+            crate::backup::backup(&db, &file).await?;
+            println!("{}: a copy of the database", file.display());
             Ok(())
         }
         Some(Command::Import { kind, file, actor, dry_run }) => {

@@ -2,9 +2,11 @@
 //!
 //! The layers, each importing only those listed before it:
 //! [`base`] -> [`auth`] -> [`metrics`] -> [`ledger`] -> [`ingest`] -> [`kpis`] -> [`api`] ->
-//! [`server`], [`startup`], [`demo`], [`cli`].
+//! [`execution`] -> [`export`], [`import`], [`backup`] -> [`server`], [`startup`], [`demo`],
+//! [`cli`].
 pub mod api;
 pub mod auth;
+pub mod backup;
 pub mod base;
 pub mod cli;
 pub mod demo;

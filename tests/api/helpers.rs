@@ -107,6 +107,13 @@ impl TestApp {
         Self::spawn_shaped(keys, limits, dev, |state| state).await
     }
 
+    /// Starts the app with an HS256 secret on the database at `url` (a restored backup).
+    pub async fn spawn_on(url: &str) -> TestApp {
+        let db = cs_kpi::startup::open(url).await.expect("open the database");
+        let keys = JwtKeys::hs256(SECRET.as_bytes(), None, None).expect("keys");
+        Self::serve(db, keys, Limits::default(), false, |state| state).await
+    }
+
     /// Starts the app with the state `shape` makes of the default one.
     async fn spawn_shaped(
         keys: JwtKeys,
@@ -114,9 +121,18 @@ impl TestApp {
         dev: bool,
         shape: impl FnOnce(AppState) -> AppState,
     ) -> TestApp {
+        Self::serve(fresh_database().await, keys, limits, dev, shape).await
+    }
+
+    async fn serve(
+        mut db: DatabaseConnection,
+        keys: JwtKeys,
+        limits: Limits,
+        dev: bool,
+        shape: impl FnOnce(AppState) -> AppState,
+    ) -> TestApp {
         // The server's errors (an INTERNAL answer's detail) in the output of a failing test.
         let _ = tracing_subscriber::fmt().with_env_filter("error").with_test_writer().try_init();
-        let mut db = fresh_database().await;
         let statements = Arc::new(AtomicU64::new(0));
         let counter = statements.clone();
         db.set_metric_callback(move |_| {

@@ -1187,7 +1187,7 @@ fn as_list(value: &Value) -> Vec<Value> {
 }
 
 /// Forgets every part of the ledger and builds it again from the records.
-async fn rebuild_everything(app: &TestApp) {
+pub(crate) async fn rebuild_everything(app: &TestApp) {
     app.db.execute_unprepared("DELETE FROM aggregate_versions").await.expect("forget the ledger's version");
     cs_kpi::ledger::ensure_built(&app.db).await.expect("rebuild the ledger");
 }

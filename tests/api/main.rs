@@ -4,6 +4,7 @@
 mod accounts;
 mod activity;
 mod auth;
+mod backup;
 mod browser;
 mod cli;
 mod cohorts;

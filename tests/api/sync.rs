@@ -17,7 +17,7 @@ const MERGE: &str = "mutation($input: [MergeInput!]!) { mergeAccounts(input: $in
 
 /// Every figure a dashboard shows for the sample's last two years, without ids (which differ
 /// between two databases).
-async fn figures(app: &TestApp) -> Value {
+pub(crate) async fn figures(app: &TestApp) -> Value {
     let query = "{ kpis(period: { from: \"2024-11-01\", to: \"2026-10-31\" }, groupBy: CSM) { \
         periodStart group mrr activeCustomers newMrr expansionMrr contractionMrr churnedMrr reactivationMrr \
         netNewMrr newCustomers churnedCustomers logoChurnRate netRevenueRetention grossRevenueRetention \
