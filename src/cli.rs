@@ -136,6 +136,17 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
     #[arg(long, env = "SHUTDOWN_GRACE", default_value_t = 20)]
     pub shutdown_grace: u64,
+    /// Fair use: each user's budget of query cost and written rows, by role (`off` on a
+    /// trusted network).
+    #[arg(long, env = "RATE_LIMIT", default_value = "on")]
+    pub rate_limit: RateLimit,
+}
+
+/// Whether fair-use budgets apply.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateLimit {
+    On,
+    Off,
 }
 
 impl Config {
@@ -346,8 +357,13 @@ async fn run_server(config: &Config, args: ServeArgs) -> Result<(), AppError> {
             .map_or_else(crate::server::default_concurrent_reads, usize::from),
         ..Limits::default()
     };
-    let state =
-        AppState::with_limits(db.clone(), keys, limits, args.dev).with_cors_origins(&args.cors_allowed_origins)?;
+    let budgets = match args.rate_limit {
+        RateLimit::On => Some(crate::auth::budget::Budgets::new(crate::auth::budget::default_budget)),
+        RateLimit::Off => None,
+    };
+    let state = AppState::with_limits(db.clone(), keys, limits, args.dev)
+        .with_cors_origins(&args.cors_allowed_origins)?
+        .with_budgets(budgets);
     if let Some(address) = args.metrics_listen {
         let metrics = tokio::net::TcpListener::bind(address)
             .await

@@ -35,9 +35,11 @@ use sea_orm::DatabaseConnection;
 use serde_json::{Map, Value, json};
 
 use crate::api::accounts::MAX_PAGE;
+use crate::api::fair_use::Unmetered;
 use crate::api::product::MAX_REQUEST_GROUPS;
 use crate::api::schema::CsKpiSchema;
 use crate::auth::Caller;
+use crate::auth::budget::Budgets;
 use crate::base::error::{AppError, AppResult, code, correlation_id, internal_message};
 use crate::base::scalars::Date;
 use crate::execution::{ReadTurns, ensure_code, error_code};
@@ -53,6 +55,8 @@ pub struct Exporter {
     pub turns: Arc<ReadTurns>,
     /// How long each page (its wait for a turn included) may take.
     pub page_timeout: Duration,
+    /// Fair use: the export's first page is charged as a request; the others ride on it.
+    pub budgets: Option<Arc<Budgets>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -515,6 +519,7 @@ fn status_of(code: &str) -> StatusCode {
         code::NOT_FOUND => StatusCode::NOT_FOUND,
         code::BAD_USER_INPUT | code::QUERY_TOO_COMPLEX => StatusCode::BAD_REQUEST,
         code::CONFLICT => StatusCode::CONFLICT,
+        code::RATE_LIMITED => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -544,11 +549,17 @@ async fn read_page(
     caller: &Caller,
     plan: &Plan,
     variables: Map<String, Value>,
+    first: bool,
 ) -> Result<Page, Response> {
-    let request = Request::new(plan.query.as_str())
+    let mut request = Request::new(plan.query.as_str())
         .variables(Variables::from_json(Value::Object(variables)))
         .data(caller.clone())
         .data(Loaders::new(&exporter.db));
+    match (&exporter.budgets, first) {
+        (Some(budgets), true) => request = request.data(budgets.clone()),
+        (Some(_), false) => request = request.data(Unmetered),
+        (None, _) => {}
+    }
     let mut response = exporter
         .turns
         .run(exporter.page_timeout, exporter.schema.execute(request))
@@ -564,7 +575,12 @@ async fn read_page(
                 errors.push(error);
             }
         }
-        return Err((status, axum::Json(json!({ "errors": errors }))).into_response());
+        let retry_after = errors.iter().filter_map(|e| e["extensions"]["retryAfter"].as_u64()).max();
+        let mut refused = (status, axum::Json(json!({ "errors": errors }))).into_response();
+        if let Some(seconds) = retry_after {
+            refused.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        return Err(refused);
     }
     let data = response.data.into_json().map_err(|e| refusal(&AppError::internal(e)))?;
     let rows = data.get("rows").cloned().unwrap_or(Value::Null);
@@ -802,7 +818,7 @@ pub async fn export(
         plan.periods.reverse();
         variables.insert("period".into(), plan.periods.pop().unwrap_or(Value::Null));
     }
-    let first = match read_page(&exporter, &caller, &plan, variables).await {
+    let first = match read_page(&exporter, &caller, &plan, variables, true).await {
         Ok(page) => page,
         Err(response) => return response,
     };
@@ -850,7 +866,7 @@ impl Rest {
             Paging::ByPeriod => variables.insert("period".into(), self.plan.periods.pop()?),
             Paging::Whole => return None,
         };
-        let bytes = match read_page(&self.exporter, &self.caller, &self.plan, variables).await {
+        let bytes = match read_page(&self.exporter, &self.caller, &self.plan, variables, false).await {
             Ok(page) => {
                 self.next = page.next;
                 self.writer.write(&page.rows, false)

@@ -25,6 +25,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::api::schema::{CsKpiSchema, schema_builder};
 use crate::auth::Caller;
+use crate::auth::budget::{Budgets, default_budget};
 use crate::auth::jwt::JwtKeys;
 use crate::auth::scope::Database;
 use crate::base::error::{AppError, code, correlation_id, internal_message};
@@ -77,6 +78,8 @@ pub struct AppState {
     pub turns: Arc<ReadTurns>,
     /// The web origins whose pages may call the API (`CORS_ALLOWED_ORIGINS`); none by default.
     cors_origins: Arc<Vec<HeaderValue>>,
+    /// Every user's fair-use buckets; `None` with `--rate-limit off`.
+    pub budgets: Option<Arc<Budgets>>,
 }
 
 impl AppState {
@@ -94,7 +97,14 @@ impl AppState {
         let schema = schema_builder().data(Database::new(db.clone())).finish();
         let turns = Arc::new(ReadTurns::new(limits.max_concurrent_reads));
         let cors_origins = Arc::default();
-        AppState { db, schema, keys: Arc::new(keys), limits: Arc::new(limits), dev, turns, cors_origins }
+        let budgets = Some(Arc::new(Budgets::new(default_budget)));
+        AppState { db, schema, keys: Arc::new(keys), limits: Arc::new(limits), dev, turns, cors_origins, budgets }
+    }
+
+    /// Fair use with these buckets (`Some`), or none at all (`--rate-limit off`).
+    pub fn with_budgets(mut self, budgets: Option<Budgets>) -> Self {
+        self.budgets = budgets.map(Arc::new);
+        self
     }
 
     /// Lets pages of `origins` (each exactly `scheme://host[:port]`) call the API from a
@@ -375,6 +385,7 @@ async fn export(
         db: state.db.clone(),
         turns: state.turns.clone(),
         page_timeout: state.limits.request_timeout,
+        budgets: state.budgets.clone(),
     };
     crate::export::export(exporter, caller, &file, params, &headers).await
 }
@@ -438,7 +449,11 @@ async fn execute(state: &AppState, caller: Caller, mut request: BatchRequest, me
     }
     let writes = request.iter_mut().any(is_mutation);
     request.iter_mut().for_each(count_operation);
-    let run = state.schema.execute_batch(request.data(caller).data(Loaders::new(&state.db)));
+    let mut request = request.data(caller).data(Loaders::new(&state.db));
+    if let Some(budgets) = &state.budgets {
+        request = request.data(budgets.clone());
+    }
+    let run = state.schema.execute_batch(request);
     let mut response = if writes {
         run.await
     } else {
@@ -451,7 +466,41 @@ async fn execute(state: &AppState, caller: Caller, mut request: BatchRequest, me
         BatchResponse::Single(r) => r.errors.iter_mut().for_each(ensure_code),
         BatchResponse::Batch(rs) => rs.iter_mut().flat_map(|r| r.errors.iter_mut()).for_each(ensure_code),
     }
-    media.respond(&response)
+    let mut answer = media.respond(&response);
+    fair_use_headers(&response, &mut answer);
+    answer
+}
+
+/// The fair-use headers of an answer: `RateLimit-Limit`, `-Remaining` and `-Reset` (seconds
+/// until the bucket is full) from the charge it reports, and for a request over budget 429 with
+/// `Retry-After`.
+fn fair_use_headers(response: &BatchResponse, answer: &mut Response) {
+    let responses: Vec<&async_graphql::Response> = match response {
+        BatchResponse::Single(r) => vec![r],
+        BatchResponse::Batch(rs) => rs.iter().collect(),
+    };
+    let retry_after = responses
+        .iter()
+        .flat_map(|r| &r.errors)
+        .filter(|e| crate::execution::error_code(e) == code::RATE_LIMITED)
+        .filter_map(|e| e.extensions.as_ref()?.get("retryAfter")?.to_string().parse::<u64>().ok())
+        .max();
+    let charged = responses.iter().rev().find_map(|r| {
+        let extensions = serde_json::to_value(&r.extensions).ok()?;
+        crate::api::fair_use::reported(&serde_json::json!({ "cost": extensions.get("cost")? }))
+    });
+    let headers = answer.headers_mut();
+    if let Some((limit, remaining, reset)) = charged {
+        for (name, value) in
+            [("ratelimit-limit", limit), ("ratelimit-remaining", remaining), ("ratelimit-reset", reset)]
+        {
+            headers.insert(name, HeaderValue::from(value));
+        }
+    }
+    if let Some(seconds) = retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        *answer.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    }
 }
 
 /// The media type of a GraphQL response (GraphQL over HTTP): what the request's `Accept` asks

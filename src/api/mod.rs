@@ -7,6 +7,7 @@ pub mod bulk;
 pub mod cohorts;
 pub mod cost;
 pub mod engagement;
+pub mod fair_use;
 pub mod finance;
 pub mod health;
 pub mod kpis;

@@ -72,6 +72,7 @@ pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
         .limit_recursive_depth(MAX_RECURSIVE_DEPTH)
         .limit_directives(MAX_DIRECTIVES)
         .disable_suggestions()
+        .extension(crate::api::fair_use::FairUse)
 }
 
 /// The schema's SDL, as checked in at `schema.graphql` (`cs-kpi schema`).

@@ -2,6 +2,7 @@
 //!
 //! The token's `sub` is a user's email; role and team always come from the database, so a change
 //! there takes effect on the next request.
+pub mod budget;
 pub mod jwks;
 pub mod jwt;
 pub mod scope;

@@ -12,6 +12,7 @@ pub mod code {
     pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
     pub const CONFLICT: &str = "CONFLICT";
     pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
     pub const INTERNAL: &str = "INTERNAL";
 }
 
@@ -36,6 +37,11 @@ pub enum AppError {
     Conflict(String),
     /// Refused for its cost: too large, too deep, or over a time limit.
     TooComplex(String),
+    /// Over the caller's budget (see `auth::budget`); it would pass after `retry_after_seconds`.
+    RateLimited {
+        message: String,
+        retry_after_seconds: u64,
+    },
     Internal(String),
 }
 
@@ -70,7 +76,9 @@ impl AppError {
             AppError::Forbidden(m) | AppError::NotFound(m) | AppError::Conflict(m) | AppError::TooComplex(m) => {
                 m.clone()
             }
-            AppError::BadInput { message, .. } | AppError::NotFoundAt { message, .. } => message.clone(),
+            AppError::BadInput { message, .. }
+            | AppError::NotFoundAt { message, .. }
+            | AppError::RateLimited { message, .. } => message.clone(),
             AppError::Internal(_) => "internal error".to_owned(),
         }
     }
@@ -91,6 +99,7 @@ impl AppError {
             AppError::BadInput { .. } => code::BAD_USER_INPUT,
             AppError::Conflict(_) => code::CONFLICT,
             AppError::TooComplex(_) => code::QUERY_TOO_COMPLEX,
+            AppError::RateLimited { .. } => code::RATE_LIMITED,
             AppError::Internal(_) => code::INTERNAL,
         }
     }
@@ -164,6 +173,12 @@ impl From<AppError> for async_graphql::Error {
                     ext.set("field", field.as_str());
                 }
             }),
+            AppError::RateLimited { message, retry_after_seconds } => {
+                async_graphql::Error::new(message).extend_with(|_, ext| {
+                    ext.set("code", code);
+                    ext.set("retryAfter", retry_after_seconds);
+                })
+            }
             AppError::NotFoundAt { message, row, field } => async_graphql::Error::new(message).extend_with(|_, ext| {
                 ext.set("code", code);
                 ext.set("row", row as u64);

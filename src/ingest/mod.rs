@@ -228,6 +228,11 @@ impl<'a> Batch<'a> {
         if rows > MAX_ROWS {
             return Err(AppError::invalid(None, "input", format!("at most {MAX_ROWS} rows per batch, got {rows}")));
         }
+        // Fair use: the rows come out of the writer's bucket (again when a lost race reruns the
+        // batch, which the bucket's size absorbs).
+        if let Some(budgets) = ctx.data_opt::<std::sync::Arc<crate::auth::budget::Budgets>>() {
+            budgets.charge_rows(caller, rows)?;
+        }
         let mut batch = Self::start(scope.connection(), Actor::User(caller), action, access).await?;
         batch.dry_run = ctx.data_opt::<DryRun>().is_some();
         Ok(batch)

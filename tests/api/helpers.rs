@@ -102,6 +102,12 @@ impl TestApp {
         Self::spawn_shaped(keys, Limits::default(), false, allow).await
     }
 
+    /// Starts the app with these fair-use buckets (none: `--rate-limit off`).
+    pub async fn spawn_with_budgets(budgets: Option<cs_kpi::auth::budget::Budgets>) -> TestApp {
+        let keys = JwtKeys::hs256(SECRET.as_bytes(), None, None).expect("keys");
+        Self::spawn_shaped(keys, Limits::default(), false, |state| state.with_budgets(budgets)).await
+    }
+
     /// Starts the app with its own limits and, with `dev`, in development mode.
     pub async fn spawn_configured(keys: JwtKeys, limits: Limits, dev: bool) -> TestApp {
         Self::spawn_shaped(keys, limits, dev, |state| state).await

@@ -12,6 +12,7 @@ mod concurrency;
 mod demo;
 mod errors;
 mod export;
+mod fair_use;
 mod growth;
 mod health;
 mod helpers;

@@ -92,9 +92,12 @@ async fn introspection_and_graphiql_need_a_token_outside_development() {
     assert_eq!((reply.status, reply.codes()), (401, vec!["UNAUTHENTICATED".to_owned()]));
     let reply = app.post(Some(&app.token(ADMIN)), introspection).await;
     assert_eq!(reply.data()["__schema"]["queryType"]["name"], "Query");
-    // Nothing but data (and errors) in a response: no tracing or analyzer output.
+    // Nothing but data (and errors) in a response, and its cost (fair use): no tracing or
+    // analyzer output.
     let keys: Vec<&String> = reply.body.as_object().map(|o| o.keys().collect()).unwrap_or_default();
-    assert_eq!(keys, vec!["data"]);
+    assert_eq!(keys, vec!["data", "extensions"]);
+    let extensions: Vec<&String> = reply.body["extensions"].as_object().map(|o| o.keys().collect()).unwrap_or_default();
+    assert_eq!(extensions, vec!["cost"]);
 
     let page = app.send(app.request(Method::GET, "/graphql")).await;
     assert_eq!(page.status, 401, "{}", page.body);
