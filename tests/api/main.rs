@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod cohorts;
 mod concurrency;
+mod crash;
 mod demo;
 mod errors;
 mod export;
