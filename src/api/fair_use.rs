@@ -1,8 +1,10 @@
 //! Fair use in the schema: every operation is charged its cost (the complexity the schema
 //! computes while validating, before any resolver runs) from the caller's reading bucket, and a
 //! request over budget is refused there, `RATE_LIMITED`; every answer reports its cost in
-//! `extensions.cost`, as Shopify's API does, so that an integration can pace itself. Writes are
-//! charged their rows as well, when their batch begins (`ingest::Batch::begin`).
+//! `extensions.cost`, as Shopify's API does, so that an integration can pace itself: `requested`
+//! and `actual` (the same here: the schema's cost of a query is known before it runs, and
+//! charged in full), `remaining`, and the bucket (`throttleStatus`). Writes are charged their
+//! rows as well, when their batch begins (`ingest::Batch::begin`).
 use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextValidation};
@@ -68,6 +70,7 @@ impl Extension for Metered {
             let cost = json!({
                 "requested": charge.requested,
                 "actual": charge.requested,
+                "remaining": charge.remaining,
                 "throttleStatus": {
                     "maximumAvailable": charge.limit,
                     "currentlyAvailable": charge.remaining,

@@ -38,6 +38,7 @@ async fn every_answer_reports_its_cost_and_its_bucket() {
     assert_eq!(status["maximumAvailable"], 500_000);
     assert_eq!(status["restoreRate"], 100_000);
     let available = status["currentlyAvailable"].as_u64().expect("what is left");
+    assert_eq!(cost["remaining"], available);
     assert!(available < 500_000 && available >= 500_000 - requested, "{cost}");
     assert_eq!(header(&headers, "ratelimit-limit"), Some(500_000));
     assert_eq!(header(&headers, "ratelimit-remaining"), Some(available));
