@@ -3,10 +3,12 @@
 //! `max_concurrent_reads` at once, first come first served) and is bounded by the request
 //! timeout, its wait included; every error leaves with an `extensions.code`, and is counted by
 //! it.
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_graphql::{ErrorExtensionValues, ServerError};
+use sea_orm::DatabaseConnection;
 use tokio::sync::Semaphore;
 
 use crate::base::error::{AppError, code, correlation_id, internal_message};
@@ -89,3 +91,56 @@ pub fn error_code(error: &ServerError) -> String {
         .and_then(|e| e.get("code"))
         .map_or_else(|| "NONE".to_owned(), |c| c.to_string().trim_matches('"').to_owned())
 }
+
+/// Whether the database answers. Once a request finds it unreachable (`UNAVAILABLE`), the
+/// others are answered `UNAVAILABLE` at once instead of each waiting for a connection, and a
+/// probe pings it until it answers again; then requests run as before, with no restart.
+#[derive(Default)]
+pub struct Availability {
+    down: AtomicBool,
+}
+
+/// How often the probe pings an unreachable database, and how long it waits for an answer.
+const PROBE_EVERY: Duration = Duration::from_millis(250);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+impl Availability {
+    /// Whether the database is known to be unreachable now.
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::Relaxed)
+    }
+
+    /// Records that a request found the database unreachable, and starts the probe (one at a
+    /// time) that notices its return.
+    pub fn lost(self: &Arc<Self>, db: &DatabaseConnection) {
+        if self.down.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let (availability, db) = (self.clone(), db.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PROBE_EVERY).await;
+                if matches!(tokio::time::timeout(PROBE_TIMEOUT, db.ping()).await, Ok(Ok(()))) {
+                    tracing::info!("the database answers again");
+                    availability.down.store(false, Ordering::Relaxed);
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Whether the database answers a ping now (for `/readyz`), bounded by the probe's wait.
+    pub async fn answers(self: &Arc<Self>, db: &DatabaseConnection) -> bool {
+        if self.is_down() {
+            return false;
+        }
+        let answered = matches!(tokio::time::timeout(PROBE_TIMEOUT, db.ping()).await, Ok(Ok(())));
+        if !answered {
+            self.lost(db);
+        }
+        answered
+    }
+}
+
+/// Seconds a client should wait before retrying while the database is unreachable.
+pub const RETRY_AFTER_OUTAGE_SECONDS: u64 = 1;

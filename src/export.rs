@@ -42,7 +42,7 @@ use crate::auth::Caller;
 use crate::auth::budget::Budgets;
 use crate::base::error::{AppError, AppResult, code, correlation_id, internal_message};
 use crate::base::scalars::Date;
-use crate::execution::{ReadTurns, ensure_code, error_code};
+use crate::execution::{Availability, RETRY_AFTER_OUTAGE_SECONDS, ReadTurns, ensure_code, error_code};
 use crate::kpis::loaders::Loaders;
 use crate::kpis::period::periods;
 use crate::kpis::{Granularity, PeriodInput};
@@ -57,6 +57,8 @@ pub struct Exporter {
     pub page_timeout: Duration,
     /// Fair use: the export's first page is charged as a request; the others ride on it.
     pub budgets: Option<Arc<Budgets>>,
+    /// Told when a page finds the database unreachable.
+    pub availability: Arc<Availability>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -520,6 +522,7 @@ fn status_of(code: &str) -> StatusCode {
         code::BAD_USER_INPUT | code::QUERY_TOO_COMPLEX => StatusCode::BAD_REQUEST,
         code::CONFLICT => StatusCode::CONFLICT,
         code::RATE_LIMITED => StatusCode::TOO_MANY_REQUESTS,
+        code::UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -568,6 +571,9 @@ async fn read_page(
     if !response.errors.is_empty() {
         response.errors.iter_mut().for_each(ensure_code);
         let status = status_of(&error_code(&response.errors[0]));
+        if response.errors.iter().any(|e| error_code(e) == code::UNAVAILABLE) {
+            exporter.availability.lost(&exporter.db);
+        }
         let mut errors: Vec<Value> = Vec::new();
         for error in &response.errors {
             let error = as_export_error(error);
@@ -575,7 +581,8 @@ async fn read_page(
                 errors.push(error);
             }
         }
-        let retry_after = errors.iter().filter_map(|e| e["extensions"]["retryAfter"].as_u64()).max();
+        let outage = (status == StatusCode::SERVICE_UNAVAILABLE).then_some(RETRY_AFTER_OUTAGE_SECONDS);
+        let retry_after = errors.iter().filter_map(|e| e["extensions"]["retryAfter"].as_u64()).max().or(outage);
         let mut refused = (status, axum::Json(json!({ "errors": errors }))).into_response();
         if let Some(seconds) = retry_after {
             refused.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));

@@ -30,7 +30,7 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::scope::Database;
 use crate::base::error::{AppError, code, correlation_id, internal_message};
 use crate::base::telemetry;
-use crate::execution::{ReadTurns, ensure_code};
+use crate::execution::{Availability, RETRY_AFTER_OUTAGE_SECONDS, ReadTurns, ensure_code};
 use crate::export::Exporter;
 use crate::kpis::loaders::Loaders;
 
@@ -80,6 +80,8 @@ pub struct AppState {
     cors_origins: Arc<Vec<HeaderValue>>,
     /// Every user's fair-use buckets; `None` with `--rate-limit off`.
     pub budgets: Option<Arc<Budgets>>,
+    /// Whether the database answers (see `execution::Availability`).
+    pub availability: Arc<Availability>,
 }
 
 impl AppState {
@@ -98,7 +100,18 @@ impl AppState {
         let turns = Arc::new(ReadTurns::new(limits.max_concurrent_reads));
         let cors_origins = Arc::default();
         let budgets = Some(Arc::new(Budgets::new(default_budget)));
-        AppState { db, schema, keys: Arc::new(keys), limits: Arc::new(limits), dev, turns, cors_origins, budgets }
+        let availability = Arc::default();
+        AppState {
+            db,
+            schema,
+            keys: Arc::new(keys),
+            limits: Arc::new(limits),
+            dev,
+            turns,
+            cors_origins,
+            budgets,
+            availability,
+        }
     }
 
     /// Fair use with these buckets (`Some`), or none at all (`--rate-limit off`).
@@ -242,12 +255,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
     if !state.keys.is_ready().await {
         return (StatusCode::SERVICE_UNAVAILABLE, "the identity provider's key set is not loaded yet").into_response();
     }
-    match state.db.ping().await {
-        Ok(()) => "ready".into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "database not reachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "database not reachable").into_response()
-        }
+    if state.availability.answers(&state.db).await {
+        "ready".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database not reachable").into_response()
     }
 }
 
@@ -261,6 +272,13 @@ fn refusal(status: StatusCode, error: &AppError) -> Response {
     error_response(status, error.code(), &error.message())
 }
 
+/// The answer while the database is unreachable: 503 `UNAVAILABLE`, retry in a moment.
+fn outage() -> Response {
+    let mut response = refusal(StatusCode::SERVICE_UNAVAILABLE, &AppError::unavailable());
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_OUTAGE_SECONDS));
+    response
+}
+
 /// The caller a bearer token names, or the 401 (or masked 500) response that says why not.
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
     let verified = async {
@@ -272,10 +290,17 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, R
         let email = state.keys.verify(token.trim()).await?;
         Caller::load(&state.db, &email).await
     };
+    if state.availability.is_down() {
+        return Err(outage());
+    }
     verified.await.map_err(|error| match error {
         AppError::Unauthenticated(reason) => {
             tracing::debug!(%reason, "unauthenticated request");
             refusal(StatusCode::UNAUTHORIZED, &AppError::Unauthenticated(reason))
+        }
+        AppError::Unavailable(_) => {
+            state.availability.lost(&state.db);
+            outage()
         }
         other => {
             let id = correlation_id();
@@ -386,6 +411,7 @@ async fn export(
         turns: state.turns.clone(),
         page_timeout: state.limits.request_timeout,
         budgets: state.budgets.clone(),
+        availability: state.availability.clone(),
     };
     crate::export::export(exporter, caller, &file, params, &headers).await
 }
@@ -468,6 +494,15 @@ async fn execute(state: &AppState, caller: Caller, mut request: BatchRequest, me
     }
     let mut answer = media.respond(&response);
     fair_use_headers(&response, &mut answer);
+    let responses: Vec<&async_graphql::Response> = match &response {
+        BatchResponse::Single(r) => vec![r],
+        BatchResponse::Batch(rs) => rs.iter().collect(),
+    };
+    if responses.iter().flat_map(|r| &r.errors).any(|e| crate::execution::error_code(e) == code::UNAVAILABLE) {
+        state.availability.lost(&state.db);
+        *answer.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        answer.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_OUTAGE_SECONDS));
+    }
     answer
 }
 

@@ -12,8 +12,14 @@ use sea_orm::{
 /// (`statement_timeout`), unless configured otherwise.
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How long a statement may wait for a free connection of the pool.
-const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a SQLite statement may wait for a free connection of the pool (a writer holds its
+/// own while it waits for the database's one write lock).
+const SQLITE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long a PostgreSQL statement may wait for a connection: a connection refused (the server
+/// stopped) is retried by the pool until then, so it bounds how long the first request of an
+/// outage waits before it is answered `UNAVAILABLE`; busy connections free up in milliseconds.
+const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a SQLite writer waits for another to finish before giving up (`CONFLICT`).
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,8 +40,8 @@ pub async fn connect(url: &str, statement_timeout: Option<Duration>) -> Result<D
         .sqlx_logging(false)
         .max_connections(if url.starts_with("sqlite") { 8 } else { 16 })
         // A request's statements run concurrently, so under load a statement may wait for a
-        // connection; the request timeout, not the pool, decides when waiting is too long.
-        .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
+        // connection; the request timeout decides when waiting is too long, but for an outage.
+        .acquire_timeout(if url.starts_with("sqlite") { SQLITE_ACQUIRE_TIMEOUT } else { POSTGRES_ACQUIRE_TIMEOUT })
         // Every connection of the pool waits for a busy SQLite database, not just the first.
         .map_sqlx_sqlite_opts(|sqlite| sqlite.busy_timeout(SQLITE_BUSY_TIMEOUT))
         .map_sqlx_postgres_opts(|postgres| postgres.options(POSTGRES_SESSION_SETTINGS));

@@ -13,6 +13,7 @@ pub mod code {
     pub const CONFLICT: &str = "CONFLICT";
     pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    pub const UNAVAILABLE: &str = "UNAVAILABLE";
     pub const INTERNAL: &str = "INTERNAL";
 }
 
@@ -37,6 +38,8 @@ pub enum AppError {
     Conflict(String),
     /// Refused for its cost: too large, too deep, or over a time limit.
     TooComplex(String),
+    /// The database cannot be reached (stopped, or the connection cut): retry shortly.
+    Unavailable(String),
     /// Over the caller's budget (see `auth::budget`); it would pass after `retry_after_seconds`.
     RateLimited {
         message: String,
@@ -56,6 +59,11 @@ impl AppError {
         AppError::NotFound(msg.into())
     }
 
+    /// The database cannot be reached.
+    pub fn unavailable() -> Self {
+        AppError::Unavailable("the database is unavailable; retry in a moment".into())
+    }
+
     pub fn bad_input(msg: impl Into<String>) -> Self {
         AppError::BadInput { message: msg.into(), row: None, field: None }
     }
@@ -73,9 +81,11 @@ impl AppError {
     pub fn message(&self) -> String {
         match self {
             AppError::Unauthenticated(reason) => format!("authentication required: {reason}"),
-            AppError::Forbidden(m) | AppError::NotFound(m) | AppError::Conflict(m) | AppError::TooComplex(m) => {
-                m.clone()
-            }
+            AppError::Forbidden(m)
+            | AppError::NotFound(m)
+            | AppError::Conflict(m)
+            | AppError::TooComplex(m)
+            | AppError::Unavailable(m) => m.clone(),
             AppError::BadInput { message, .. }
             | AppError::NotFoundAt { message, .. }
             | AppError::RateLimited { message, .. } => message.clone(),
@@ -100,6 +110,7 @@ impl AppError {
             AppError::Conflict(_) => code::CONFLICT,
             AppError::TooComplex(_) => code::QUERY_TOO_COMPLEX,
             AppError::RateLimited { .. } => code::RATE_LIMITED,
+            AppError::Unavailable(_) => code::UNAVAILABLE,
             AppError::Internal(_) => code::INTERNAL,
         }
     }
@@ -110,6 +121,10 @@ impl AppError {
 /// `INTERNAL`, its detail for the log only.
 impl From<sea_orm::DbErr> for AppError {
     fn from(e: sea_orm::DbErr) -> Self {
+        if connection_lost(&e) {
+            tracing::warn!(error = %e, "the database is unreachable");
+            return AppError::unavailable();
+        }
         match database_error_code(&e).as_deref() {
             // Unique violations (PostgreSQL; SQLite primary key and unique index), serialization
             // failures and deadlocks (PostgreSQL), busy or locked database (SQLite).
@@ -124,6 +139,27 @@ impl From<sea_orm::DbErr> for AppError {
             }
             _ => AppError::Internal(format!("database: {e}")),
         }
+    }
+}
+
+/// Whether an error says the database cannot be reached, rather than anything about the
+/// statement: no connection within the pool's wait, a connection lost (I/O), or PostgreSQL
+/// shutting down or refusing connections (SQLSTATE class 08, 57P01-57P03).
+fn connection_lost(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::sqlx::Error;
+    use sea_orm::{DbErr, RuntimeErr};
+    match e {
+        DbErr::ConnectionAcquire(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e))
+        | DbErr::Conn(RuntimeErr::SqlxError(e)) => match &**e {
+            Error::Io(_) | Error::PoolTimedOut | Error::PoolClosed | Error::WorkerCrashed => true,
+            Error::Database(db) => {
+                db.code().is_some_and(|c| c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03"))
+            }
+            _ => false,
+        },
+        _ => false,
     }
 }
 

@@ -25,6 +25,7 @@ mod kpis;
 mod layers;
 mod ledger;
 mod limits;
+mod outage;
 mod properties;
 mod references;
 mod schema;
