@@ -6,6 +6,7 @@
 mod company;
 pub mod heap;
 mod scenarios;
+pub mod soak;
 mod targets;
 
 use std::collections::HashMap;
@@ -55,6 +56,8 @@ pub struct BenchConfig {
     pub per_kind: bool,
     /// `ingest` requests under way at once during the load (each account's in one of them).
     pub writers: usize,
+    /// How long the soak runs after the other scenarios (none: no soak).
+    pub soak: Option<Duration>,
 }
 
 #[derive(Serialize, Debug)]
@@ -146,6 +149,8 @@ pub struct Report {
     pub movements_match_floor: bool,
     pub export: ExportFigures,
     pub peak_rss_mb: f64,
+    /// The soak's figures, when it ran (`--soak-minutes`).
+    pub soak: Option<soak::Soak>,
 }
 
 /// Runs the benchmark on `database_url`, which must hold no accounts yet.
@@ -193,6 +198,13 @@ pub async fn run(database_url: &str, config: &BenchConfig) -> Result<Report, App
     let (portfolio_p50, portfolio_answer) =
         portfolio.ok_or_else(|| AppError::internal("the portfolio dashboard did not run"))?;
     let movements_match_floor = floor.matches(&portfolio_answer).await?;
+    let soak = match config.soak {
+        Some(duration) => {
+            let readers = (config.clients / 2).max(1);
+            Some(soak::soak(&client, &db, &config.company, &dashboards, readers, duration).await?)
+        }
+        None => None,
+    };
     server.abort();
     Ok(Report {
         backend: format!("{:?}", db.get_database_backend()),
@@ -207,6 +219,7 @@ pub async fn run(database_url: &str, config: &BenchConfig) -> Result<Report, App
         movements_match_floor,
         export,
         peak_rss_mb: peak_before_export.max(peak_rss_mb()),
+        soak,
     })
 }
 
@@ -434,7 +447,7 @@ fn peak_rss_mb() -> f64 {
 }
 
 /// The process's resident set now (VmRSS), in MB.
-fn rss_mb() -> f64 {
+pub(crate) fn rss_mb() -> f64 {
     status_mb("VmRSS:")
 }
 
@@ -526,6 +539,19 @@ impl Report {
             e.rows, e.megabytes, e.seconds, e.added_rss_mb, e.added_heap_mb
         ));
         out.push_str(&format!("| peak RSS | {:.0} MB |\n", self.peak_rss_mb));
+        if let Some(soak) = &self.soak {
+            out.push_str(&format!(
+                "\nSoak ({} minutes; ledger equals a rebuild at the end: {})\n\n| minute | reads | errors | p50 ms | p99 ms | rows pushed | RSS MB |\n|---|---|---|---|---|---|---|\n",
+                soak.minutes.len(),
+                soak.ledger_matches_rebuild
+            ));
+            for m in &soak.minutes {
+                out.push_str(&format!(
+                    "| {} | {} | {} | {:.1} | {:.1} | {} | {:.0} |\n",
+                    m.minute, m.reads, m.errors, m.p50_ms, m.p99_ms, m.rows_pushed, m.rss_mb
+                ));
+            }
+        }
         out.push_str(&format!(
             "\nThe performance issue's targets (set for 100,000 accounts; this run: {} accounts, {:.1} minutes)\n\n| target | measured | met |\n|---|---|---|\n",
             self.accounts,

@@ -42,6 +42,10 @@ struct Args {
     #[arg(long)]
     writers: Option<usize>,
     /// Where the figures go as JSON.
+    /// Minutes of soak after the other scenarios: dashboards read while integrations re-push
+    /// changed records, figures per minute, the ledger compared with a rebuild at the end.
+    #[arg(long, default_value_t = 0)]
+    soak_minutes: u64,
     #[arg(long, default_value = "bench-results.json")]
     out: std::path::PathBuf,
 }
@@ -67,6 +71,7 @@ async fn main() -> ExitCode {
         mixed_load: Duration::from_secs(args.mixed_seconds),
         per_kind: args.per_kind,
         writers: args.writers.unwrap_or_else(|| default_writers(&args.database_url)),
+        soak: (args.soak_minutes > 0).then(|| Duration::from_secs(60 * args.soak_minutes)),
     };
     let report = match run(&args.database_url, &bench).await {
         Ok(report) => report,

@@ -29,7 +29,7 @@ impl Stats {
         self.latencies.len()
     }
 
-    fn push(&mut self, latency: Duration) {
+    pub fn push(&mut self, latency: Duration) {
         self.latencies.push(latency.as_secs_f64() * 1000.0);
     }
 
@@ -231,6 +231,11 @@ impl Scenario {
         Ok(stats)
     }
 
+    /// Who asks, and the query and variables.
+    pub fn request(&self) -> (String, String, Value) {
+        (self.user.clone(), self.query.clone(), self.variables.clone())
+    }
+
     pub async fn last_answer(&self, client: &Client) -> Result<Value, AppError> {
         client.query(&self.user, &self.query, &self.variables).await
     }
@@ -238,8 +243,7 @@ impl Scenario {
 
 /// `clients` concurrent clients running the scenarios in turn for `duration`.
 pub async fn mixed_load(client: &Client, scenarios: &[Scenario], clients: usize, duration: Duration) -> MixedLoad {
-    let requests: Arc<Vec<(String, String, Value)>> =
-        Arc::new(scenarios.iter().map(|s| (s.user.clone(), s.query.clone(), s.variables.clone())).collect());
+    let requests: Arc<Vec<(String, String, Value)>> = Arc::new(scenarios.iter().map(Scenario::request).collect());
     let busy = BusyTime::now();
     let started = Instant::now();
     let mut tasks = JoinSet::new();

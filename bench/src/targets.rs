@@ -97,6 +97,9 @@ pub fn verdicts(report: &Report) -> Vec<Verdict> {
         ),
         met: added <= EXPORT_ADDED_MB && report.export.rows == report.accounts,
     });
+    if let Some(soak) = &report.soak {
+        out.extend(soak_verdicts(soak));
+    }
     out.push(Verdict {
         target: format!("peak RSS <= {PEAK_RSS_MB:.0} MB"),
         measured: format!("{:.0} MB", report.peak_rss_mb),
@@ -147,6 +150,35 @@ fn mixed_load_verdicts(load: &MixedLoad, alone: &[ScenarioFigures]) -> Vec<Verdi
         out.push(stricter);
     }
     out
+}
+
+/// The soak's targets: no errors, the resident set after minute 5 grows by less than 10 %, the
+/// p99 of the last 5 minutes within 1.5 x that of minutes 5-10, the ledger equal to a rebuild.
+fn soak_verdicts(soak: &crate::soak::Soak) -> Vec<Verdict> {
+    let growth = soak.rss_growth_after_5_minutes();
+    let ratio = soak.late_p99_ratio();
+    vec![
+        Verdict {
+            target: "soak: no errors".into(),
+            measured: format!("{} errors", soak.errors()),
+            met: soak.errors() == 0,
+        },
+        Verdict {
+            target: "soak: RSS after minute 5 grows < 10 %".into(),
+            measured: growth.map_or("fewer than 5 minutes".into(), |g| format!("{:+.1} %", g * 100.0)),
+            met: growth.is_some_and(|g| g < 0.10),
+        },
+        Verdict {
+            target: "soak: p99 of the last 5 minutes <= 1.5 x p99 of minutes 5-10".into(),
+            measured: ratio.map_or("fewer than 15 minutes".into(), |r| format!("{r:.2} x")),
+            met: ratio.is_some_and(|r| r <= 1.5),
+        },
+        Verdict {
+            target: "soak: the ledger equals a rebuild at the end".into(),
+            measured: if soak.ledger_matches_rebuild { "equal" } else { "differs" }.into(),
+            met: soak.ledger_matches_rebuild,
+        },
+    ]
 }
 
 /// `value` (ms) at most `limit` (ms).
@@ -239,6 +271,7 @@ mod tests {
                 added_heap_mb: 20.0,
             },
             peak_rss_mb: 198.0,
+            soak: None,
         }
     }
 

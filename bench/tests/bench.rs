@@ -22,6 +22,7 @@ fn small(accounts: usize, per_kind: bool) -> BenchConfig {
         per_kind,
         // More than the default, so that several batches of the load write at once.
         writers: 4,
+        soak: None,
     }
 }
 
@@ -72,4 +73,20 @@ async fn a_benchmark_pushing_one_kind_per_request_agrees_with_the_sql_floor() {
     let pushed: Vec<&str> = report.ingest.by_mutation.iter().map(|m| m.mutation).collect();
     assert!(pushed.contains(&"recordTickets") && !pushed.contains(&"ingest"), "{pushed:?}");
     assert!(report.movements_match_floor, "the API's movements differ from the SQL floor");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_soak_reads_and_writes_without_errors_and_keeps_the_ledger_exact() {
+    let url = crate::helpers::fresh_database_url().await;
+    let config = BenchConfig { soak: Some(Duration::from_secs(4)), ..small(60, false) };
+    let report = cs_kpi_bench::run(&url, &config).await.unwrap_or_else(|e| panic!("{}", e.detail()));
+    let soak = report.soak.as_ref().expect("the soak ran");
+    assert_eq!(soak.minutes.len(), 1, "{soak:?}");
+    let minute = &soak.minutes[0];
+    assert!(minute.reads > 0 && minute.rows_pushed > 0 && minute.rss_mb > 0.0, "{soak:?}");
+    assert_eq!(soak.errors(), 0, "{soak:?}");
+    assert!(soak.ledger_matches_rebuild, "re-pushed subscriptions kept the ledger exact");
+    let targets = report.targets();
+    assert_eq!(targets.len(), 19, "the soak adds its four targets: {targets:?}");
+    assert!(report.table().contains("| minute | reads |"));
 }
