@@ -237,7 +237,7 @@ async fn is_empty(db: &sea_orm::DatabaseConnection) -> Result<bool, AppError> {
 /// off), and a database loaded from empty without it keeps the planner estimates of empty tables
 /// (so whole tables are scanned to find one account's records) and every dead row of the
 /// ledger's updates.
-struct Autovacuum {
+pub(crate) struct Autovacuum {
     db: sea_orm::DatabaseConnection,
     running: Option<tokio::task::JoinHandle<Result<(), sea_orm::DbErr>>>,
     /// When the last round started.
@@ -255,13 +255,13 @@ const DUE_FOR_MAINTENANCE: &str = "SELECT CASE WHEN n_dead_tup > 50 + 0.2 * n_li
      OR n_mod_since_analyze > 50 + 0.1 * n_live_tup";
 
 impl Autovacuum {
-    fn new(db: &sea_orm::DatabaseConnection) -> Self {
+    pub(crate) fn new(db: &sea_orm::DatabaseConnection) -> Self {
         Autovacuum { db: db.clone(), running: None, last_round: None }
     }
 
     /// Starts a round over the tables due, unless one still runs, the last one started less
     /// than [`NAPTIME`] ago, or the database is not PostgreSQL.
-    async fn nap(&mut self) -> Result<(), AppError> {
+    pub(crate) async fn nap(&mut self) -> Result<(), AppError> {
         if self.db.get_database_backend() != sea_orm::DatabaseBackend::Postgres
             || self.running.as_ref().is_some_and(|task| !task.is_finished())
             || self.last_round.is_some_and(|started| started.elapsed() < NAPTIME)
@@ -284,7 +284,7 @@ impl Autovacuum {
         Ok(())
     }
 
-    async fn finish(&mut self) -> Result<(), AppError> {
+    pub(crate) async fn finish(&mut self) -> Result<(), AppError> {
         if let Some(task) = self.running.take() {
             task.await.map_err(AppError::internal)??;
         }

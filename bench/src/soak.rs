@@ -1,8 +1,9 @@
 //! The soak (`--soak-minutes N`): for N minutes, readers run the dashboards in turn while
 //! integrations re-push changed subscriptions (their MRR moved by a cent a round, so every
 //! batch changes the ledger); reported per minute: requests, errors, p50 and p99 of the reads,
-//! rows pushed and the process's resident set. At the end the portfolio dashboard is compared
-//! with the same dashboard after a rebuild of the ledger from the records.
+//! rows pushed and the process's resident set. On PostgreSQL, what autovacuum does runs as
+//! during the load. At the end the portfolio dashboard is compared with the same dashboard
+//! after a rebuild of the ledger from the records.
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -130,14 +131,22 @@ pub async fn soak(
     drop(events);
     let total = duration.as_secs().div_ceil(60) as usize;
     let mut minutes: Vec<(Stats, usize, usize, f64)> = (0..total).map(|_| Default::default()).collect();
+    // The resident set at the end of each minute; meanwhile, what autovacuum would do (the
+    // benchmark's server may run without it, see `Autovacuum`).
+    let mut autovacuum = crate::Autovacuum::new(db);
     let sampler = tokio::spawn(async move {
         let mut samples = Vec::new();
-        for m in 1..=total {
-            let at = Duration::from_secs(60 * m as u64).min(duration);
-            tokio::time::sleep(at.saturating_sub(started.elapsed())).await;
-            samples.push(crate::rss_mb());
+        while samples.len() < total {
+            let next = Duration::from_secs(60 * (samples.len() as u64 + 1)).min(duration);
+            if started.elapsed() >= next {
+                samples.push(crate::rss_mb());
+                continue;
+            }
+            autovacuum.nap().await?;
+            tokio::time::sleep(Duration::from_secs(1).min(next.saturating_sub(started.elapsed()))).await;
         }
-        samples
+        autovacuum.finish().await?;
+        Ok::<_, AppError>(samples)
     });
     while let Some(event) = received.recv().await {
         let at = |m: usize| m.min(total - 1);
@@ -148,7 +157,7 @@ pub async fn soak(
         }
     }
     tasks.join_all().await;
-    let samples = sampler.await.map_err(AppError::internal)?;
+    let samples = sampler.await.map_err(AppError::internal)??;
     for ((_, _, _, rss), sample) in minutes.iter_mut().zip(samples) {
         *rss = sample;
     }
