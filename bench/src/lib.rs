@@ -541,8 +541,9 @@ impl Report {
         out.push_str(&format!("| peak RSS | {:.0} MB |\n", self.peak_rss_mb));
         if let Some(soak) = &self.soak {
             out.push_str(&format!(
-                "\nSoak ({} minutes; ledger equals a rebuild at the end: {})\n\n| minute | reads | errors | p50 ms | p99 ms | rows pushed | RSS MB |\n|---|---|---|---|---|---|---|\n",
+                "\nSoak ({} minutes, {:.1} with the rebuild; ledger equals a rebuild at the end: {})\n\n| minute | reads | errors | p50 ms | p99 ms | rows pushed | RSS MB |\n|---|---|---|---|---|---|---|\n",
                 soak.minutes.len(),
+                soak.seconds / 60.0,
                 soak.ledger_matches_rebuild
             ));
             for m in &soak.minutes {

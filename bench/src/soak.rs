@@ -33,6 +33,8 @@ pub struct SoakMinute {
 
 #[derive(Serialize, Debug)]
 pub struct Soak {
+    /// The whole soak, the rebuild at its end included.
+    pub seconds: f64,
     pub minutes: Vec<SoakMinute>,
     /// The portfolio dashboard before and after a rebuild of the ledger, equal.
     pub ledger_matches_rebuild: bool,
@@ -172,6 +174,7 @@ pub async fn soak(
         None => None,
     };
     Ok(Soak {
+        seconds: started.elapsed().as_secs_f64(),
         minutes: minutes
             .into_iter()
             .enumerate()

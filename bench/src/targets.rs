@@ -105,10 +105,12 @@ pub fn verdicts(report: &Report) -> Vec<Verdict> {
         measured: format!("{:.0} MB", report.peak_rss_mb),
         met: report.peak_rss_mb <= PEAK_RSS_MB,
     });
+    // The soak runs as long as it is asked to: the run's time is the rest.
+    let seconds = report.seconds - report.soak.as_ref().map_or(0.0, |soak| soak.seconds);
     out.push(Verdict {
         target: format!("the whole run within {RUN_MINUTES:.0} minutes"),
-        measured: format!("{:.1} minutes", report.seconds / 60.0),
-        met: report.seconds <= RUN_MINUTES * 60.0,
+        measured: format!("{:.1} minutes", seconds / 60.0),
+        met: seconds <= RUN_MINUTES * 60.0,
     });
     out
 }
