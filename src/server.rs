@@ -493,36 +493,28 @@ async fn execute(state: &AppState, caller: Caller, mut request: BatchRequest, me
         BatchResponse::Batch(rs) => rs.iter_mut().flat_map(|r| r.errors.iter_mut()).for_each(ensure_code),
     }
     let mut answer = media.respond(&response);
-    fair_use_headers(&response, &mut answer);
-    let responses: Vec<&async_graphql::Response> = match &response {
-        BatchResponse::Single(r) => vec![r],
-        BatchResponse::Batch(rs) => rs.iter().collect(),
-    };
-    if responses.iter().flat_map(|r| &r.errors).any(|e| crate::execution::error_code(e) == code::UNAVAILABLE) {
-        state.availability.lost(&state.db);
-        *answer.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-        answer.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_OUTAGE_SECONDS));
-    }
+    retry_headers(state, &response, &mut answer);
     answer
 }
 
-/// The fair-use headers of an answer: `RateLimit-Limit`, `-Remaining` and `-Reset` (seconds
-/// until the bucket is full) from the charge it reports, and for a request over budget 429 with
-/// `Retry-After`.
-fn fair_use_headers(response: &BatchResponse, answer: &mut Response) {
+/// What an answer tells a client about retrying: the fair-use headers (`RateLimit-Limit`,
+/// `-Remaining`, `-Reset`: seconds until the bucket is full) from the charge it reports; 429
+/// with `Retry-After` for a request over budget; 503 with `Retry-After` when the database was
+/// out of reach (which the server then watches for its return).
+fn retry_headers(state: &AppState, response: &BatchResponse, answer: &mut Response) {
     let responses: Vec<&async_graphql::Response> = match response {
         BatchResponse::Single(r) => vec![r],
         BatchResponse::Batch(rs) => rs.iter().collect(),
     };
-    let retry_after = responses
-        .iter()
-        .flat_map(|r| &r.errors)
+    let errors = || responses.iter().flat_map(|r| &r.errors);
+    let over_budget = errors()
         .filter(|e| crate::execution::error_code(e) == code::RATE_LIMITED)
         .filter_map(|e| e.extensions.as_ref()?.get("retryAfter")?.to_string().parse::<u64>().ok())
         .max();
+    let outage = errors().any(|e| crate::execution::error_code(e) == code::UNAVAILABLE);
     let charged = responses.iter().rev().find_map(|r| {
         let extensions = serde_json::to_value(&r.extensions).ok()?;
-        crate::api::fair_use::reported(&serde_json::json!({ "cost": extensions.get("cost")? }))
+        crate::api::fair_use::reported(extensions.get("cost")?)
     });
     let headers = answer.headers_mut();
     if let Some((limit, remaining, reset)) = charged {
@@ -532,9 +524,17 @@ fn fair_use_headers(response: &BatchResponse, answer: &mut Response) {
             headers.insert(name, HeaderValue::from(value));
         }
     }
-    if let Some(seconds) = retry_after {
+    let retry = match (outage, over_budget) {
+        (true, _) => {
+            state.availability.lost(&state.db);
+            Some((StatusCode::SERVICE_UNAVAILABLE, RETRY_AFTER_OUTAGE_SECONDS))
+        }
+        (false, Some(seconds)) => Some((StatusCode::TOO_MANY_REQUESTS, seconds)),
+        (false, None) => None,
+    };
+    if let Some((status, seconds)) = retry {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        *answer.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        *answer.status_mut() = status;
     }
 }
 

@@ -85,9 +85,10 @@ impl Extension for Metered {
     }
 }
 
-/// The charge an answer reports (`extensions.cost`), for the `RateLimit-*` headers.
-pub fn reported(extensions: &serde_json::Value) -> Option<(u64, u64, u64)> {
-    let status = &extensions["cost"]["throttleStatus"];
+/// The charge an answer's `extensions.cost` reports, for the `RateLimit-*` headers: the
+/// bucket's size, what remains, and the seconds until it is full again.
+pub fn reported(cost: &serde_json::Value) -> Option<(u64, u64, u64)> {
+    let status = &cost["throttleStatus"];
     let limit = status["maximumAvailable"].as_u64()?;
     let remaining = status["currentlyAvailable"].as_u64()?;
     let rate = status["restoreRate"].as_u64()?.max(1);

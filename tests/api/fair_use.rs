@@ -3,23 +3,11 @@
 //! `RATE_LIMITED` with `Retry-After`, nothing runs or is written, and other users are not
 //! touched; `--rate-limit off` charges nothing.
 use cs_kpi::auth::budget::{Bucket, Budgets, RoleBudget};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::{ADMIN, INTEGRATION, TestApp};
 
 const REPORT: &str = "{ kpis(period: { from: \"2026-01-01\", to: \"2026-03-31\" }) { mrr } }";
-
-async fn send(app: &TestApp, email: &str, query: &str) -> (u16, reqwest::header::HeaderMap, Value) {
-    let response = app
-        .request(reqwest::Method::POST, "/graphql")
-        .bearer_auth(app.token(email))
-        .json(&json!({ "query": query }))
-        .send()
-        .await
-        .expect("request");
-    let (status, headers) = (response.status().as_u16(), response.headers().clone());
-    (status, headers, response.json().await.expect("a JSON body"))
-}
 
 fn header(headers: &reqwest::header::HeaderMap, name: &str) -> Option<u64> {
     headers.get(name)?.to_str().ok()?.parse().ok()
@@ -28,7 +16,7 @@ fn header(headers: &reqwest::header::HeaderMap, name: &str) -> Option<u64> {
 #[tokio::test]
 async fn every_answer_reports_its_cost_and_its_bucket() {
     let app = TestApp::with_sample().await;
-    let (status, headers, body) = send(&app, ADMIN, REPORT).await;
+    let (status, headers, body) = app.ask(ADMIN, REPORT).await;
     assert_eq!(status, 200, "{body}");
     let cost = &body["extensions"]["cost"];
     let requested = cost["requested"].as_u64().expect("a cost");
@@ -57,7 +45,7 @@ async fn a_user_over_budget_is_refused_with_retry_after_and_nothing_runs() {
     // Reports until the bucket is short: each passes while it fits, then 429.
     let mut passed = 0;
     let refused = loop {
-        let (status, headers, body) = send(&app, ADMIN, REPORT).await;
+        let (status, headers, body) = app.ask(ADMIN, REPORT).await;
         if status != 200 {
             break (status, headers, body);
         }
@@ -71,7 +59,7 @@ async fn a_user_over_budget_is_refused_with_retry_after_and_nothing_runs() {
     let retry = header(&headers, "retry-after").expect("Retry-After");
     assert!(retry >= 1 && body["errors"][0]["extensions"]["retryAfter"] == retry, "{body}");
     assert!(body.get("data").is_none() || body["data"].is_null(), "nothing ran: {body}");
-    let (status, ..) = send(&app, "other@acme.example", REPORT).await;
+    let (status, ..) = app.ask("other@acme.example", REPORT).await;
     assert_eq!(status, 200, "another user's bucket is their own");
     let export = app
         .request(reqwest::Method::GET, "/export/kpis.csv?from=2026-01-01&to=2026-03-31")
@@ -96,7 +84,7 @@ async fn with_the_rate_limit_off_nothing_is_charged() {
     let app = TestApp::spawn_with_budgets(None).await;
     app.user(ADMIN, cs_kpi::auth::Role::Admin, None).await;
     for _ in 0..3 {
-        let (status, headers, body) = send(&app, ADMIN, REPORT).await;
+        let (status, headers, body) = app.ask(ADMIN, REPORT).await;
         assert_eq!(status, 200);
         assert!(body["extensions"]["cost"].is_null() && headers.get("ratelimit-limit").is_none(), "{body}");
     }

@@ -220,6 +220,15 @@ impl TestApp {
         reply
     }
 
+    /// Sends `query` as `email`: the status, headers and JSON body, for the tests that read
+    /// the headers too.
+    pub async fn ask(&self, email: &str, query: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+        let request = self.request(reqwest::Method::POST, "/graphql").bearer_auth(self.token(email));
+        let response = request.json(&json!({ "query": query })).send().await.expect("the server answers");
+        let (status, headers) = (response.status().as_u16(), response.headers().clone());
+        (status, headers, response.json().await.expect("a JSON body"))
+    }
+
     /// Runs `query` with `variables` as the user `email`.
     pub async fn gql(&self, email: &str, query: &str, variables: Value) -> Reply {
         self.post(Some(&self.token(email)), json!({ "query": query, "variables": variables })).await

@@ -68,16 +68,9 @@ impl Proxy {
 const QUERY: &str = "{ kpis(period: { from: \"2026-01-01\", to: \"2026-03-31\" }) { mrr nps } }";
 
 async fn ask(app: &TestApp) -> (u16, Option<String>, Value) {
-    let response = app
-        .request(reqwest::Method::POST, "/graphql")
-        .bearer_auth(app.token(ADMIN))
-        .json(&json!({ "query": QUERY }))
-        .send()
-        .await
-        .expect("the server answers");
-    let status = response.status().as_u16();
-    let retry = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    (status, retry, response.json().await.expect("a JSON body"))
+    let (status, headers, body) = app.ask(ADMIN, QUERY).await;
+    let retry = headers.get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    (status, retry, body)
 }
 
 fn code(body: &Value) -> Value {
